@@ -1,0 +1,104 @@
+// Checks decoded header lists against RFC 9113 §8.2–§8.3; a failure makes the message malformed (a stream error).
+
+const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** Problems shared by every header list: field names must be lower-case tokens, no connection-specific fields. */
+function checkField(name: string, value: string): string | null {
+  if (name.length === 0) return 'empty field name';
+  for (let i = name.charCodeAt(0) === 0x3a ? 1 : 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    // Upper-case letters, separators, controls and non-ASCII are not allowed in an HTTP/2 field name.
+    if (c <= 0x20 || c >= 0x7f || (c >= 0x41 && c <= 0x5a) || c === 0x3a) return `invalid field name "${name}"`;
+  }
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x00 || c === 0x0a || c === 0x0d) return `invalid character in value of "${name}"`;
+  }
+  if (CONNECTION_SPECIFIC.has(name)) return `connection-specific field "${name}"`;
+  if (name === 'te' && value !== 'trailers') return 'te other than "trailers"';
+  return null;
+}
+
+/** Null when `headers` is a well-formed request header list, else the reason. */
+export function requestHeadersProblem(headers: readonly string[]): string | null {
+  let method = '';
+  let hasScheme = false;
+  let hasPath = false;
+  let regularSeen = false;
+  const seen = new Set<string>();
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    const value = headers[i + 1];
+    if (name.charCodeAt(0) === 0x3a) {
+      if (regularSeen) return `pseudo-header ${name} after regular fields`;
+      if (!REQUEST_PSEUDO.has(name)) return `unknown pseudo-header ${name}`;
+      if (seen.has(name)) return `duplicate pseudo-header ${name}`;
+      seen.add(name);
+      if (name === ':method') method = value;
+      else if (name === ':scheme') hasScheme = true;
+      else if (name === ':path') {
+        if (value.length === 0) return 'empty :path';
+        hasPath = true;
+      }
+    } else {
+      regularSeen = true;
+    }
+    const problem = checkField(name, value);
+    if (problem !== null) return problem;
+  }
+  if (method === '') return 'missing :method';
+  if (method === 'CONNECT') {
+    if (hasScheme || hasPath) return 'CONNECT with :scheme or :path';
+    if (!seen.has(':authority')) return 'CONNECT without :authority';
+    return null;
+  }
+  if (!hasScheme) return 'missing :scheme';
+  if (!hasPath) return 'missing :path';
+  return null;
+}
+
+/** Null when `headers` is a well-formed response header list, else the reason. */
+export function responseHeadersProblem(headers: readonly string[]): string | null {
+  let hasStatus = false;
+  let regularSeen = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (name.charCodeAt(0) === 0x3a) {
+      if (regularSeen) return `pseudo-header ${name} after regular fields`;
+      if (name !== ':status') return `unknown pseudo-header ${name}`;
+      if (hasStatus) return 'duplicate :status';
+      if (!/^[1-5][0-9][0-9]$/.test(headers[i + 1])) return 'invalid :status';
+      hasStatus = true;
+    } else {
+      regularSeen = true;
+    }
+    const problem = checkField(name, headers[i + 1]);
+    if (problem !== null) return problem;
+  }
+  return hasStatus ? null : 'missing :status';
+}
+
+/** Null when `headers` is a well-formed trailer list (no pseudo-headers), else the reason. */
+export function trailersProblem(headers: readonly string[]): string | null {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].charCodeAt(0) === 0x3a) return `pseudo-header ${headers[i]} in trailers`;
+    const problem = checkField(headers[i], headers[i + 1]);
+    if (problem !== null) return problem;
+  }
+  return null;
+}
+
+/** The declared content-length, -1 when absent, or -2 when it is malformed or given twice with different values. */
+export function declaredContentLength(headers: readonly string[]): number {
+  let length = -1;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'content-length') continue;
+    const value = headers[i + 1];
+    if (!/^[0-9]{1,15}$/.test(value)) return -2;
+    const parsed = Number(value);
+    if (length !== -1 && length !== parsed) return -2;
+    length = parsed;
+  }
+  return length;
+}

@@ -1,0 +1,29 @@
+// Binds an HTTP/2 connection to a net.Socket: bytes in, batched writes out, drain and close forwarded.
+
+import type { Socket } from 'node:net';
+import { type ConnectionOptions, Http2Connection } from './connection.ts';
+import type { Http2Handler } from './handler.ts';
+
+export type SocketConnectionOptions = Omit<ConnectionOptions, 'role'>;
+
+function bind(socket: Socket, handler: Http2Handler, options: ConnectionOptions): Http2Connection {
+  socket.setNoDelay(true);
+  const connection = new Http2Connection(socket, handler, options);
+  socket.on('data', (chunk: Buffer) => connection.receive(chunk));
+  socket.on('drain', () => connection.transportDrained());
+  // 'error' is always followed by 'close'; listening keeps it from being thrown.
+  socket.on('error', () => {});
+  socket.on('close', () => connection.transportClosed());
+  connection.start();
+  return connection;
+}
+
+/** Server role on an accepted socket (a client pod's connection). */
+export function serveSocket(socket: Socket, handler: Http2Handler, options: SocketConnectionOptions = {}): Http2Connection {
+  return bind(socket, handler, { ...options, role: 'server' });
+}
+
+/** Client role on a connected (or connecting) socket to an endpoint. */
+export function connectSocket(socket: Socket, handler: Http2Handler, options: SocketConnectionOptions = {}): Http2Connection {
+  return bind(socket, handler, { ...options, role: 'client' });
+}
