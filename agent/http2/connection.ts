@@ -59,6 +59,11 @@ export interface ConnectionOptions {
   settings?: Partial<Http2Settings>;
   /** Our connection-level receive window, announced at start. */
   connectionWindowSize?: number;
+  /**
+   * Return connection-level window as soon as DATA arrives, leaving backpressure to the stream windows. A relay wants
+   * this: one stream whose reader stalls must not use up the window that every other stream shares.
+   */
+  creditConnectionOnReceive?: boolean;
   settingsTimeoutMs?: number;
   prefaceTimeoutMs?: number;
   timers?: Timers;
@@ -115,11 +120,11 @@ export class Http2Connection implements FrameSink {
   private receiveWindow = DEFAULT_INITIAL_WINDOW_SIZE;
   private readonly connectionWindowTarget: number;
   private connectionCreditToReturn = 0;
+  private readonly creditConnectionOnReceive: boolean;
   private nextOwnStreamId: number;
   private highestPeerStreamId = 0;
   /** Peer streams above this id are ignored after our final GOAWAY; MAX until then. */
   private acceptStreamsUpTo = MAX_STREAM_ID;
-  private peerGoawayLastStreamId = -1;
   private peerActiveStreams = 0;
   private ownActiveStreams = 0;
   private settingsTimer: unknown = null;
@@ -134,6 +139,7 @@ export class Http2Connection implements FrameSink {
     this.localSettings = { ...advertisedDefaultSettings(), ...options.settings, enablePush: false };
     this.connectionWindowTarget = options.connectionWindowSize ?? 16 * 1024 * 1024;
     this.settingsTimeoutMs = options.settingsTimeoutMs ?? 10_000;
+    this.creditConnectionOnReceive = options.creditConnectionOnReceive ?? false;
     this.reader = new FrameReader(this.localSettings.maxFrameSize);
     this.decoder = new HpackDecoder(this.localSettings.headerTableSize, this.localSettings.maxHeaderListSize);
     this.headerBlock = new HeaderBlockAssembler(this.localSettings.maxHeaderListSize * 2 + 16 * 1024);
@@ -235,8 +241,11 @@ export class Http2Connection implements FrameSink {
   }
 
   /** The handler processed `bytes` received DATA bytes on `stream`: give the peer that much window back. */
-  consume(stream: Stream, bytes: number): void {
+  consume(stream: Stream, consumed: number): void {
+    // Bytes of a stream that already ended were returned to the connection window when it ended.
+    const bytes = Math.min(consumed, stream.unconsumedBytes);
     if (bytes <= 0) return;
+    stream.unconsumedBytes -= bytes;
     if (this.streams.has(stream.id) && canReceive(stream.state)) {
       stream.creditToReturn += bytes;
       if (stream.creditToReturn >= this.localSettings.initialWindowSize >>> 1) {
@@ -246,7 +255,7 @@ export class Http2Connection implements FrameSink {
         this.requestFlush();
       }
     }
-    this.returnConnectionCredit(bytes);
+    if (!this.creditConnectionOnReceive) this.returnConnectionCredit(bytes);
   }
 
   ping(): void {
@@ -427,7 +436,9 @@ export class Http2Connection implements FrameSink {
     }
     stream.receiveWindow -= frameLength;
     // Padding is consumed at once; the data bytes are returned when the handler consumes them.
-    if (frameLength > data.length) this.returnConnectionCredit(frameLength - data.length);
+    if (this.creditConnectionOnReceive) this.returnConnectionCredit(frameLength);
+    else if (frameLength > data.length) this.returnConnectionCredit(frameLength - data.length);
+    stream.unconsumedBytes += data.length;
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (stream.expectedLength >= 0) {
       stream.receivedLength += data.length;
@@ -629,7 +640,6 @@ export class Http2Connection implements FrameSink {
     if (payload.length < 8) return this.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY shorter than 8 bytes');
     const lastStreamId = payload.readUInt32BE(0) & 0x7fffffff;
     const code = payload.readUInt32BE(4);
-    this.peerGoawayLastStreamId = lastStreamId;
     if (this.state.state === 'open') this.state = { state: 'draining', since: this.timers.now(), initiatedBy: 'peer' };
     // Streams we opened above lastStreamId were never processed: they fail with REFUSED_STREAM and may be retried.
     for (const stream of [...this.streams.values()]) {
@@ -780,7 +790,9 @@ export class Http2Connection implements FrameSink {
     stream.queuedTrailers = null;
     if (stream.openedByPeer) this.peerActiveStreams--;
     else this.ownActiveStreams--;
-    // Bytes of this stream the handler never consumed still count against the connection window.
+    // Bytes of this stream the handler never consumed would otherwise hold the connection window forever.
+    if (stream.unconsumedBytes > 0 && !this.creditConnectionOnReceive) this.returnConnectionCredit(stream.unconsumedBytes);
+    stream.unconsumedBytes = 0;
     const waitingIndex = this.waitingForConnection.indexOf(stream);
     if (waitingIndex >= 0) this.waitingForConnection.splice(waitingIndex, 1);
     this.closeIfIdle();

@@ -15,6 +15,8 @@ export class Stream {
   receiveWindow: number;
   /** Bytes the handler consumed that have not been returned to the peer by a WINDOW_UPDATE yet. */
   creditToReturn = 0;
+  /** DATA bytes delivered to the handler and not consumed yet; returned to the connection window if the stream ends. */
+  unconsumedBytes = 0;
   /** Header blocks received: the first is the request or response head, a later one must be trailers. */
   headerBlocksReceived = 0;
   /** Whether the stream was counted against our or the peer's concurrency limit. */

@@ -1,0 +1,81 @@
+// One request relayed from a client stream to an upstream stream: the plain record the relay keeps per request.
+
+import type { EndpointLoad } from '../balancer/endpoint-load.ts';
+import type { Http2Connection } from '../http2/connection.ts';
+import type { Stream } from '../http2/stream.ts';
+import type { UpstreamPool } from '../upstream/upstream-pool.ts';
+import type { Route } from './route.ts';
+
+/**
+ * waiting: no upstream stream yet (picking, or waiting for a connection);
+ * relaying: request and/or response are flowing;
+ * finished: the outcome is known (response ended, reset, deadline, or an agent-made error); bytes may still drain.
+ */
+export type ExchangePhase = 'waiting' | 'relaying' | 'finished';
+
+/** What the relay does for an exchange; the exchange forwards pool and deadline events to it. */
+export interface ExchangeDriver {
+  onUpstreamReady(exchange: Exchange, connection: Http2Connection): void;
+  onUpstreamFailed(exchange: Exchange, reason: string): void;
+  onDeadline(exchange: Exchange): void;
+}
+
+export class Exchange {
+  phase: ExchangePhase = 'waiting';
+  readonly driver: ExchangeDriver;
+  readonly downstream: Http2Connection;
+  readonly downstreamStream: Stream;
+  readonly route: Route;
+  /** Request headers as they go upstream (grpc-timeout rewritten per attempt). */
+  readonly requestHeaders: string[];
+  readonly startedAt: number;
+  attempts = 0;
+  endpoint: EndpointLoad | null = null;
+  pool: UpstreamPool | null = null;
+  upstream: Http2Connection | null = null;
+  upstreamStream: Stream | null = null;
+  /** Request body chunks not yet sent upstream, and (while retryable) those sent, for a transparent retry. */
+  body: Buffer[] = [];
+  bodyBytes = 0;
+  bodySent = 0;
+  requestEnded = false;
+  /** Request bytes sent upstream in this attempt, and how many of them were returned to the client's window. */
+  requestBytesSent = 0;
+  requestBytesCredited = 0;
+  /** A retry is allowed only while HTTP/2 can prove the request was not processed and the body is still held. */
+  retryable = true;
+  responseStarted = false;
+  /** Absolute deadline (clock ms) or +Infinity; heap position for the deadline queue. */
+  deadlineAt = Number.POSITIVE_INFINITY;
+  deadlineIndex = -1;
+
+  constructor(
+    driver: ExchangeDriver,
+    downstream: Http2Connection,
+    downstreamStream: Stream,
+    route: Route,
+    requestHeaders: string[],
+    startedAt: number,
+  ) {
+    this.driver = driver;
+    this.downstream = downstream;
+    this.downstreamStream = downstreamStream;
+    this.route = route;
+    this.requestHeaders = requestHeaders;
+    this.startedAt = startedAt;
+  }
+
+  // PoolWaiter
+  onUpstreamReady(connection: Http2Connection): void {
+    this.driver.onUpstreamReady(this, connection);
+  }
+
+  onUpstreamFailed(reason: string): void {
+    this.driver.onUpstreamFailed(this, reason);
+  }
+
+  // DeadlineEntry
+  onDeadline(): void {
+    this.driver.onDeadline(this);
+  }
+}

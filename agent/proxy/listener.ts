@@ -1,0 +1,124 @@
+// The proxy listener: accepts client connections, finds where each was going, and hands HTTP/2 to the relay and
+// anything else to a byte-for-byte passthrough.
+
+import net from 'node:net';
+import type { Http2Connection } from '../http2/connection.ts';
+import { serveSocket } from '../http2/socket-transport.ts';
+import { sniffPreface } from './protocol-sniff.ts';
+import type { DownstreamContext, Relay } from './relay.ts';
+import type { Route, RouteTable } from './route.ts';
+import { passThrough } from './tcp-passthrough.ts';
+
+export interface OriginalDestination {
+  ip: string;
+  port: number;
+}
+
+export interface ListenerEvents {
+  onPassthroughError(error: Error, destination: OriginalDestination | null): void;
+  onConnectionCountChange(open: number): void;
+}
+
+export interface ListenerOptions {
+  relay: Relay;
+  routes: RouteTable;
+  /** The pre-DNAT destination of an accepted socket, or null when it was not redirected (explicit mode). */
+  originalDestination: (socket: net.Socket) => OriginalDestination | null;
+  sniffTimeoutMs: number;
+  connectTimeoutMs: number;
+  events: ListenerEvents;
+}
+
+export type ListenerState = { state: 'idle' } | { state: 'listening'; address: string } | { state: 'draining'; since: number } | { state: 'closed' };
+
+export class ProxyListener {
+  state: ListenerState = { state: 'idle' };
+  readonly connections = new Set<Http2Connection>();
+  private readonly server: net.Server;
+  private readonly options: ListenerOptions;
+  private openSockets = 0;
+
+  constructor(options: ListenerOptions) {
+    this.options = options;
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  /** Binds with SO_REUSEPORT so that a new agent can bind beside an old one during an upgrade. */
+  listen(host: string, port: number): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port, reusePort: true }, () => {
+        this.server.off('error', reject);
+        const address = this.server.address() as net.AddressInfo;
+        this.state = { state: 'listening', address: `${address.address}:${address.port}` };
+        resolve(address);
+      });
+    });
+  }
+
+  /** Stops accepting; client connections get a graceful GOAWAY and close once their streams finish. */
+  drain(now: number): Promise<void> {
+    this.state = { state: 'draining', since: now };
+    for (const connection of this.connections) connection.shutdown();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Abrupt end of every client connection (after the drain deadline). */
+  destroyAll(): void {
+    for (const connection of this.connections) connection.destroy();
+    this.state = { state: 'closed' };
+  }
+
+  private accept(socket: net.Socket): void {
+    this.openSockets++;
+    this.options.events.onConnectionCountChange(this.openSockets);
+    socket.once('close', () => {
+      this.openSockets--;
+      this.options.events.onConnectionCountChange(this.openSockets);
+    });
+    socket.on('error', () => {});
+    const destination = this.options.originalDestination(socket);
+    let received: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => decide('other'), this.options.sniffTimeoutMs);
+    const onData = (chunk: Buffer): void => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      const result = sniffPreface(received);
+      if (result !== 'need-more') decide(result);
+    };
+    const decide = (result: 'http2' | 'other'): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.pause();
+      // A redirected connection to a destination we do not balance (a race with discovery) is relayed untouched.
+      const route = destination === null ? null : this.options.routes.routeForAddress(destination.ip, destination.port);
+      if (result === 'http2' && (destination === null || route !== null)) this.serveHttp2(socket, destination, route, received);
+      else this.passThrough(socket, destination, received);
+    };
+    const onEnd = (): void => decide('other');
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+  }
+
+  private serveHttp2(socket: net.Socket, destination: OriginalDestination | null, route: Route | null, firstBytes: Buffer): void {
+    const context: DownstreamContext = { route, target: destination === null ? '' : `${destination.ip}:${destination.port}` };
+    const connection = serveSocket(socket, this.options.relay.downstreamHandler, { creditConnectionOnReceive: true });
+    connection.context = context;
+    this.connections.add(connection);
+    socket.once('close', () => this.connections.delete(connection));
+    if (this.state.state === 'draining') connection.shutdown();
+    connection.receive(firstBytes);
+    socket.resume();
+  }
+
+  private passThrough(socket: net.Socket, destination: OriginalDestination | null, firstBytes: Buffer): void {
+    if (destination === null) {
+      // Explicit mode has no other destination to relay to.
+      socket.destroy();
+      return;
+    }
+    passThrough(socket, firstBytes, { host: destination.ip, port: destination.port }, this.options.connectTimeoutMs, (error) =>
+      this.options.events.onPassthroughError(error, destination),
+    );
+  }
+}

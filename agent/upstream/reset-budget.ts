@@ -1,0 +1,29 @@
+// A token bucket of stream resets per upstream connection: backends close connections on which too many streams are
+// reset too fast (rapid-reset protection), so past this budget a cancelled request is left to finish and its
+// response discarded instead of being reset.
+
+export class ResetBudget {
+  private tokens: number;
+  private lastRefill: number;
+  private readonly burst: number;
+  private readonly perSecond: number;
+
+  constructor(burst: number, perSecond: number, now: number) {
+    this.burst = burst;
+    this.perSecond = perSecond;
+    this.tokens = burst;
+    this.lastRefill = now;
+  }
+
+  /** Takes one reset from the budget; false when the budget is spent. */
+  take(now: number): boolean {
+    const elapsed = now - this.lastRefill;
+    if (elapsed > 0) {
+      this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.perSecond) / 1000);
+      this.lastRefill = now;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

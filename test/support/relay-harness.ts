@@ -1,0 +1,98 @@
+// Starts the relay and its listener on loopback with a fixed route table, for relay tests without discovery.
+
+import type { AddressInfo } from 'node:net';
+import { EndpointLoad } from '../../agent/balancer/endpoint-load.ts';
+import type { BalancingPolicy } from '../../agent/balancer/picker.ts';
+import { RoundRobinPolicy } from '../../agent/balancer/round-robin.ts';
+import { AuthorityParser } from '../../agent/proxy/authority.ts';
+import { ProxyListener } from '../../agent/proxy/listener.ts';
+import { Relay, type RelayObserver } from '../../agent/proxy/relay.ts';
+import type { Route, RouteTable } from '../../agent/proxy/route.ts';
+
+export const SERVICE_KEY = 'default/greeter:50051';
+export const SERVICE_AUTHORITY = 'greeter.default.svc.cluster.local:50051';
+
+class FixedRoutes implements RouteTable {
+  route: Route | null = null;
+  routeForKey(key: string): Route | null {
+    return key === SERVICE_KEY ? this.route : null;
+  }
+  routeForAddress(): Route | null {
+    return null;
+  }
+}
+
+export interface Outcome {
+  status: number;
+  code: string | null;
+}
+
+export interface RelayHarness {
+  port: number;
+  relay: Relay;
+  listener: ProxyListener;
+  outcomes: Outcome[];
+  loads: Map<string, EndpointLoad>;
+  setEndpoints(addresses: string[]): void;
+  close(): Promise<void>;
+}
+
+export async function startRelay(addresses: string[], policy: BalancingPolicy = new RoundRobinPolicy()): Promise<RelayHarness> {
+  const routes = new FixedRoutes();
+  const outcomes: Outcome[] = [];
+  const observer: RelayObserver = {
+    onExchangeFinished: (_exchange, status, code) => outcomes.push({ status, code }),
+    onRequestRejected: (status, code) => outcomes.push({ status, code }),
+    onUpstreamConnectionState: () => {},
+  };
+  const relay = new Relay({
+    routes,
+    authority: new AuthorityParser('cluster.local'),
+    clock: {
+      now: () => performance.now(),
+      setTimeout: (callback, ms) => setTimeout(callback, ms),
+      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    },
+    random: Math.random,
+    connectTimeoutMs: 2000,
+    maxConnectionsPerEndpoint: 4,
+    streamHeadroom: 8,
+    observer,
+  });
+  const loads = new Map<string, EndpointLoad>();
+  const setEndpoints = (list: string[]): void => {
+    const current = list.map((address) => loads.get(address) ?? new EndpointLoad(address));
+    for (const load of current) loads.set(load.address, load);
+    for (const address of [...loads.keys()]) {
+      if (!list.includes(address)) {
+        loads.delete(address);
+        relay.drainEndpoint(address);
+      }
+    }
+    routes.route = { key: SERVICE_KEY, picker: policy.createPicker(current) };
+  };
+  setEndpoints(addresses);
+  const listener = new ProxyListener({
+    relay,
+    routes,
+    originalDestination: () => null,
+    sniffTimeoutMs: 1000,
+    connectTimeoutMs: 2000,
+    events: { onPassthroughError: () => {}, onConnectionCountChange: () => {} },
+  });
+  const address: AddressInfo = await listener.listen('127.0.0.1', 0);
+  return {
+    port: address.port,
+    relay,
+    listener,
+    outcomes,
+    loads,
+    setEndpoints,
+    close: async () => {
+      const drained = listener.drain(performance.now());
+      listener.destroyAll();
+      await drained;
+      relay.close();
+    },
+  };
+}
