@@ -3,7 +3,7 @@
 
 import type { EndpointLoad } from '../balancer/endpoint-load.ts';
 import { type ErrorCode as ErrorCodeName, GrpcStatus, grpcStatusOf } from '../errors.ts';
-import { ErrorCode } from '../http2/constants.ts';
+import { ErrorCode, errorCodeName } from '../http2/constants.ts';
 import type { Http2Connection } from '../http2/connection.ts';
 import type { Stream } from '../http2/stream.ts';
 import { UpstreamPool } from '../upstream/upstream-pool.ts';
@@ -31,7 +31,7 @@ export interface RelayObserver {
   onExchangeFinished(exchange: Exchange, grpcStatus: number, errorCode: ErrorCodeName | null, message: string): void;
   /** A request answered by the agent before it was routed (unknown target, invalid grpc-timeout). */
   onRequestRejected(grpcStatus: number, errorCode: ErrorCodeName, message: string): void;
-  onUpstreamConnectionState(pool: UpstreamPool, connection: UpstreamConnection, previous: string): void;
+  onUpstreamConnectionState(pool: UpstreamPool, connection: UpstreamConnection, previous: string | null): void;
 }
 
 export interface RelayOptions {
@@ -161,7 +161,7 @@ export class Relay implements ExchangeDriver {
       exchange.phase = 'waiting';
       return this.dispatch(exchange);
     }
-    this.failExchange(exchange, 'ML_UPSTREAM_RESET', `upstream ${exchange.pool?.address} refused the stream (${code})`);
+    this.failExchange(exchange, 'ML_UPSTREAM_RESET', `upstream ${exchange.pool?.address} refused the stream (${errorCodeName(code)})`);
   }
 
   /** The upstream reset the stream or its connection was lost. */
@@ -176,10 +176,21 @@ export class Relay implements ExchangeDriver {
       exchange.downstream.sendData(exchange.downstreamStream, EMPTY, true);
       return this.finish(exchange, GrpcStatus.INTERNAL, null, 'response ended without trailers');
     }
-    const status = lost ? GrpcStatus.UNAVAILABLE : grpcStatusForReset(code);
-    const message = lost ? `connection to ${exchange.pool?.address} lost` : `upstream ${exchange.pool?.address} reset the stream (${code})`;
+    if (lost) {
+      const state = connection.lifecycle;
+      const error = state.state === 'closed' ? state.error : null;
+      // We closed it for breaking HTTP/2 (e.g. it answered HTTP/1.1); otherwise it went away under us.
+      const broken = error !== null && !error.byPeer;
+      const code = broken ? 'ML_UPSTREAM_PROTOCOL' : 'ML_UPSTREAM_CONNECTION_LOST';
+      const message = broken
+        ? `endpoint ${exchange.pool?.address} broke HTTP/2: ${error.message}`
+        : `connection to ${exchange.pool?.address} lost`;
+      return this.failExchange(exchange, code, message);
+    }
+    const status = grpcStatusForReset(code);
+    const message = `upstream ${exchange.pool?.address} reset the stream (${errorCodeName(code)})`;
     this.respondWithStatus(exchange, status, message);
-    this.finish(exchange, status, lost ? 'ML_UPSTREAM_CONNECTION_LOST' : 'ML_UPSTREAM_RESET', message);
+    this.finish(exchange, status, 'ML_UPSTREAM_RESET', message);
   }
 
   /** The client cancelled (RST_STREAM) or its connection went away. */

@@ -27,7 +27,8 @@ export interface PoolOptions {
 }
 
 export interface PoolObserver {
-  onConnectionStateChange(pool: UpstreamPool, connection: UpstreamConnection, previous: UpstreamState['state']): void;
+  /** `previous` is null for a connection just created (in state connecting). */
+  onConnectionStateChange(pool: UpstreamPool, connection: UpstreamConnection, previous: UpstreamState['state'] | null): void;
 }
 
 export class UpstreamPool implements UpstreamConnectionOwner {
@@ -145,6 +146,7 @@ export class UpstreamPool implements UpstreamConnectionOwner {
       now: this.options.now,
     });
     this.connections.push(connection);
+    this.observer?.onConnectionStateChange(this, connection, null);
   }
 
   private closeIfEmpty(): void {

@@ -1,0 +1,51 @@
+// Turns relay events into metrics and log lines: counters per request, a log line per connection event or error
+// code (requests themselves are logged only at debug level, so the request path does no I/O by default).
+
+import { GrpcStatus, type ErrorCode } from '../errors.ts';
+import type { Exchange } from '../proxy/exchange.ts';
+import type { RelayObserver } from '../proxy/relay.ts';
+import type { UpstreamConnection } from '../upstream/upstream-connection.ts';
+import type { UpstreamPool } from '../upstream/upstream-pool.ts';
+import type { Logger } from './logger.ts';
+import { type AgentMetrics, NO_ENDPOINT, UNKNOWN_SERVICE } from './metrics.ts';
+
+export class RelayTelemetry implements RelayObserver {
+  private readonly metrics: AgentMetrics;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+
+  constructor(metrics: AgentMetrics, logger: Logger, now: () => number) {
+    this.metrics = metrics;
+    this.logger = logger;
+    this.now = now;
+  }
+
+  onExchangeFinished(exchange: Exchange, grpcStatus: number, errorCode: ErrorCode | null, message: string): void {
+    const endpoint = exchange.pool?.address ?? NO_ENDPOINT;
+    this.metrics.requestMetrics(exchange.route.key, endpoint).record(grpcStatus, (this.now() - exchange.startedAt) / 1000);
+    if (errorCode !== null) this.countError(errorCode, grpcStatus, message, exchange.route.key);
+  }
+
+  onRequestRejected(grpcStatus: number, errorCode: ErrorCode, message: string): void {
+    this.metrics.requestMetrics(UNKNOWN_SERVICE, NO_ENDPOINT).record(grpcStatus, 0);
+    this.countError(errorCode, grpcStatus, message, UNKNOWN_SERVICE);
+  }
+
+  onUpstreamConnectionState(pool: UpstreamPool, connection: UpstreamConnection, previous: string | null): void {
+    const state = connection.state;
+    this.metrics.upstreamConnectionMoved(pool.address, previous, state.state === 'closed' ? null : state.state);
+    if (state.state === 'closed' && previous === 'connecting') {
+      this.metrics.countError('ML_CONNECT_FAILED');
+      this.logger.warn({ code: 'ML_CONNECT_FAILED', endpoint: pool.address, reason: state.error }, 'upstream connect failed');
+    } else if (state.state === 'closed' && state.error !== null) {
+      this.logger.info({ endpoint: pool.address, reason: state.error }, 'upstream connection closed');
+    }
+  }
+
+  private countError(code: ErrorCode, grpcStatus: number, message: string, service: string): void {
+    this.metrics.countError(code);
+    // Cancellations are the client's choice, not a fault: counted, logged only when debugging.
+    if (grpcStatus === GrpcStatus.CANCELLED || !this.logger.isLevelEnabled('debug')) return;
+    this.logger.debug({ code, service, grpcStatus }, message);
+  }
+}

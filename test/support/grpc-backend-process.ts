@@ -1,0 +1,40 @@
+// A grpc-js echo backend in its own process, so a test can kill it the way a node kills a pod (SIGKILL).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { startGrpcServer } from './grpc-peers.ts';
+
+export interface BackendProcess {
+  port: number;
+  child: ChildProcess;
+  kill(): Promise<void>;
+}
+
+/** Starts this file as a child process running one echo server; resolves with its port. */
+export async function spawnBackend(id: string): Promise<BackendProcess> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), id], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await Promise.race([
+    once(child.stdout as NodeJS.ReadableStream, 'data'),
+    once(child, 'exit').then(() => {
+      throw new Error(`backend ${id} exited before it listened`);
+    }),
+  ])) as [Buffer];
+  const port = Number(line.toString().trim());
+  return {
+    port,
+    child,
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+if (import.meta.main) {
+  const server = await startGrpcServer({ id: process.argv[2] });
+  process.stdout.write(`${server.port}\n`);
+  process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
+}
