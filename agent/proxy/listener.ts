@@ -16,7 +16,8 @@ export interface OriginalDestination {
 
 export interface ListenerEvents {
   onPassthroughError(error: Error, destination: OriginalDestination | null): void;
-  onConnectionCountChange(open: number): void;
+  onConnectionOpened(): void;
+  onConnectionClosed(): void;
 }
 
 export interface ListenerOptions {
@@ -37,6 +38,11 @@ export class ProxyListener {
   private readonly server: net.Server;
   private readonly options: ListenerOptions;
   private openSockets = 0;
+
+  /** Accepted sockets still open, HTTP/2 or passed through. */
+  get openConnections(): number {
+    return this.openSockets;
+  }
 
   constructor(options: ListenerOptions) {
     this.options = options;
@@ -71,10 +77,10 @@ export class ProxyListener {
 
   private accept(socket: net.Socket): void {
     this.openSockets++;
-    this.options.events.onConnectionCountChange(this.openSockets);
+    this.options.events.onConnectionOpened();
     socket.once('close', () => {
       this.openSockets--;
-      this.options.events.onConnectionCountChange(this.openSockets);
+      this.options.events.onConnectionClosed();
     });
     socket.on('error', () => {});
     const destination = this.options.originalDestination(socket);

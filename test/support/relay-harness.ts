@@ -78,7 +78,7 @@ export async function startRelay(addresses: string[], policy: BalancingPolicy = 
     originalDestination: () => null,
     sniffTimeoutMs: 1000,
     connectTimeoutMs: 2000,
-    events: { onPassthroughError: () => {}, onConnectionCountChange: () => {} },
+    events: { onPassthroughError: () => {}, onConnectionOpened: () => {}, onConnectionClosed: () => {} },
   });
   const address: AddressInfo = await listener.listen('127.0.0.1', 0);
   return {

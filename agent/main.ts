@@ -1,0 +1,156 @@
+// Wiring only: settings → discovery → registry → balancers → relay → listener and admin, then signals and drain.
+
+import { createAdminServer, type Readiness } from './admin/admin-server.ts';
+import { BalancerSet } from './balancer/balancer-set.ts';
+import { ConfigError, helpText, parseConfig, type Config } from './config.ts';
+import { StaticSource, nodeFileAccess } from './discovery/static-source.ts';
+import { StaticFileError } from './discovery/static-file.ts';
+import { formatHostPort } from './host-port.ts';
+import { AuthorityParser } from './proxy/authority.ts';
+import { BalancerRoutes } from './proxy/balancer-routes.ts';
+import { ProxyListener } from './proxy/listener.ts';
+import { Relay } from './proxy/relay.ts';
+import { EndpointRegistry } from './registry/endpoint-registry.ts';
+import { createLogger, type Logger } from './telemetry/logger.ts';
+import { createMetrics } from './telemetry/metrics.ts';
+import { RelayTelemetry } from './telemetry/relay-telemetry.ts';
+
+const realTimers = {
+  setTimeout: (callback: () => void, ms: number): unknown => setTimeout(callback, ms),
+  clearTimeout: (handle: unknown): void => clearTimeout(handle as NodeJS.Timeout),
+};
+const monotonicMs = (): number => performance.now();
+
+async function run(config: Config, logger: Logger): Promise<void> {
+  if (config.discovery === 'kubernetes') {
+    throw new ConfigError('--discovery kubernetes is not available in this version yet; use --discovery static with --static-file');
+  }
+  const metrics = createMetrics({ processMetrics: true });
+  const registry = new EndpointRegistry();
+  // The relay is created after the balancers, which call back into it when an endpoint leaves.
+  let relay: Relay | null = null;
+  const balancers = new BalancerSet(registry, {
+    defaultBalancer: config.balancer,
+    hooks: { onEndpointRemoved: (load) => relay?.drainEndpoint(load.address) },
+  });
+  const routes = new BalancerRoutes(balancers);
+  relay = new Relay({
+    routes,
+    authority: new AuthorityParser(config.clusterDomain),
+    clock: { now: monotonicMs, ...realTimers },
+    random: Math.random,
+    connectTimeoutMs: config.connectTimeoutMs,
+    maxConnectionsPerEndpoint: config.upstreamMaxConnections,
+    streamHeadroom: 16,
+    observer: new RelayTelemetry(metrics, logger.child({ component: 'relay' }), monotonicMs),
+  });
+
+  const source = new StaticSource({
+    path: config.staticFile,
+    files: nodeFileAccess,
+    timers: realTimers,
+    logger,
+    metrics,
+    onSnapshot: (snapshot) => {
+      registry.replaceAll(snapshot.services);
+      for (const service of snapshot.services) metrics.setServiceEndpoints(service.key, service.endpoints);
+    },
+  });
+  await source.load();
+
+  const listener = new ProxyListener({
+    relay,
+    routes,
+    // Transparent interception (and with it the original destination) arrives with the interception manager.
+    originalDestination: () => null,
+    sniffTimeoutMs: config.sniffTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    events: {
+      onPassthroughError: (error, destination) => {
+        metrics.countError('ML_PASSTHROUGH_FAILED');
+        logger.warn({ code: 'ML_PASSTHROUGH_FAILED', destination, reason: error.message }, 'passthrough failed');
+      },
+      onConnectionOpened: () => metrics.downstreamOpened(),
+      onConnectionClosed: () => metrics.downstreamClosed(),
+    },
+  });
+  const proxyAddress = await listener.listen(config.listen.host, config.listen.port);
+
+  let readiness: Readiness = { ready: true };
+  const admin = createAdminServer({
+    logger,
+    registry: metrics.registry,
+    readiness: () => readiness,
+    debugEndpoints: () => ({ services: balancers.describe() }),
+  });
+  await admin.listen({ host: config.admin.host, port: config.admin.port });
+  const adminAddress = admin.server.address();
+  const adminPort = typeof adminAddress === 'object' && adminAddress !== null ? adminAddress.port : config.admin.port;
+  logger.info(
+    {
+      listen: formatHostPort(proxyAddress.address, proxyAddress.port),
+      admin: formatHostPort(config.admin.host, adminPort),
+      services: balancers.size,
+      balancer: config.balancer,
+    },
+    'meshlite ready',
+  );
+
+  let draining = false;
+  const drain = async (signal: string): Promise<void> => {
+    if (draining) {
+      // A second signal: stop waiting.
+      listener.destroyAll();
+      process.exit(1);
+    }
+    draining = true;
+    readiness = { ready: false, reason: 'draining' };
+    logger.info({ signal, timeoutMs: config.drainTimeoutMs }, 'draining');
+    const closed = listener.drain(monotonicMs());
+    const timer = setTimeout(() => {
+      metrics.countError('ML_DRAIN_TIMEOUT');
+      logger.warn({ code: 'ML_DRAIN_TIMEOUT', open: listener.connections.size }, 'drain timeout: closing the remaining connections');
+      listener.destroyAll();
+    }, config.drainTimeoutMs);
+    await closed;
+    clearTimeout(timer);
+    source.stop();
+    relay.close();
+    balancers.close();
+    await admin.close();
+    logger.info('meshlite stopped');
+  };
+  process.once('SIGTERM', () => void drain('SIGTERM'));
+  process.on('SIGINT', () => void drain('SIGINT'));
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    const result = parseConfig(process.argv.slice(2), process.env);
+    if (result.action === 'help') {
+      process.stdout.write(helpText());
+      return;
+    }
+    config = result.config;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`meshlite: ${error.message}\nRun with --help to see every setting.\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const logger = createLogger(config.logLevel);
+  try {
+    await run(config, logger);
+  } catch (error) {
+    if (error instanceof StaticFileError || error instanceof ConfigError) {
+      logger.fatal({ code: error.code }, error.message);
+      process.stderr.write(`meshlite: ${error.message}\n`);
+      process.exit(error instanceof ConfigError ? 2 : 1);
+    }
+    logger.fatal({ code: 'ML_INTERNAL', err: error }, 'meshlite failed to start');
+    process.exit(1);
+  }
+}
+
+await main();
