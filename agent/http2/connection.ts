@@ -90,6 +90,7 @@ const realTimers: Timers = {
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 /** Output a peer never reads (PING or SETTINGS floods) may not grow past this. */
 const OUTPUT_HARD_LIMIT = 32 * 1024 * 1024;
+const UNLIMITED_STREAMS = 0xffffffff;
 const GRACEFUL_PING = Buffer.from('mlgoaway', 'latin1');
 const EMPTY = Buffer.alloc(0);
 
@@ -125,6 +126,8 @@ export class Http2Connection implements FrameSink {
   private highestPeerStreamId = 0;
   /** Peer streams above this id are ignored after our final GOAWAY; MAX until then. */
   private acceptStreamsUpTo = MAX_STREAM_ID;
+  private peerSentGoaway = false;
+  private remoteSettingsSeen = false;
   private peerActiveStreams = 0;
   private ownActiveStreams = 0;
   private settingsTimer: unknown = null;
@@ -238,6 +241,17 @@ export class Http2Connection implements FrameSink {
     this.resetByUs.add(stream.id);
     this.forgetStream(stream);
     this.requestFlush();
+    this.closeIfIdle();
+  }
+
+  /**
+   * Resets the stream once everything queued for it has been framed: a response that an endpoint ended with
+   * RST_STREAM(NO_ERROR) reaches the client whole, with the reset behind its last byte (RFC 9113 §8.1).
+   */
+  resetAfterQueued(stream: Stream, code: number): void {
+    if (!this.streams.has(stream.id)) return;
+    stream.resetAfterQueue = code;
+    this.pumpStream(stream);
   }
 
   /** The handler processed `bytes` received DATA bytes on `stream`: give the peer that much window back. */
@@ -327,6 +341,8 @@ export class Http2Connection implements FrameSink {
   /** Writes all pending output in one go (called by the flush scheduler once per event-loop turn). */
   flush(): void {
     this.flushQueued = false;
+    // After close only the final flush (GOAWAY, then end) may write; a flush scheduled earlier must not write after it.
+    if (this.state.state === 'closed' && !this.endAfterFlush) return;
     const segments = this.writer.take();
     if (segments.length === 1) {
       this.transport.write(segments[0]);
@@ -428,6 +444,8 @@ export class Http2Connection implements FrameSink {
         return this.connectionError(ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${streamId}`);
       }
       if (stream === undefined && this.resetByUs.has(streamId)) return;
+      // Streams the peer opened above our final GOAWAY's last-stream-id are ignored, frames and all (RFC 9113 §6.8).
+      if (stream === undefined && streamId > this.acceptStreamsUpTo && (streamId & 1) === (this.role === 'server' ? 1 : 0)) return;
       return this.streamError(streamId, stream, ErrorCode.STREAM_CLOSED, 'DATA on a closed stream');
     }
     if (frameLength > stream.receiveWindow) {
@@ -533,7 +551,8 @@ export class Http2Connection implements FrameSink {
       return this.connectionError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
     }
     if (streamId <= this.highestPeerStreamId) {
-      if (this.resetByUs.has(streamId)) return;
+      // Trailers of a stream we reset, or of one ignored for being above our final GOAWAY (RFC 9113 §6.8).
+      if (this.resetByUs.has(streamId) || streamId > this.acceptStreamsUpTo) return;
       return this.connectionError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
     }
     this.highestPeerStreamId = streamId;
@@ -571,8 +590,14 @@ export class Http2Connection implements FrameSink {
 
   private onPriorityFrame(streamId: number, payload: Buffer): void {
     if (streamId === 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-    if (payload.length !== 5) return this.streamError(streamId, this.streams.get(streamId), ErrorCode.FRAME_SIZE_ERROR, 'PRIORITY length is not 5');
+    // RST_STREAM must not name an idle stream (RFC 9113 §6.4), so on one the stream error becomes a connection error (§5.4.1).
+    const idle = !this.streams.has(streamId) && this.isIdleStreamId(streamId);
+    if (payload.length !== 5) {
+      if (idle) return this.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'PRIORITY length is not 5');
+      return this.streamError(streamId, this.streams.get(streamId), ErrorCode.FRAME_SIZE_ERROR, 'PRIORITY length is not 5');
+    }
     if ((payload.readUInt32BE(0) & 0x7fffffff) === streamId) {
+      if (idle) return this.connectionError(ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
       return this.streamError(streamId, this.streams.get(streamId), ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
     }
   }
@@ -588,6 +613,7 @@ export class Http2Connection implements FrameSink {
     const code = payload.readUInt32BE(0);
     this.forgetStream(stream);
     this.handler.onStreamReset(this, stream, code, true);
+    this.closeIfIdle();
   }
 
   private onSettingsFrame(flags: number, streamId: number, payload: Buffer): void {
@@ -602,6 +628,9 @@ export class Http2Connection implements FrameSink {
     }
     if (payload.length % 6 !== 0) return this.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS length not a multiple of 6');
     const previousWindow = this.remoteSettings.initialWindowSize;
+    // The stream limit we assumed until now gives way to the RFC's "no limit" unless the peer names one.
+    if (!this.remoteSettingsSeen) this.remoteSettings.maxConcurrentStreams = UNLIMITED_STREAMS;
+    this.remoteSettingsSeen = true;
     const result = applySettingsPayload(this.remoteSettings, payload, this.role === 'client');
     if (!result.ok) return this.connectionError(result.code, result.reason);
     this.encoder.setMaxTableSize(this.remoteSettings.headerTableSize);
@@ -640,6 +669,7 @@ export class Http2Connection implements FrameSink {
     if (payload.length < 8) return this.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY shorter than 8 bytes');
     const lastStreamId = payload.readUInt32BE(0) & 0x7fffffff;
     const code = payload.readUInt32BE(4);
+    this.peerSentGoaway = true;
     if (this.state.state === 'open') this.state = { state: 'draining', since: this.timers.now(), initiatedBy: 'peer' };
     // Streams we opened above lastStreamId were never processed: they fail with REFUSED_STREAM and may be retried.
     for (const stream of [...this.streams.values()]) {
@@ -696,7 +726,11 @@ export class Http2Connection implements FrameSink {
 
   /** Frames as much queued DATA of `stream` as the windows and the output limit allow. */
   private pumpStream(stream: Stream): void {
-    if (!this.streams.has(stream.id) || !canSend(stream.state)) return;
+    if (!this.streams.has(stream.id)) return;
+    if (!canSend(stream.state)) {
+      if (stream.resetAfterQueue >= 0) this.resetStream(stream, stream.resetAfterQueue);
+      return;
+    }
     let sent = 0;
     while (stream.queuedBytes > 0) {
       const room = Math.min(stream.sendWindow, this.sendWindow, this.remoteSettings.maxFrameSize || DEFAULT_MAX_FRAME_SIZE);
@@ -722,6 +756,8 @@ export class Http2Connection implements FrameSink {
       if (last) stream.endAfterQueue = false;
       if (last) this.transition(stream, 'send-end');
     }
+    // Reported before trailers are framed: writing them can close the stream, and no callback follows a close.
+    if (sent > 0) this.handler.onDataSent(this, stream, sent);
     if (stream.queuedBytes === 0) {
       if (stream.queuedTrailers !== null) {
         const trailers = stream.queuedTrailers;
@@ -734,8 +770,9 @@ export class Http2Connection implements FrameSink {
       }
     }
     if (sent > 0 || stream.state !== 'open') this.requestFlush();
-    if (sent > 0) this.handler.onDataSent(this, stream, sent);
     this.closeIfDone(stream);
+    const drained = stream.queuedBytes === 0 && stream.queuedTrailers === null && !stream.endAfterQueue;
+    if (drained && stream.resetAfterQueue >= 0) this.resetStream(stream, stream.resetAfterQueue);
   }
 
   private pumpWaitingStreams(): void {
@@ -795,7 +832,7 @@ export class Http2Connection implements FrameSink {
     stream.unconsumedBytes = 0;
     const waitingIndex = this.waitingForConnection.indexOf(stream);
     if (waitingIndex >= 0) this.waitingForConnection.splice(waitingIndex, 1);
-    this.closeIfIdle();
+    // No closeIfIdle() here: callers tell the handler about the stream first, so onConnectionClose comes last.
   }
 
   /** Stream error: RST_STREAM with `code`, and the handler hears of it when the stream was known to it. */
@@ -806,6 +843,7 @@ export class Http2Connection implements FrameSink {
     if (stream !== undefined && this.streams.has(streamId)) {
       this.forgetStream(stream);
       this.handler.onStreamReset(this, stream, code, false);
+      this.closeIfIdle();
     }
   }
 
@@ -816,8 +854,10 @@ export class Http2Connection implements FrameSink {
 
   private closeIfIdle(): void {
     if (this.state.state !== 'draining' || this.streams.size > 0) return;
-    const finalGoawayDone = this.acceptStreamsUpTo !== MAX_STREAM_ID || this.state.initiatedBy === 'peer' || this.role === 'client';
-    if (!finalGoawayDone) return;
+    // Done once our final GOAWAY is out, or once the peer said it is going away too (a client closing its end
+    // may never answer the PING of a graceful shutdown).
+    const finalGoawayDone = this.acceptStreamsUpTo !== MAX_STREAM_ID || this.role === 'client';
+    if (!finalGoawayDone && !this.peerSentGoaway) return;
     this.close(null, ErrorCode.NO_ERROR, true);
   }
 

@@ -1,14 +1,52 @@
 // Binds an HTTP/2 connection to a net.Socket: bytes in, batched writes out, drain and close forwarded.
 
 import type { Socket } from 'node:net';
-import { type ConnectionOptions, Http2Connection } from './connection.ts';
+import { type ConnectionOptions, Http2Connection, type Transport } from './connection.ts';
 import type { Http2Handler } from './handler.ts';
 
 export type SocketConnectionOptions = Omit<ConnectionOptions, 'role'>;
 
+/**
+ * The socket as the connection writes to it. Ending means closing: after our last frame (GOAWAY) nothing more is
+ * read, so the socket is destroyed once the output is flushed rather than left half-open waiting for the peer's FIN
+ * (sockets accepted with allowHalfOpen would otherwise stay open for as long as the peer likes).
+ */
+class SocketTransport implements Transport {
+  private readonly socket: Socket;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+  }
+
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  write(chunk: Buffer): void {
+    this.socket.write(chunk);
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  end(): void {
+    const socket = this.socket;
+    socket.end(() => socket.destroy());
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
 function bind(socket: Socket, handler: Http2Handler, options: ConnectionOptions): Http2Connection {
   socket.setNoDelay(true);
-  const connection = new Http2Connection(socket, handler, options);
+  const connection = new Http2Connection(new SocketTransport(socket), handler, options);
   socket.on('data', (chunk: Buffer) => connection.receive(chunk));
   socket.on('drain', () => connection.transportDrained());
   // 'error' is always followed by 'close'; listening keeps it from being thrown.
