@@ -1,0 +1,105 @@
+// One ServiceBalancer per service key, kept in step with the endpoint registry.
+
+import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
+import type { BalancerName, RegistryUpdate } from '../registry/endpoint.ts';
+import { createTimeCell, DEFAULT_LOAD_OPTIONS, type LoadOptions } from './endpoint-load.ts';
+import { type BalancingPolicy, fastRandomInt, type PolicyDeps } from './picker.ts';
+import { policyByName } from './policies.ts';
+import {
+  type EndpointHooks,
+  ServiceBalancer,
+  type ServiceBalancerDeps,
+  type ServiceBalancerView,
+} from './service-balancer.ts';
+
+export interface BalancerSetOptions {
+  /** The agent's policy (config `--balancer`); a service's `balancer` overrides it. */
+  defaultBalancer: BalancerName;
+  /** Uniform integers in [0, 2^30) (see PolicyDeps); a fast xorshift seeded from Math.random by default. */
+  randomInt?: () => number;
+  /** Latency tracking, including the monotonic ns clock the pickers share with the load objects. */
+  load?: Partial<LoadOptions>;
+  /** Installed on every ServiceBalancer this set creates (they fire for services seen at construction too). */
+  hooks?: EndpointHooks;
+}
+
+/**
+ * Subscribes to the registry at construction (getting a reset for every service already known) and applies each
+ * update to the balancer of its key: created on `reset` of a new key, closed and forgotten on `delete`. Callers
+ * look a balancer up per connection or request; a balancer that was deleted reports `closed` and picks nothing.
+ */
+export class BalancerSet {
+  private readonly balancers = new Map<string, ServiceBalancer>();
+  private readonly policies = new Map<BalancerName, BalancingPolicy>();
+  private readonly registry: EndpointRegistry;
+  private readonly defaultBalancer: BalancerName;
+  private readonly policyDeps: PolicyDeps;
+  private readonly load: LoadOptions;
+  private readonly hooks: EndpointHooks;
+  private readonly balancerDeps: ServiceBalancerDeps;
+  private unsubscribe: (() => void) | null;
+
+  constructor(registry: EndpointRegistry, options: BalancerSetOptions) {
+    this.registry = registry;
+    this.defaultBalancer = options.defaultBalancer;
+    // The pickers' "now" is the latest sample time of the load objects they compare (see LoadOptions.latestSample).
+    const now = options.load?.now ?? DEFAULT_LOAD_OPTIONS.now;
+    const latest = createTimeCell(now());
+    this.load = { ...DEFAULT_LOAD_OPTIONS, ...options.load, latestSample: latest };
+    this.policyDeps = { randomInt: options.randomInt ?? fastRandomInt(), time: latest };
+    this.hooks = options.hooks ?? {};
+    this.balancerDeps = { policyFor: (name) => this.policyFor(name), load: this.load };
+    this.unsubscribe = null;
+    this.unsubscribe = registry.subscribe((update) => this.apply(update));
+  }
+
+  get(key: string): ServiceBalancer | undefined {
+    return this.balancers.get(key);
+  }
+
+  /** Transparent mode: the balancer of the service a client reached by dialling `ip:port`. */
+  forAddress(ip: string, port: number): ServiceBalancer | undefined {
+    const service = this.registry.lookupByAddress(ip, port);
+    return service === undefined ? undefined : this.balancers.get(service.key);
+  }
+
+  keys(): string[] {
+    return [...this.balancers.keys()];
+  }
+
+  get size(): number {
+    return this.balancers.size;
+  }
+
+  describe(): ServiceBalancerView[] {
+    return [...this.balancers.values()].map((balancer) => balancer.describe());
+  }
+
+  /** Stops following the registry; the balancers keep their last pickers so in-flight work can finish. */
+  close(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
+  private apply(update: RegistryUpdate): void {
+    let balancer = this.balancers.get(update.key);
+    if (balancer === undefined) {
+      if (update.type !== 'reset') throw new Error(`registry sent ${update.type} for unknown service ${update.key}`);
+      balancer = new ServiceBalancer(update.key, this.balancerDeps, this.hooks);
+      this.balancers.set(update.key, balancer);
+    }
+    if (update.type === 'delete') this.balancers.delete(update.key);
+    balancer.apply(update);
+  }
+
+  /** Policies are stateless apart from their injected randomness and clock, so one instance per name serves all. */
+  private policyFor(name: BalancerName | null): BalancingPolicy {
+    const resolved = name ?? this.defaultBalancer;
+    let policy = this.policies.get(resolved);
+    if (policy === undefined) {
+      policy = policyByName(resolved, this.policyDeps);
+      this.policies.set(resolved, policy);
+    }
+    return policy;
+  }
+}

@@ -1,0 +1,214 @@
+// One service's balancer: keeps a load object per endpoint across updates and publishes picker snapshots.
+
+import { type BalancerName, type EndpointSpec, eligibleEndpoints, type RegistryUpdate } from '../registry/endpoint.ts';
+import { EndpointLoad, type LoadOptions } from './endpoint-load.ts';
+import { type BalancingPolicy, EMPTY_PICKER, type Picker } from './picker.ts';
+
+/** Told about an endpoint of service `key`; the owner (relay) keeps the endpoint's upstream pool in load.context. */
+export type EndpointHook = (load: EndpointLoad, key: string) => void;
+
+export interface EndpointHooks {
+  /** The endpoint entered the picker (new, or eligible again): the owner may connect before the first request,
+   *  or take a drained pool back into use. */
+  onEndpointActive?: EndpointHook | null;
+  /** Still listed but left the picker (terminating, not ready): no new requests; in-flight ones finish. */
+  onEndpointDraining?: EndpointHook | null;
+  /** No longer listed: its load object is handed back once, so the owner can drain and close its pool. */
+  onEndpointRemoved?: EndpointHook | null;
+}
+
+export interface ServiceBalancerDeps {
+  /** The policy for a per-service override, or the agent default for null. */
+  policyFor(name: BalancerName | null): BalancingPolicy;
+  load: LoadOptions;
+}
+
+export interface EndpointView {
+  address: string;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  /** In the current picker. */
+  eligible: boolean;
+  inFlight: number;
+  started: number;
+  latencyMs: number;
+}
+
+export interface ServiceBalancerView {
+  key: string;
+  balancer: BalancerName;
+  endpoints: EndpointView[];
+}
+
+type Lifecycle = 'open' | 'closed';
+
+/**
+ * Applies the registry's updates for one service key. Load objects are kept by address, so in-flight counts and
+ * latency estimates survive every new picker; the picker is rebuilt only when the eligible set or the policy
+ * changes, and replacing it never disturbs requests that picked from the old one. Hooks fire after the new picker
+ * is published, in the order removed, draining, active.
+ */
+export class ServiceBalancer {
+  readonly key: string;
+  onEndpointActive: EndpointHook | null;
+  onEndpointDraining: EndpointHook | null;
+  onEndpointRemoved: EndpointHook | null;
+  private current: Picker = EMPTY_PICKER;
+  private policy: BalancingPolicy;
+  private override: BalancerName | null = null;
+  private readonly specs = new Map<string, EndpointSpec>();
+  private readonly loads = new Map<string, EndpointLoad>();
+  /** Addresses in the current picker. */
+  private eligible = new Set<string>();
+  private lifecycle: Lifecycle = 'open';
+  private readonly deps: ServiceBalancerDeps;
+
+  constructor(key: string, deps: ServiceBalancerDeps, hooks: EndpointHooks = {}) {
+    this.key = key;
+    this.deps = deps;
+    this.policy = deps.policyFor(null);
+    this.onEndpointActive = hooks.onEndpointActive ?? null;
+    this.onEndpointDraining = hooks.onEndpointDraining ?? null;
+    this.onEndpointRemoved = hooks.onEndpointRemoved ?? null;
+  }
+
+  /** The current snapshot; read it per request (it is replaced, never mutated). */
+  get picker(): Picker {
+    return this.current;
+  }
+
+  get balancer(): BalancerName {
+    return this.policy.name;
+  }
+
+  get closed(): boolean {
+    return this.lifecycle === 'closed';
+  }
+
+  /** The load object of a listed endpoint. */
+  loadOf(address: string): EndpointLoad | undefined {
+    return this.loads.get(address);
+  }
+
+  apply(update: RegistryUpdate): void {
+    if (update.key !== this.key) throw new Error(`update for ${update.key} applied to balancer of ${this.key}`);
+    if (this.lifecycle === 'closed') throw new Error(`balancer of ${this.key} is closed`);
+    const removed: EndpointLoad[] = [];
+    let policyChanged = false;
+    switch (update.type) {
+      case 'reset': {
+        const listed = new Set(update.service.endpoints.map((e) => e.address));
+        for (const address of this.specs.keys()) if (!listed.has(address)) this.unlist(address, removed);
+        for (const endpoint of update.service.endpoints) this.list(endpoint);
+        if (update.service.balancer !== this.override) {
+          this.override = update.service.balancer;
+          const policy = this.deps.policyFor(this.override);
+          policyChanged = policy.name !== this.policy.name;
+          this.policy = policy;
+        }
+        break;
+      }
+      case 'add':
+      case 'drain':
+        this.list(update.endpoint);
+        break;
+      case 'remove':
+        this.unlist(update.address, removed);
+        break;
+      case 'delete':
+        this.close();
+        return;
+    }
+    this.publish(removed, policyChanged);
+  }
+
+  /** The service is gone: every endpoint is handed back through onEndpointRemoved and the picker is empty. */
+  close(): void {
+    if (this.lifecycle === 'closed') return;
+    this.lifecycle = 'closed';
+    const removed: EndpointLoad[] = [];
+    for (const address of [...this.specs.keys()]) this.unlist(address, removed);
+    this.publish(removed, false);
+  }
+
+  describe(): ServiceBalancerView {
+    const now = this.deps.load.now();
+    const endpoints: EndpointView[] = [];
+    for (const spec of this.specs.values()) {
+      const load = this.loads.get(spec.address) as EndpointLoad;
+      endpoints.push({
+        address: spec.address,
+        ready: spec.ready,
+        serving: spec.serving,
+        terminating: spec.terminating,
+        eligible: this.eligible.has(spec.address),
+        inFlight: load.inFlight,
+        started: load.started,
+        latencyMs: load.latencyAt(now) / 1e6,
+      });
+    }
+    return { key: this.key, balancer: this.policy.name, endpoints };
+  }
+
+  private list(endpoint: EndpointSpec): void {
+    this.specs.set(endpoint.address, endpoint);
+    if (this.loads.has(endpoint.address)) return;
+    this.loads.set(endpoint.address, new EndpointLoad(endpoint.address, this.deps.load, this.initialRtt()));
+  }
+
+  /**
+   * A new endpoint starts with the median estimate of the endpoints in the picker, so it looks like an average
+   * one: it gets its share at once, and it is not flooded before its first response (its cost rises with every
+   * request like theirs). A fixed default would be wrong one way or the other: above the real latency, the
+   * endpoint stays under-used until the EWMA decays (τ, ~10 s); far below it, every pick goes to the newcomer
+   * until its first response. If it is slower than the others, its first sample raises the estimate at once.
+   */
+  private initialRtt(): number {
+    if (this.eligible.size === 0) return this.deps.load.defaultRttNs;
+    const now = this.deps.load.now();
+    const estimates: number[] = [];
+    for (const address of this.eligible) {
+      const load = this.loads.get(address);
+      if (load !== undefined) estimates.push(load.latencyAt(now));
+    }
+    if (estimates.length === 0) return this.deps.load.defaultRttNs;
+    estimates.sort((a, b) => a - b);
+    const middle = estimates.length >> 1;
+    return estimates.length % 2 === 1 ? estimates[middle] : (estimates[middle - 1] + estimates[middle]) / 2;
+  }
+
+  private unlist(address: string, removed: EndpointLoad[]): void {
+    const load = this.loads.get(address);
+    this.specs.delete(address);
+    this.loads.delete(address);
+    if (load !== undefined) removed.push(load);
+  }
+
+  private publish(removed: readonly EndpointLoad[], policyChanged: boolean): void {
+    const previous = this.eligible;
+    const eligible = eligibleEndpoints([...this.specs.values()]);
+    const next = new Set(eligible.map((e) => e.address));
+    if (policyChanged || !sameMembers(previous, next)) {
+      this.current =
+        eligible.length === 0
+          ? EMPTY_PICKER
+          : this.policy.createPicker(eligible.map((e) => this.loads.get(e.address) as EndpointLoad));
+    }
+    this.eligible = next;
+    for (const load of removed) this.onEndpointRemoved?.(load, this.key);
+    for (const address of previous) {
+      const load = this.loads.get(address);
+      if (load !== undefined && !next.has(address)) this.onEndpointDraining?.(load, this.key);
+    }
+    for (const address of next) {
+      if (!previous.has(address)) this.onEndpointActive?.(this.loads.get(address) as EndpointLoad, this.key);
+    }
+  }
+}
+
+function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
