@@ -1,0 +1,66 @@
+// The admin servers (fastify): health, readiness, Prometheus metrics and the endpoints as JSON; main listens on them.
+
+import Fastify, { LogController } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../telemetry/logger.ts';
+
+export type Readiness = { ready: true } | { ready: false; reason: string };
+
+export interface AdminServerOptions {
+  logger: Logger;
+  registry: Registry;
+  /** Asked on every /readyz: ready once the proxy listens and discovery has delivered its first snapshot. */
+  readiness: () => Readiness;
+  /** What /debug/endpoints shows: services, endpoints, eligibility, in-flight requests (plain JSON data). */
+  debugEndpoints: () => unknown;
+}
+
+/** The admin server on --admin (loopback by default). Not listening yet: main calls listen() and close(). */
+export function createAdminServer(options: AdminServerOptions): AdminServer {
+  const app = baseServer(options.logger, 'admin');
+  app.get('/healthz', async (_request, reply) => {
+    // Liveness: answering at all proves the event loop turns; nothing else belongs here (a failing dependency
+    // must not make Kubernetes restart the agent).
+    return reply.type('text/plain; charset=utf-8').send('ok\n');
+  });
+  app.get('/readyz', async (_request, reply) => {
+    const readiness = options.readiness();
+    return reply.code(readiness.ready ? 200 : 503).send(readiness);
+  });
+  addMetricsRoute(app, options.registry);
+  app.get('/debug/endpoints', async (_request, reply) => reply.send(options.debugEndpoints()));
+  return app;
+}
+
+/** The Prometheus-only server on --metrics (the node IP): exposes nothing but /metrics beyond loopback. */
+export function createMetricsServer(options: { logger: Logger; registry: Registry }): AdminServer {
+  const app = baseServer(options.logger, 'metrics');
+  addMetricsRoute(app, options.registry);
+  return app;
+}
+
+/** A fastify instance typed with our pino logger. */
+export type AdminServer = ReturnType<typeof baseServer>;
+
+function baseServer(logger: Logger, component: string) {
+  const app = Fastify({
+    loggerInstance: logger.child({ component }),
+    // Probes and scrapes arrive every few seconds; a log line for each would bury the lines that matter.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Answer at once when closing instead of holding probes open while main drains.
+    return503OnClosing: true,
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    // Every answer here describes the agent right now; a cached one would mislead.
+    reply.header('cache-control', 'no-store');
+    return payload;
+  });
+  return app;
+}
+
+function addMetricsRoute(app: AdminServer, registry: Registry): void {
+  app.get('/metrics', async (_request, reply) => {
+    const body = await registry.metrics();
+    return reply.type(registry.contentType).send(body);
+  });
+}

@@ -1,0 +1,322 @@
+// Every setting of the agent in one table (flag, environment variable, default, validation, help) and its parser.
+
+import { BALANCER_NAMES, DEFAULT_BALANCER } from './balancer/policies.ts';
+import { MeshliteError } from './errors.ts';
+import { formatHostPort, type HostPort, parseHostPort } from './host-port.ts';
+import type { BalancerName } from './registry/endpoint.ts';
+import { LOG_LEVELS, type LogLevel } from './telemetry/logger.ts';
+
+export type DiscoveryMode = 'kubernetes' | 'static';
+
+export interface Config {
+  discovery: DiscoveryMode;
+  staticFile: string;
+  listen: HostPort;
+  admin: HostPort;
+  /** null: metrics are served on the admin address only. */
+  metrics: HostPort | null;
+  balancer: BalancerName;
+  logLevel: LogLevel;
+  connectTimeoutMs: number;
+  sniffTimeoutMs: number;
+  drainTimeoutMs: number;
+  upstreamMaxConnections: number;
+  clusterDomain: string;
+}
+
+/** What main does with the command line: run with a configuration, or print helpText() and exit 0. */
+export type ConfigResult = { action: 'run'; config: Config } | { action: 'help' };
+
+/** A setting has an invalid value; the message names the setting, the value and what is expected. */
+export class ConfigError extends MeshliteError {
+  constructor(message: string) {
+    super('ML_CONFIG_INVALID', message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
+
+interface Setting<K extends keyof Config> {
+  readonly key: K;
+  readonly flag: string;
+  readonly env: string;
+  /** Written as a user would write it: the default goes through parse() like any other value. */
+  readonly defaultText: string;
+  /** The value's placeholder in --help. */
+  readonly metavar: string;
+  readonly help: string;
+  readonly parse: (text: string) => Parsed<Config[K]>;
+}
+
+type AnySetting = { [K in keyof Config]: Setting<K> }[keyof Config];
+
+function setting<K extends keyof Config>(definition: Setting<K>): Setting<K> {
+  return definition;
+}
+
+function ok<T>(value: T): Parsed<T> {
+  return { ok: true, value };
+}
+
+function oneOf<T extends string>(choices: readonly T[]): (text: string) => Parsed<T> {
+  return (text) => ((choices as readonly string[]).includes(text) ? ok(text as T) : { ok: false, expected: `one of ${choices.join(', ')}` });
+}
+
+function listenAddress(text: string): Parsed<HostPort> {
+  const result = parseHostPort(text, { allowHostname: true, allowPortZero: true });
+  return result.ok ? result : { ok: false, expected: `host:port, e.g. 0.0.0.0:15001 or [::1]:15001 (${result.reason})` };
+}
+
+function integerIn(min: number, max: number): (text: string) => Parsed<number> {
+  return (text) => {
+    const value = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+    return value >= min && value <= max ? ok(value) : { ok: false, expected: `an integer from ${min} to ${max}` };
+  };
+}
+
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+export const SETTINGS: readonly AnySetting[] = [
+  setting({
+    key: 'discovery',
+    flag: '--discovery',
+    env: 'MESHLITE_DISCOVERY',
+    defaultText: 'static',
+    metavar: 'MODE',
+    help:
+      'Where services and endpoints come from: "static" (the file of --static-file, no cluster needed) or ' +
+      '"kubernetes" (the API server). The default is static because Kubernetes discovery is not built yet: ' +
+      'choosing kubernetes stops the agent at start with an error saying so.',
+    parse: (text) => {
+      const parsed = oneOf<DiscoveryMode>(['kubernetes', 'static'])(text);
+      if (parsed.ok && parsed.value === 'kubernetes') {
+        return { ok: false, expected: '"static": Kubernetes discovery is not available in this version yet' };
+      }
+      return parsed;
+    },
+  }),
+  setting({
+    key: 'staticFile',
+    flag: '--static-file',
+    env: 'MESHLITE_STATIC_FILE',
+    defaultText: 'meshlite.yaml',
+    metavar: 'PATH',
+    help:
+      'The YAML file of services and endpoints for static discovery (relative to the working directory). ' +
+      'Watched while the agent runs: an edit takes effect within 1 s; a malformed edit is logged and ignored.',
+    parse: (text) => (text.length > 0 && !text.includes('\0') ? ok(text) : { ok: false, expected: 'a file path' }),
+  }),
+  setting({
+    key: 'listen',
+    flag: '--listen',
+    env: 'MESHLITE_LISTEN',
+    defaultText: '0.0.0.0:15001',
+    metavar: 'HOST:PORT',
+    help: 'The proxy listener: intercepted connections are redirected here, and clients may dial it directly.',
+    parse: listenAddress,
+  }),
+  setting({
+    key: 'admin',
+    flag: '--admin',
+    env: 'MESHLITE_ADMIN',
+    defaultText: '127.0.0.1:15000',
+    metavar: 'HOST:PORT',
+    help:
+      'The admin server (/healthz, /readyz, /metrics, /debug/endpoints). Loopback by default: reach it with ' +
+      'kubectl port-forward.',
+    parse: listenAddress,
+  }),
+  setting({
+    key: 'metrics',
+    flag: '--metrics',
+    env: 'MESHLITE_METRICS',
+    defaultText: 'off',
+    metavar: 'HOST:PORT|off',
+    help: 'A separate listener serving only /metrics, for Prometheus to scrape on the node IP. "off": only on --admin.',
+    parse: (text) => (text === 'off' ? ok(null) : listenAddress(text)),
+  }),
+  setting({
+    key: 'balancer',
+    flag: '--balancer',
+    env: 'MESHLITE_BALANCER',
+    defaultText: DEFAULT_BALANCER,
+    metavar: 'NAME',
+    help:
+      'How each request picks an endpoint, unless the service names its own: p2c-ewma (two random choices, the ' +
+      'one with the lower latency-times-load estimate), least-request, or round-robin.',
+    parse: oneOf<BalancerName>(BALANCER_NAMES),
+  }),
+  setting({
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'MESHLITE_LOG_LEVEL',
+    defaultText: 'info',
+    metavar: 'LEVEL',
+    help: `Least severe level logged: ${LOG_LEVELS.join(', ')}. Requests are never logged one by one.`,
+    parse: oneOf<LogLevel>(LOG_LEVELS),
+  }),
+  setting({
+    key: 'connectTimeoutMs',
+    flag: '--connect-timeout-ms',
+    env: 'MESHLITE_CONNECT_TIMEOUT_MS',
+    defaultText: '1000',
+    metavar: 'MS',
+    help:
+      'Time allowed to connect to an endpoint (TCP and the HTTP/2 handshake) or to a passthrough destination. ' +
+      'Short, because in-cluster connects take well under a millisecond: a dead pod IP fails fast.',
+    parse: integerIn(1, 60_000),
+  }),
+  setting({
+    key: 'sniffTimeoutMs',
+    flag: '--sniff-timeout-ms',
+    env: 'MESHLITE_SNIFF_TIMEOUT_MS',
+    defaultText: '1000',
+    metavar: 'MS',
+    help:
+      'How long a new connection may stay silent before it is relayed byte for byte instead of as HTTP/2. gRPC ' +
+      'clients send their preface at once; only server-speaks-first protocols wait this long, once per connection.',
+    parse: integerIn(1, 60_000),
+  }),
+  setting({
+    key: 'drainTimeoutMs',
+    flag: '--drain-timeout-ms',
+    env: 'MESHLITE_DRAIN_TIMEOUT_MS',
+    defaultText: '25000',
+    metavar: 'MS',
+    help:
+      'On SIGTERM, time given to in-flight requests before the remaining connections are closed. Keep it below ' +
+      "the pod's terminationGracePeriodSeconds (30 s by default) so the agent exits on its own.",
+    parse: integerIn(0, 3_600_000),
+  }),
+  setting({
+    key: 'upstreamMaxConnections',
+    flag: '--upstream-max-connections',
+    env: 'MESHLITE_UPSTREAM_MAX_CONNECTIONS',
+    defaultText: '4',
+    metavar: 'N',
+    help:
+      'HTTP/2 connections the agent may open to one endpoint; another is opened only when the open ones are ' +
+      "near the endpoint's MAX_CONCURRENT_STREAMS.",
+    parse: integerIn(1, 1024),
+  }),
+  setting({
+    key: 'clusterDomain',
+    flag: '--cluster-domain',
+    env: 'MESHLITE_CLUSTER_DOMAIN',
+    defaultText: 'cluster.local',
+    metavar: 'DOMAIN',
+    help: 'The cluster DNS domain, for authorities like name.namespace.svc.cluster.local:port.',
+    parse: (text) => (DNS_NAME.test(text) ? ok(text) : { ok: false, expected: 'a lower-case DNS name, e.g. cluster.local' }),
+  }),
+];
+
+const HELP_FLAGS = new Set(['--help', '-h']);
+
+/**
+ * Reads the settings from the command line and the environment (a flag overrides its variable; an empty variable
+ * counts as unset). Pure: main passes process.argv.slice(2) and process.env. Throws ConfigError.
+ */
+export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ConfigResult {
+  // --help wins wherever it stands, even after a mistake: someone asking for help gets it.
+  if (argv.some((arg) => HELP_FLAGS.has(arg))) return { action: 'help' };
+  const byFlag = new Map(SETTINGS.map((s) => [s.flag, s] as const));
+  const fromFlags = new Map<AnySetting, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}": settings are given as --name value (see --help)`);
+    const eq = arg.indexOf('=');
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const definition = byFlag.get(flag);
+    if (definition === undefined) throw new ConfigError(`unknown flag ${flag} (see --help for the list)`);
+    let value: string;
+    if (eq >= 0) {
+      value = arg.slice(eq + 1);
+    } else {
+      if (i + 1 >= argv.length) throw new ConfigError(`${flag} needs a value: ${flag} ${definition.metavar}`);
+      value = argv[++i];
+    }
+    fromFlags.set(definition, value);
+  }
+
+  const values: Record<string, unknown> = {};
+  for (const definition of SETTINGS) {
+    const flagValue = fromFlags.get(definition);
+    const envValue = env[definition.env];
+    let text = definition.defaultText;
+    let source = `${definition.flag} (default)`;
+    if (flagValue !== undefined) {
+      text = flagValue;
+      source = definition.flag;
+    } else if (envValue !== undefined && envValue !== '') {
+      text = envValue;
+      source = `${definition.flag} (from ${definition.env})`;
+    }
+    const parsed = definition.parse(text);
+    if (!parsed.ok) throw new ConfigError(`invalid ${source}: "${text}"; expected ${parsed.expected}`);
+    values[definition.key] = parsed.value;
+  }
+  const config = values as unknown as Config;
+  checkListenersDistinct(config);
+  return { action: 'run', config };
+}
+
+/** Two of our listeners on one port would fail at bind time with a less helpful message; say it here instead. */
+function checkListenersDistinct(config: Config): void {
+  const listeners: [string, HostPort | null][] = [
+    ['--listen', config.listen],
+    ['--admin', config.admin],
+    ['--metrics', config.metrics],
+  ];
+  for (let i = 0; i < listeners.length; i++) {
+    for (let j = i + 1; j < listeners.length; j++) {
+      const [nameA, a] = listeners[i];
+      const [nameB, b] = listeners[j];
+      if (a === null || b === null || a.port === 0 || a.port !== b.port) continue;
+      if (a.host === b.host || isWildcard(a.host) || isWildcard(b.host)) {
+        throw new ConfigError(
+          `${nameA} ${formatHostPort(a.host, a.port)} and ${nameB} ${formatHostPort(b.host, b.port)} overlap; expected different ports`,
+        );
+      }
+    }
+  }
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
+/** The --help text, generated from the table so that it cannot drift from what is parsed. */
+export function helpText(): string {
+  const lines = [
+    'meshlite agent: balances every gRPC request, not every connection.',
+    '',
+    'Usage: npm run agent -- [--name value | --name=value]...',
+    '',
+    'Every setting has a flag and an environment variable; a flag overrides its variable.',
+    '',
+  ];
+  for (const s of SETTINGS) {
+    lines.push(`  ${s.flag} ${s.metavar}`);
+    lines.push(`      env ${s.env}, default ${s.defaultText}`);
+    for (const line of wrap(s.help, 100)) lines.push(`      ${line}`);
+    lines.push('');
+  }
+  lines.push('  --help, -h', '      Print this text and exit.');
+  return `${lines.join('\n')}\n`;
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}

@@ -1,0 +1,152 @@
+// Every error code the agent can produce, with the gRPC status a client sees for it: the one table (docs/errors.md lists it).
+
+/** gRPC status codes, as numbered by the gRPC specification (doc/statuscodes.md). */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+export type GrpcStatusCode = (typeof GrpcStatus)[keyof typeof GrpcStatus];
+
+/**
+ * Codes the gRPC specification says the library itself never generates: they belong to applications, so a proxy
+ * that produced one would lie about where the error came from. errors.test.ts checks that no entry uses one.
+ */
+export const APPLICATION_RESERVED_STATUSES: readonly GrpcStatusCode[] = [
+  GrpcStatus.INVALID_ARGUMENT,
+  GrpcStatus.NOT_FOUND,
+  GrpcStatus.ALREADY_EXISTS,
+  GrpcStatus.FAILED_PRECONDITION,
+  GrpcStatus.ABORTED,
+  GrpcStatus.OUT_OF_RANGE,
+  GrpcStatus.DATA_LOSS,
+];
+
+export interface ErrorDefinition {
+  /** What a gRPC client receives when this error ends its request; null when the error ends no request. */
+  readonly grpcStatus: GrpcStatusCode | null;
+  readonly description: string;
+}
+
+/**
+ * Request errors come first (they reach clients as Trailers-Only responses or trailers), then the ones that are only
+ * logged and counted. UNAVAILABLE is used whenever the request may safely be retried by the client.
+ */
+export const ERRORS = {
+  ML_UNKNOWN_TARGET: {
+    grpcStatus: GrpcStatus.UNAVAILABLE,
+    description: 'No known service matches the request target (the :authority in explicit mode, the original destination in transparent mode).',
+  },
+  ML_NO_ENDPOINT: {
+    grpcStatus: GrpcStatus.UNAVAILABLE,
+    description: 'The service is known but has no endpoint that may take a request (none ready, none serving while terminating).',
+  },
+  ML_CONNECT_FAILED: {
+    grpcStatus: GrpcStatus.UNAVAILABLE,
+    description: 'Connecting to the chosen endpoint failed (refused, unreachable, reset during the handshake); nothing was sent.',
+  },
+  ML_CONNECT_TIMEOUT: {
+    grpcStatus: GrpcStatus.UNAVAILABLE,
+    description: 'The chosen endpoint did not complete the TCP and HTTP/2 handshake within --connect-timeout-ms.',
+  },
+  ML_UPSTREAM_PROTOCOL: {
+    grpcStatus: GrpcStatus.UNAVAILABLE,
+    description: 'The endpoint does not speak HTTP/2 cleartext (e.g. it answered HTTP/1.1) or broke the protocol on its connection.',
+  },
+  ML_UPSTREAM_CONNECTION_LOST: {
+    grpcStatus: GrpcStatus.UNAVAILABLE,
+    description: 'The upstream connection closed while the request was in flight (the backend died or went away).',
+  },
+  ML_UPSTREAM_RESET: {
+    grpcStatus: GrpcStatus.INTERNAL,
+    description: 'The upstream reset the stream before its trailers; the status follows the reset code as the gRPC HTTP/2 protocol document says (REFUSED_STREAM is UNAVAILABLE, CANCEL is CANCELLED, ENHANCE_YOUR_CALM is RESOURCE_EXHAUSTED, others INTERNAL).',
+  },
+  ML_DEADLINE: {
+    grpcStatus: GrpcStatus.DEADLINE_EXCEEDED,
+    description: "The request's grpc-timeout passed before the response ended; the upstream stream was cancelled.",
+  },
+  ML_BAD_TIMEOUT: {
+    // INTERNAL, not INVALID_ARGUMENT: the latter is reserved for applications; grpc-go answers a malformed grpc-timeout the same way.
+    grpcStatus: GrpcStatus.INTERNAL,
+    description: 'The request carried a grpc-timeout header that is not 1 to 8 digits followed by one of H M S m u n.',
+  },
+  ML_CLIENT_PROTOCOL: {
+    grpcStatus: GrpcStatus.INTERNAL,
+    description: 'The client sent a malformed request (missing or invalid pseudo-headers, forbidden headers, bad framing).',
+  },
+  ML_CLIENT_CANCELLED: {
+    grpcStatus: GrpcStatus.CANCELLED,
+    description: 'The client cancelled the request (RST_STREAM or connection closed); the cancel was forwarded upstream.',
+  },
+  ML_AGENT_DRAINING: {
+    grpcStatus: GrpcStatus.UNAVAILABLE,
+    description: 'The agent is shutting down and refused a new request; the client retries it on another connection.',
+  },
+  ML_INTERNAL: {
+    grpcStatus: GrpcStatus.INTERNAL,
+    description: 'An unexpected failure inside the agent (a bug): the log line carries the stack.',
+  },
+  ML_CONFIG_INVALID: {
+    grpcStatus: null,
+    description: 'A setting (flag or environment variable) has an invalid value; the agent does not start.',
+  },
+  ML_STATIC_FILE_INVALID: {
+    grpcStatus: null,
+    description: 'The static discovery file is missing or malformed at start; the message names the field. The agent does not start.',
+  },
+  ML_STATIC_FILE_RELOAD_FAILED: {
+    grpcStatus: null,
+    description: 'An edit of the static discovery file could not be read or is malformed; the agent keeps the last good state.',
+  },
+  ML_PASSTHROUGH_FAILED: {
+    grpcStatus: null,
+    description: 'A non-HTTP/2 connection could not be relayed byte for byte to its original destination.',
+  },
+  ML_ORIGINAL_DST_FAILED: {
+    grpcStatus: null,
+    description: "The original destination of an intercepted connection could not be read (SO_ORIGINAL_DST); the connection is closed.",
+  },
+  ML_LISTEN_FAILED: {
+    grpcStatus: null,
+    description: 'A listener (proxy, admin or metrics) could not bind its address; the agent does not start.',
+  },
+  ML_DRAIN_TIMEOUT: {
+    grpcStatus: null,
+    description: 'Draining did not finish within --drain-timeout-ms; the remaining connections were closed.',
+  },
+} as const satisfies Record<string, ErrorDefinition>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+/** The gRPC status a client sees for `code`, or null when the error ends no request. */
+export function grpcStatusOf(code: ErrorCode): GrpcStatusCode | null {
+  return ERRORS[code].grpcStatus;
+}
+
+/** Base class for errors that carry a table code, so callers branch on `code`, never on message text. */
+export class MeshliteError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = 'MeshliteError';
+  }
+}

@@ -1,0 +1,27 @@
+// The agent's one pino root logger: JSON lines on stdout; components log through logger.child({ component }).
+
+import pino from 'pino';
+
+export type Logger = pino.Logger;
+
+/** Accepted by --log-level; "silent" turns logging off (tests, benchmarks). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * The root logger. `destination` defaults to stdout (written synchronously: the agent logs events, not requests,
+ * so the cost is small, and a crash loses no line). Tests pass a stream to read the lines back.
+ */
+export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    // pid and hostname add nothing in a pod (the pod name is on every line already via the log collector).
+    base: null,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // Levels as words ("warn", not 40): log collectors and people read them without a lookup table.
+    formatters: { level: (label) => ({ level: label }) },
+    // Errors logged as { err } keep their code (MeshliteError.code) along with message and stack.
+    serializers: { err: pino.stdSerializers.err },
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
+}

@@ -1,0 +1,286 @@
+// The agent's Prometheus metrics in its own prom-client Registry: plain-number accumulators on the hot path, read at scrape.
+
+import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'prom-client';
+import { ERROR_CODES, type ErrorCode } from '../errors.ts';
+import { type EndpointSpec, isActive } from '../registry/endpoint.ts';
+
+/**
+ * Why accumulators: prom-client's `.labels(...)` handles still hash and validate the label set on every `inc()`,
+ * a few hundred nanoseconds the relay would pay per request. A RequestMetrics handle is bound once per
+ * (service, endpoint) and counts into typed arrays; prom-client copies the totals out when Prometheus scrapes.
+ */
+
+/** Seconds; from sub-millisecond (a relay hop on one node) to the long tail of slow RPCs. */
+export const REQUEST_DURATION_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+
+/** The service label of requests whose target matched no service: one value, so unknown names stay unbounded no more. */
+export const UNKNOWN_SERVICE = 'unknown';
+/** The endpoint label of requests that ended before an endpoint was chosen (unknown target, no endpoint). */
+export const NO_ENDPOINT = 'none';
+
+/** grpc_code takes the 17 values of the gRPC specification; anything else a backend sends is counted as UNKNOWN (2). */
+const GRPC_CODE_COUNT = 17;
+const GRPC_UNKNOWN = 2;
+
+/** For meshlite_endpoints{state}: active (isActive), terminating but serving, or neither (DESIGN.md §8). */
+export type EndpointState = 'ready' | 'terminating' | 'not_ready';
+const ENDPOINT_STATES: readonly EndpointState[] = ['ready', 'terminating', 'not_ready'];
+
+export type StaticReloadResult = 'success' | 'failure';
+
+/** Per-service latency buckets (non-cumulative counts; made cumulative at scrape). */
+class DurationAccumulator {
+  readonly buckets = new Float64Array(REQUEST_DURATION_BUCKETS.length);
+  sum = 0;
+  count = 0;
+
+  observe(seconds: number): void {
+    this.sum += seconds;
+    this.count++;
+    const bounds = REQUEST_DURATION_BUCKETS;
+    for (let i = 0; i < bounds.length; i++) {
+      if (seconds <= bounds[i]) {
+        this.buckets[i]++;
+        return;
+      }
+    }
+  }
+}
+
+/** Hot-path handle for one (service, endpoint): keep it on the endpoint's state and call record() per request. */
+export class RequestMetrics {
+  readonly service: string;
+  readonly endpoint: string;
+  /** Index: gRPC status code. */
+  readonly countsByStatus = new Float64Array(GRPC_CODE_COUNT);
+  private readonly duration: DurationAccumulator;
+
+  constructor(service: string, endpoint: string, duration: DurationAccumulator) {
+    this.service = service;
+    this.endpoint = endpoint;
+    this.duration = duration;
+  }
+
+  record(grpcStatus: number, durationSeconds: number): void {
+    const index = grpcStatus >= 0 && grpcStatus < GRPC_CODE_COUNT ? grpcStatus | 0 : GRPC_UNKNOWN;
+    this.countsByStatus[index]++;
+    this.duration.observe(durationSeconds);
+  }
+}
+
+interface ServiceEntry {
+  readonly duration: DurationAccumulator;
+  readonly endpoints: Map<string, RequestMetrics>;
+  endpointCounts: Record<EndpointState, number> | null;
+}
+
+/** What prom-client's registry reads from a metric when it renders the exposition. */
+interface MetricValue {
+  value: number;
+  labels: Record<string, string | number>;
+  metricName?: string;
+}
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  private readonly services = new Map<string, ServiceEntry>();
+  private readonly errorCounts = new Map<ErrorCode, number>(ERROR_CODES.map((code) => [code, 0]));
+  private readonly upstreamByEndpoint = new Map<string, Map<string, number>>();
+  private downstream = 0;
+  private readonly staticReloads: Counter<'result'>;
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    new Counter({
+      name: 'meshlite_requests_total',
+      help: 'Requests relayed (or answered by the agent), by service, endpoint and gRPC status code.',
+      labelNames: ['service', 'endpoint', 'grpc_code'],
+      registers,
+      collect: rebuiltFrom<Counter<'service' | 'endpoint' | 'grpc_code'>>((counter) => {
+        for (const entry of this.services.values()) {
+          for (const handle of entry.endpoints.values()) {
+            const counts = handle.countsByStatus;
+            for (let code = 0; code < counts.length; code++) {
+              if (counts[code] > 0) {
+                counter.inc({ service: handle.service, endpoint: handle.endpoint, grpc_code: String(code) }, counts[code]);
+              }
+            }
+          }
+        }
+      }),
+    });
+    this.registry.registerMetric(this.durationHistogram() as unknown as Metric);
+    new Gauge({
+      name: 'meshlite_upstream_connections',
+      help: 'Upstream HTTP/2 connections, by endpoint and connection state.',
+      labelNames: ['endpoint', 'state'],
+      registers,
+      collect: rebuiltFrom<Gauge<'endpoint' | 'state'>>((gauge) => {
+        for (const [endpoint, states] of this.upstreamByEndpoint) {
+          for (const [state, value] of states) gauge.set({ endpoint, state }, value);
+        }
+      }),
+    });
+    new Gauge({
+      name: 'meshlite_downstream_connections',
+      help: 'Client connections open on the proxy listener.',
+      registers,
+      collect: rebuiltFrom<Gauge>((gauge) => gauge.set(this.downstream)),
+    });
+    new Counter({
+      name: 'meshlite_agent_errors_total',
+      help: 'Errors the agent produced, by error code (see docs/errors.md).',
+      labelNames: ['code'],
+      registers,
+      collect: rebuiltFrom<Counter<'code'>>((counter) => {
+        for (const [code, value] of this.errorCounts) counter.inc({ code }, value);
+      }),
+    });
+    this.staticReloads = new Counter({
+      name: 'meshlite_static_reloads_total',
+      help: 'Reloads of the static discovery file after an edit, by result.',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of ['success', 'failure'] as const) this.staticReloads.inc({ result }, 0);
+    new Gauge({
+      name: 'meshlite_endpoints',
+      help: 'Endpoints known per service, by eligibility: ready, terminating (still serving), not_ready.',
+      labelNames: ['service', 'state'],
+      registers,
+      collect: rebuiltFrom<Gauge<'service' | 'state'>>((gauge) => {
+        for (const [service, entry] of this.services) {
+          if (entry.endpointCounts === null) continue;
+          for (const state of ENDPOINT_STATES) {
+            gauge.set({ service, state }, entry.endpointCounts[state]);
+          }
+        }
+      }),
+    });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The handle for (service, endpoint), created once and cached; pass NO_ENDPOINT / UNKNOWN_SERVICE when apt. */
+  requestMetrics(service: string, endpoint: string): RequestMetrics {
+    const entry = this.serviceEntry(service);
+    let handle = entry.endpoints.get(endpoint);
+    if (handle === undefined) {
+      handle = new RequestMetrics(service, endpoint, entry.duration);
+      entry.endpoints.set(endpoint, handle);
+    }
+    return handle;
+  }
+
+  countError(code: ErrorCode): void {
+    this.errorCounts.set(code, (this.errorCounts.get(code) ?? 0) + 1);
+  }
+
+  countStaticReload(result: StaticReloadResult): void {
+    this.staticReloads.inc({ result });
+  }
+
+  downstreamOpened(): void {
+    this.downstream++;
+  }
+
+  downstreamClosed(): void {
+    this.downstream--;
+  }
+
+  /** An upstream connection moved between states; `from` is null for a new one, `to` null once it is gone. */
+  upstreamConnectionMoved(endpoint: string, from: string | null, to: string | null): void {
+    let states = this.upstreamByEndpoint.get(endpoint);
+    if (states === undefined) {
+      states = new Map();
+      this.upstreamByEndpoint.set(endpoint, states);
+    }
+    if (from !== null) states.set(from, (states.get(from) ?? 0) - 1);
+    if (to !== null) states.set(to, (states.get(to) ?? 0) + 1);
+    let open = 0;
+    for (const value of states.values()) open += value;
+    // An endpoint with no connection left drops its series, so removed pods do not linger in the exposition.
+    if (open === 0) this.upstreamByEndpoint.delete(endpoint);
+  }
+
+  /** Sets meshlite_endpoints for a service from its current endpoint list. */
+  setServiceEndpoints(service: string, endpoints: readonly EndpointSpec[]): void {
+    const counts: Record<EndpointState, number> = { ready: 0, terminating: 0, not_ready: 0 };
+    for (const endpoint of endpoints) {
+      if (isActive(endpoint)) counts.ready++;
+      else if (endpoint.serving && endpoint.terminating) counts.terminating++;
+      else counts.not_ready++;
+    }
+    this.serviceEntry(service).endpointCounts = counts;
+  }
+
+  /** Drops the series of an endpoint that left a service (bounded cardinality as pods come and go). */
+  forgetEndpoint(service: string, endpoint: string): void {
+    this.services.get(service)?.endpoints.delete(endpoint);
+  }
+
+  /** Drops every series of a service that is gone. */
+  forgetService(service: string): void {
+    this.services.delete(service);
+  }
+
+  private serviceEntry(service: string): ServiceEntry {
+    let entry = this.services.get(service);
+    if (entry === undefined) {
+      entry = { duration: new DurationAccumulator(), endpoints: new Map(), endpointCounts: null };
+      this.services.set(service, entry);
+    }
+    return entry;
+  }
+
+  /**
+   * prom-client has no way to load pre-counted buckets into its Histogram, so this object renders the histogram
+   * itself, in the shape the registry reads from its own metrics (`get()` → name, help, type, values).
+   */
+  private durationHistogram() {
+    const name = 'meshlite_request_duration_seconds';
+    const help = 'Time from request headers to the end of the response, by service.';
+    return {
+      name,
+      help,
+      type: 'histogram',
+      aggregator: 'sum',
+      reset: () => {
+        for (const { duration } of this.services.values()) {
+          duration.buckets.fill(0);
+          duration.sum = 0;
+          duration.count = 0;
+        }
+      },
+      get: async () => {
+        const values: MetricValue[] = [];
+        for (const [service, entry] of this.services) {
+          const { buckets, sum, count } = entry.duration;
+          if (count === 0) continue;
+          let cumulative = 0;
+          for (let i = 0; i < buckets.length; i++) {
+            cumulative += buckets[i];
+            values.push({ labels: { le: REQUEST_DURATION_BUCKETS[i], service }, value: cumulative, metricName: `${name}_bucket` });
+          }
+          values.push({ labels: { le: '+Inf', service }, value: count, metricName: `${name}_bucket` });
+          values.push({ labels: { service }, value: sum, metricName: `${name}_sum` });
+          values.push({ labels: { service }, value: count, metricName: `${name}_count` });
+        }
+        return { name, help, type: 'histogram', values, aggregator: 'sum' };
+      },
+    };
+  }
+}
+
+/** A prom-client collect() that rebuilds a metric from the accumulators: reset, then write the current totals. */
+function rebuiltFrom<M extends { reset(): void }>(fill: (metric: M) => void): (this: M) => void {
+  return function (this: M) {
+    this.reset();
+    fill(this);
+  };
+}
+
+export function createMetrics(options: { processMetrics?: boolean } = {}): AgentMetrics {
+  return new AgentMetrics(options);
+}

@@ -1,0 +1,177 @@
+// Settings: defaults, environment, flags over environment, both flag forms, --help, and a clear error for each bad value.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type Config, ConfigError, helpText, parseConfig, SETTINGS } from '../agent/config.ts';
+
+function run(argv: string[], env: Record<string, string | undefined> = {}): Config {
+  const result = parseConfig(argv, env);
+  assert.equal(result.action, 'run');
+  return result.config;
+}
+
+/** Asserts a ConfigError whose message contains every fragment (the setting, the value, what is expected). */
+function rejects(argv: string[], env: Record<string, string | undefined>, fragments: string[]): void {
+  assert.throws(
+    () => parseConfig(argv, env),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError, `a ConfigError, got ${String(error)}`);
+      assert.equal(error.code, 'ML_CONFIG_INVALID');
+      for (const fragment of fragments) assert.ok(error.message.includes(fragment), `"${error.message}" mentions "${fragment}"`);
+      return true;
+    },
+  );
+}
+
+describe('parseConfig', () => {
+  it('has a default for every setting', () => {
+    assert.deepEqual(run([]), {
+      discovery: 'static',
+      staticFile: 'meshlite.yaml',
+      listen: { host: '0.0.0.0', port: 15001 },
+      admin: { host: '127.0.0.1', port: 15000 },
+      metrics: null,
+      balancer: 'p2c-ewma',
+      logLevel: 'info',
+      connectTimeoutMs: 1000,
+      sniffTimeoutMs: 1000,
+      drainTimeoutMs: 25000,
+      upstreamMaxConnections: 4,
+      clusterDomain: 'cluster.local',
+    });
+  });
+
+  it('reads every setting from its environment variable', () => {
+    const config = run([], {
+      MESHLITE_DISCOVERY: 'static',
+      MESHLITE_STATIC_FILE: '/etc/meshlite/services.yaml',
+      MESHLITE_LISTEN: '10.1.2.3:16001',
+      MESHLITE_ADMIN: 'localhost:16000',
+      MESHLITE_METRICS: '10.1.2.3:9090',
+      MESHLITE_BALANCER: 'round-robin',
+      MESHLITE_LOG_LEVEL: 'debug',
+      MESHLITE_CONNECT_TIMEOUT_MS: '250',
+      MESHLITE_SNIFF_TIMEOUT_MS: '300',
+      MESHLITE_DRAIN_TIMEOUT_MS: '0',
+      MESHLITE_UPSTREAM_MAX_CONNECTIONS: '2',
+      MESHLITE_CLUSTER_DOMAIN: 'example.internal',
+    });
+    assert.deepEqual(config, {
+      discovery: 'static',
+      staticFile: '/etc/meshlite/services.yaml',
+      listen: { host: '10.1.2.3', port: 16001 },
+      admin: { host: 'localhost', port: 16000 },
+      metrics: { host: '10.1.2.3', port: 9090 },
+      balancer: 'round-robin',
+      logLevel: 'debug',
+      connectTimeoutMs: 250,
+      sniffTimeoutMs: 300,
+      drainTimeoutMs: 0,
+      upstreamMaxConnections: 2,
+      clusterDomain: 'example.internal',
+    });
+  });
+
+  it('lets a flag override its environment variable', () => {
+    const config = run(['--balancer', 'least-request'], { MESHLITE_BALANCER: 'round-robin', MESHLITE_LOG_LEVEL: 'warn' });
+    assert.equal(config.balancer, 'least-request');
+    assert.equal(config.logLevel, 'warn');
+  });
+
+  it('takes --name=value as well as --name value, and the last of a repeated flag', () => {
+    const config = run(['--listen=127.0.0.1:0', '--static-file', 'a.yaml', '--static-file=b=c.yaml']);
+    assert.deepEqual(config.listen, { host: '127.0.0.1', port: 0 });
+    assert.equal(config.staticFile, 'b=c.yaml');
+  });
+
+  it('treats an empty environment variable as unset', () => {
+    assert.equal(run([], { MESHLITE_BALANCER: '' }).balancer, 'p2c-ewma');
+  });
+
+  it('parses IPv6 listen addresses in brackets, in canonical form', () => {
+    assert.deepEqual(run(['--listen', '[::1]:15001']).listen, { host: '::1', port: 15001 });
+    assert.deepEqual(run(['--listen=[0:0::0:1]:15001']).listen, { host: '::1', port: 15001 });
+    assert.deepEqual(run(['--admin', '[::]:15000']).admin, { host: '::', port: 15000 });
+  });
+
+  it('asks for help with --help or -h, wherever it stands', () => {
+    assert.deepEqual(parseConfig(['--help'], {}), { action: 'help' });
+    assert.deepEqual(parseConfig(['--balancer', 'x', '-h'], {}), { action: 'help' });
+    assert.deepEqual(parseConfig(['--no-such-flag', '--help'], {}), { action: 'help' });
+  });
+
+  it('rejects an unknown flag, naming it', () => {
+    rejects(['--listn', '0.0.0.0:1'], {}, ['unknown flag --listn']);
+    rejects(['--listn=0.0.0.0:1'], {}, ['unknown flag --listn']);
+  });
+
+  it('rejects a positional argument and a flag without its value', () => {
+    rejects(['static'], {}, ['unexpected argument "static"']);
+    rejects(['--balancer'], {}, ['--balancer needs a value']);
+  });
+
+  it('names the setting, the value and what is expected for each invalid value', () => {
+    rejects(['--discovery', 'consul'], {}, ['--discovery', '"consul"', 'one of kubernetes, static']);
+    rejects(['--balancer', 'random'], {}, ['--balancer', '"random"', 'one of p2c-ewma, least-request, round-robin']);
+    rejects(['--log-level', 'verbose'], {}, ['--log-level', '"verbose"', 'one of fatal, error']);
+    rejects(['--listen', '15001'], {}, ['--listen', '"15001"', 'host:port']);
+    rejects(['--listen', '::1:15001'], {}, ['--listen', 'must be in brackets']);
+    rejects(['--listen', '0.0.0.0:65536'], {}, ['--listen', 'not in 0..65535']);
+    rejects(['--listen', '0.0.0.0:http'], {}, ['--listen', 'not a number']);
+    rejects(['--admin', '[::1]15000'], {}, ['--admin', '[address]:port']);
+    rejects(['--admin', '300.1.1.1:15000'], {}, ['--admin', '"300.1.1.1"']);
+    rejects(['--metrics', 'on'], {}, ['--metrics', '"on"', 'host:port']);
+    rejects(['--connect-timeout-ms', '0'], {}, ['--connect-timeout-ms', '"0"', 'an integer from 1 to 60000']);
+    rejects(['--sniff-timeout-ms', '1.5'], {}, ['--sniff-timeout-ms', '"1.5"', 'an integer']);
+    rejects(['--drain-timeout-ms', '-1'], {}, ['--drain-timeout-ms', '"-1"', 'an integer from 0']);
+    rejects(['--upstream-max-connections', '0'], {}, ['--upstream-max-connections', 'an integer from 1']);
+    rejects(['--cluster-domain', 'Cluster..Local'], {}, ['--cluster-domain', 'DNS name']);
+    rejects(['--static-file', ''], {}, ['--static-file', 'a file path']);
+  });
+
+  it('names the environment variable when the bad value came from it', () => {
+    rejects([], { MESHLITE_LISTEN: 'nope' }, ['--listen (from MESHLITE_LISTEN)', '"nope"', 'host:port']);
+  });
+
+  it('rejects kubernetes discovery for now, saying why', () => {
+    rejects(['--discovery', 'kubernetes'], {}, ['--discovery', '"kubernetes"', 'not available in this version']);
+  });
+
+  it('rejects two listeners on the same port', () => {
+    rejects(['--listen', '0.0.0.0:15000'], {}, ['--listen 0.0.0.0:15000', '--admin 127.0.0.1:15000', 'overlap']);
+    rejects(['--metrics', '127.0.0.1:15000'], {}, ['--admin', '--metrics', 'overlap']);
+    // Port 0 asks the kernel for a free port: two of them never collide.
+    assert.equal(run(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']).admin.port, 0);
+    // Different specific hosts may share a port.
+    assert.equal(run(['--listen', '10.0.0.1:15000']).listen.port, 15000);
+  });
+});
+
+describe('helpText', () => {
+  it('lists every flag, its variable and its default', () => {
+    const text = helpText();
+    for (const s of SETTINGS) {
+      assert.ok(text.includes(`${s.flag} ${s.metavar}`), `help lists ${s.flag}`);
+      assert.ok(text.includes(`env ${s.env}, default ${s.defaultText}`), `help gives ${s.env} and its default`);
+    }
+    assert.match(text, /--help, -h/);
+  });
+
+  it('has a flag and a MESHLITE_ variable for every setting, each name once', () => {
+    const flags = SETTINGS.map((s) => s.flag);
+    const envs = SETTINGS.map((s) => s.env);
+    assert.equal(new Set(flags).size, flags.length);
+    assert.equal(new Set(envs).size, envs.length);
+    for (const s of SETTINGS) {
+      assert.match(s.flag, /^--[a-z][a-z0-9-]*$/);
+      assert.equal(s.env, `MESHLITE_${s.flag.slice(2).toUpperCase().replaceAll('-', '_')}`);
+    }
+  });
+
+  it('keeps the names issue 3 fixes for scripts and manifests', () => {
+    const pairs = SETTINGS.map((s) => `${s.flag} ${s.env}`);
+    for (const name of ['discovery', 'static-file', 'listen', 'admin', 'balancer']) {
+      assert.ok(pairs.includes(`--${name} MESHLITE_${name.toUpperCase().replace('-', '_')}`), name);
+    }
+  });
+});
