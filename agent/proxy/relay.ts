@@ -166,15 +166,20 @@ export class Relay implements ExchangeDriver {
 
   /** The upstream reset the stream or its connection was lost. */
   upstreamStreamReset(exchange: Exchange, connection: Http2Connection, code: number): void {
-    if (exchange.phase === 'finished') return;
+    if (exchange.phase === 'finished') {
+      // After a complete response, RST_STREAM(NO_ERROR) asks the client to stop sending: pass it on behind the data.
+      if (code === ErrorCode.NO_ERROR) exchange.downstream.resetAfterQueued(exchange.downstreamStream, ErrorCode.NO_ERROR);
+      return;
+    }
     if (code === ErrorCode.REFUSED_STREAM) return this.retryOrFail(exchange, code);
     detachUpstream(exchange);
     const lost = connection.lifecycle.state === 'closed';
     if (lost) this.chargeFailure(exchange);
     if (code === ErrorCode.NO_ERROR && exchange.responseStarted) {
-      // A response ended by RST_STREAM(NO_ERROR) after its DATA: deliver every byte, then end the stream.
-      exchange.downstream.sendData(exchange.downstreamStream, EMPTY, true);
-      return this.finish(exchange, GrpcStatus.INTERNAL, null, 'response ended without trailers');
+      // A response ended by RST_STREAM(NO_ERROR) after its DATA (Node servers do this): the client gets every byte,
+      // then the same reset, never ahead of the data.
+      exchange.downstream.resetAfterQueued(exchange.downstreamStream, ErrorCode.NO_ERROR);
+      return this.finish(exchange, GrpcStatus.INTERNAL, null, 'response ended by RST_STREAM(NO_ERROR) without trailers');
     }
     if (lost) {
       const state = connection.lifecycle;

@@ -41,9 +41,12 @@ export class UpstreamHandler implements Http2Handler {
   onStreamReset(connection: Http2Connection, stream: Stream, code: number): void {
     const exchange = stream.context as Exchange | null;
     if (exchange !== null) this.relay.upstreamStreamReset(exchange, connection, code);
+    (connection.context as UpstreamConnection | null)?.onStreamEnded();
   }
 
-  onStreamClose(): void {}
+  onStreamClose(connection: Http2Connection): void {
+    (connection.context as UpstreamConnection | null)?.onStreamEnded();
+  }
 
   onDataSent(_connection: Http2Connection, stream: Stream, bytes: number): void {
     const exchange = stream.context as Exchange | null;

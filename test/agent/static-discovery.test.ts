@@ -1,0 +1,165 @@
+// The agent as users run it, with static discovery: balancing, live edits of the file under load, bad files.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { startAgent, runAgentExpectingFailure } from '../support/agent-process.ts';
+import { type GrpcServerHandle, META, makeEchoClient, startGrpcServer, unary } from '../support/grpc-peers.ts';
+import { waitFor } from '../support/wait-for.ts';
+
+const AUTHORITY = 'greeter.default.svc.cluster.local:50051';
+let dir = '';
+let backends: GrpcServerHandle[] = [];
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'meshlite-static-'));
+  backends = await Promise.all([1, 2, 3, 4].map((i) => startGrpcServer({ id: `b${i}` })));
+});
+
+after(async () => {
+  await Promise.all(backends.map((b) => b.close()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function staticFile(endpoints: Array<{ backend: GrpcServerHandle; terminating?: boolean }>, balancer?: string): string {
+  const lines = ['services:', '  - name: greeter', '    namespace: default', '    port: 50051'];
+  if (balancer !== undefined) lines.push(`    balancer: ${balancer}`);
+  lines.push('    endpoints:');
+  for (const { backend, terminating } of endpoints) {
+    lines.push(`      - address: 127.0.0.1:${backend.port}`);
+    if (terminating) lines.push('        terminating: true');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Replaces the file the way editors and ConfigMap updates do: write aside, then rename over it. */
+function writeAtomically(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+async function adminJson(admin: string, path: string): Promise<unknown> {
+  const response = await fetch(`http://${admin}${path}`);
+  return response.json();
+}
+
+test('3000 unary RPCs over one channel with the default balancer: each backend 1000 ± 25%, 0 failed', async () => {
+  const file = join(dir, 'p2c.yaml');
+  writeFileSync(file, staticFile(backends.slice(0, 3).map((backend) => ({ backend }))));
+  const agent = await startAgent(['--static-file', file]);
+  const client = makeEchoClient(agent.listen, { 'grpc.default_authority': AUTHORITY });
+  try {
+    const before = backends.map((b) => b.calls.count);
+    let failed = 0;
+    for (let batch = 0; batch < 30; batch++) {
+      const results = await Promise.allSettled(Array.from({ length: 100 }, () => unary(client, Buffer.from('p2c'))));
+      failed += results.filter((r) => r.status === 'rejected').length;
+    }
+    const served = backends.slice(0, 3).map((b, i) => b.calls.count - before[i]);
+    assert.equal(failed, 0);
+    assert.equal(served.reduce((a, b) => a + b, 0), 3000);
+    for (const count of served) assert.ok(Math.abs(count - 1000) <= 250, `spread ${served.join('/')}`);
+  } finally {
+    client.close();
+    assert.equal(await agent.stop(), 0);
+  }
+});
+
+test('under load, a 4th endpoint gets traffic within 1 s of the edit; a terminating one gets no new RPCs; 0 failed', async () => {
+  const file = join(dir, 'live.yaml');
+  const [b1, b2, b3, b4] = backends;
+  writeFileSync(file, staticFile([b1, b2, b3].map((backend) => ({ backend }))));
+  const agent = await startAgent(['--static-file', file]);
+  const client = makeEchoClient(agent.listen, { 'grpc.default_authority': AUTHORITY });
+  let running = true;
+  let failed = 0;
+  let completed = 0;
+  // Load: 16 concurrent loops of 20 ms calls, bounded by a flag and by a hard cap on calls.
+  const loops = Array.from({ length: 16 }, async () => {
+    while (running && completed < 20_000) {
+      try {
+        await unary(client, Buffer.from('live'), { metadata: { [META.delayMs]: '20' } });
+      } catch {
+        failed++;
+      }
+      completed++;
+    }
+  });
+  try {
+    await waitFor(() => completed > 200, { message: 'load running' });
+    const fourthBefore = b4.calls.count;
+    const edited = performance.now();
+    writeAtomically(file, staticFile([b1, b2, b3, b4].map((backend) => ({ backend }))));
+    await waitFor(() => b4.calls.count > fourthBefore, { timeoutMs: 5000, message: '4th endpoint got traffic' });
+    const reached = performance.now() - edited;
+    assert.ok(reached < 1000, `4th endpoint reached after ${Math.round(reached)} ms`);
+
+    writeAtomically(file, staticFile([{ backend: b1, terminating: true }, { backend: b2 }, { backend: b3 }, { backend: b4 }]));
+    await waitFor(
+      async () => {
+        const debug = (await adminJson(agent.admin, '/debug/endpoints')) as { services: Array<{ endpoints: Array<{ address: string; eligible: boolean }> }> };
+        return debug.services[0].endpoints.some((e) => e.address === `127.0.0.1:${b1.port}` && !e.eligible);
+      },
+      { timeoutMs: 5000, message: 'terminating endpoint left the picker' },
+    );
+    // In-flight calls on it may still complete; after they did, it gets nothing new.
+    await waitFor(async () => true, { timeoutMs: 100 });
+    const settled = b1.calls.count;
+    const others = [b2, b3, b4].map((b) => b.calls.count);
+    await waitFor(() => [b2, b3, b4].every((b, i) => b.calls.count > others[i] + 50), { message: 'load continues on the others' });
+    assert.equal(b1.calls.count, settled, 'the terminating endpoint got new calls');
+  } finally {
+    running = false;
+    await Promise.all(loops);
+    client.close();
+    assert.equal(await agent.stop(), 0);
+  }
+  assert.equal(failed, 0, `${failed} of ${completed} calls failed`);
+});
+
+test('a malformed file stops the agent at start with a message naming the field', async () => {
+  const file = join(dir, 'bad.yaml');
+  writeFileSync(file, 'services:\n  - name: greeter\n    namespace: default\n    port: 70000\n    endpoints: []\n');
+  const { code, stderr } = await runAgentExpectingFailure(['--static-file', file]);
+  assert.notEqual(code, 0);
+  assert.match(stderr, /services\[0\]\.port/);
+});
+
+test('a malformed edit at run time keeps the last good state and logs the error code', async () => {
+  const file = join(dir, 'reload.yaml');
+  writeFileSync(file, staticFile([{ backend: backends[0] }]));
+  const agent = await startAgent(['--static-file', file]);
+  const client = makeEchoClient(agent.listen, { 'grpc.default_authority': AUTHORITY });
+  try {
+    writeAtomically(file, 'services: [this is not: valid');
+    await waitFor(() => agent.logs.some((l) => l.code === 'ML_STATIC_FILE_RELOAD_FAILED'), { message: 'reload error logged' });
+    const response = await unary(client, Buffer.from('still'));
+    assert.equal(response.message.toString(), 'still');
+  } finally {
+    client.close();
+    assert.equal(await agent.stop(), 0);
+  }
+});
+
+test('an unknown target gets UNAVAILABLE naming it, and the agent keeps serving', async () => {
+  const file = join(dir, 'unknown.yaml');
+  writeFileSync(file, staticFile([{ backend: backends[0] }]));
+  const agent = await startAgent(['--static-file', file]);
+  const wrong = makeEchoClient(agent.listen, { 'grpc.default_authority': 'other.default.svc:50051' });
+  const right = makeEchoClient(agent.listen, { 'grpc.default_authority': AUTHORITY });
+  try {
+    await assert.rejects(unary(wrong, Buffer.from('x')), (error: grpc.ServiceError) => {
+      assert.equal(error.code, grpc.status.UNAVAILABLE);
+      assert.match(error.details, /other\.default\.svc:50051/);
+      return true;
+    });
+    assert.equal((await unary(right, Buffer.from('ok'))).message.toString(), 'ok');
+  } finally {
+    wrong.close();
+    right.close();
+    assert.equal(await agent.stop(), 0);
+  }
+});
