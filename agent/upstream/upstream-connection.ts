@@ -26,6 +26,8 @@ const legal: Record<UpstreamState['state'], ReadonlyArray<UpstreamState['state']
 /** What the connection tells its owner (the pool). */
 export interface UpstreamConnectionOwner {
   onUpstreamStateChange(connection: UpstreamConnection, previous: UpstreamState['state']): void;
+  /** A stream on `connection` ended: there may be room for a waiting request. */
+  onUpstreamStreamEnded(connection: UpstreamConnection): void;
 }
 
 export interface UpstreamConnectOptions {
@@ -62,7 +64,7 @@ export class UpstreamConnection {
     });
     // connectSocket wires data, drain and close to the HTTP/2 connection; the relay's handler forwards
     // connection-level events (GOAWAY, close) back to us through `http2.context`.
-    this.http2 = connectSocket(this.socket, handler);
+    this.http2 = connectSocket(this.socket, handler, { creditConnectionOnReceive: true });
     this.http2.context = this;
   }
 
@@ -86,6 +88,11 @@ export class UpstreamConnection {
     if (this.state.state !== 'ready') return;
     this.transition({ state: 'draining', since: this.now() });
     this.http2.shutdown();
+  }
+
+  /** A stream ended (closed or reset); called by the relay's upstream handler. */
+  onStreamEnded(): void {
+    this.owner.onUpstreamStreamEnded(this);
   }
 
   /** The endpoint refused new streams (GOAWAY) or ran out of stream ids. */

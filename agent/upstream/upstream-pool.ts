@@ -116,6 +116,10 @@ export class UpstreamPool implements UpstreamConnectionOwner {
     this.closeIfEmpty();
   }
 
+  onUpstreamStreamEnded(connection: UpstreamConnection): void {
+    if (this.waiters.length > 0 && connection.state.state === 'ready') this.serveWaiters();
+  }
+
   private serveWaiters(): void {
     while (this.waiters.length > 0) {
       const connection = this.acquire();
