@@ -9,6 +9,7 @@ import { formatHostPort } from './host-port.ts';
 import { AuthorityParser } from './proxy/authority.ts';
 import { BalancerRoutes } from './proxy/balancer-routes.ts';
 import { ProxyListener } from './proxy/listener.ts';
+import { isOriginalDestinationAvailable, originalDestinationOf } from './proxy/original-destination.ts';
 import { Relay } from './proxy/relay.ts';
 import { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
@@ -22,9 +23,6 @@ const realTimers = {
 const monotonicMs = (): number => performance.now();
 
 async function run(config: Config, logger: Logger): Promise<void> {
-  if (config.discovery === 'kubernetes') {
-    throw new ConfigError('--discovery kubernetes is not available in this version yet; use --discovery static with --static-file');
-  }
   const metrics = createMetrics({ processMetrics: true });
   const registry = new EndpointRegistry();
   // The relay is created after the balancers, which call back into it when an endpoint leaves.
@@ -61,14 +59,18 @@ async function run(config: Config, logger: Logger): Promise<void> {
   const listener = new ProxyListener({
     relay,
     routes,
-    // Transparent interception (and with it the original destination) arrives with the interception manager.
-    originalDestination: () => null,
+    // Connections redirected by interception carry their original destination; direct ones (explicit mode) do not.
+    originalDestination: isOriginalDestinationAvailable() ? originalDestinationOf : () => null,
     sniffTimeoutMs: config.sniffTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
     events: {
       onPassthroughError: (error, destination) => {
         metrics.countError('ML_PASSTHROUGH_FAILED');
         logger.warn({ code: 'ML_PASSTHROUGH_FAILED', destination, reason: error.message }, 'passthrough failed');
+      },
+      onOriginalDestinationError: (error) => {
+        metrics.countError('ML_ORIGINAL_DST_FAILED');
+        logger.warn({ code: 'ML_ORIGINAL_DST_FAILED', reason: error.message }, 'original destination unreadable');
       },
       onConnectionOpened: () => metrics.downstreamOpened(),
       onConnectionClosed: () => metrics.downstreamClosed(),

@@ -16,6 +16,8 @@ export interface OriginalDestination {
 
 export interface ListenerEvents {
   onPassthroughError(error: Error, destination: OriginalDestination | null): void;
+  /** The kernel would not say where an accepted connection was going; the connection is closed. */
+  onOriginalDestinationError(error: Error): void;
   onConnectionOpened(): void;
   onConnectionClosed(): void;
 }
@@ -37,11 +39,11 @@ export class ProxyListener {
   readonly connections = new Set<Http2Connection>();
   private readonly server: net.Server;
   private readonly options: ListenerOptions;
-  private openSockets = 0;
+  private readonly sockets = new Set<net.Socket>();
 
   /** Accepted sockets still open, HTTP/2 or passed through. */
   get openConnections(): number {
-    return this.openSockets;
+    return this.sockets.size;
   }
 
   constructor(options: ListenerOptions) {
@@ -69,21 +71,29 @@ export class ProxyListener {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  /** Abrupt end of every client connection (after the drain deadline). */
+  /** Abrupt end of every client connection, passed-through ones too (after the drain deadline). */
   destroyAll(): void {
     for (const connection of this.connections) connection.destroy();
+    for (const socket of this.sockets) socket.destroy();
     this.state = { state: 'closed' };
   }
 
   private accept(socket: net.Socket): void {
-    this.openSockets++;
+    this.sockets.add(socket);
     this.options.events.onConnectionOpened();
     socket.once('close', () => {
-      this.openSockets--;
+      this.sockets.delete(socket);
       this.options.events.onConnectionClosed();
     });
     socket.on('error', () => {});
-    const destination = this.options.originalDestination(socket);
+    let destination: OriginalDestination | null;
+    try {
+      destination = this.options.originalDestination(socket);
+    } catch (error) {
+      this.options.events.onOriginalDestinationError(error as Error);
+      socket.destroy();
+      return;
+    }
     let received: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => decide('other'), this.options.sniffTimeoutMs);
     const onData = (chunk: Buffer): void => {

@@ -21,7 +21,7 @@ async function failureCodes(calls: Array<Promise<unknown>>): Promise<number[]> {
   return [...new Set(settled.map((s) => (s as PromiseRejectedResult).reason.code as number))].sort();
 }
 
-/** Every connection the server accepted is closed with no stream left; `clean` says whether without error. */
+/** Every connection the server accepted is closed with no stream left (clean or not is checked by the caller). */
 async function assertServerIdle(server: CoreGrpcServer): Promise<void> {
   await waitFor(() => server.connections.size === 0, { message: 'server connections closed' });
   for (const info of server.history) {

@@ -106,7 +106,6 @@ interface ServerCall {
   streamSize: number;
   streamSeq: number;
   pumping: boolean; // onDataSent runs inside sendData: a nested pump would interleave messages
-  unconsumed: number; // HTTP echo: bytes received and not yet echoed out
 }
 
 export interface CoreGrpcServer {
@@ -232,7 +231,6 @@ const serverHandler: Http2Handler = {
       streamSize: 0,
       streamSeq: 0,
       pumping: false,
-      unconsumed: 0,
     };
     stream.context = call;
     info.server.calls.count++;
@@ -245,7 +243,6 @@ const serverHandler: Http2Handler = {
     const call = stream.context as ServerCall;
     if (!call.grpc) {
       // Echoed by reference; consumed once framed out (onDataSent), so the client's upload follows our download.
-      call.unconsumed += data.length;
       connection.sendData(stream, data, false);
     } else {
       const arrived: Buffer[] = [];
@@ -269,12 +266,8 @@ const serverHandler: Http2Handler = {
   onStreamReset(connection, stream, code, byPeer) {
     const info = served(connection);
     const call = stream.context as ServerCall | null;
-    if (call !== null) {
-      if (call.timer !== null) clearTimeout(call.timer);
-      // Bytes never consumed would otherwise shrink the connection window for good.
-      connection.consume(stream, call.unconsumed);
-      call.unconsumed = 0;
-    }
+    // Bytes received and never consumed are given back to the connection window by the connection itself.
+    if (call !== null && call.timer !== null) clearTimeout(call.timer);
     if (byPeer) info.server.cancelled.count++;
     info.resets.push({ id: stream.id, code, byPeer });
     info.server.events.push(`c${info.index} stream-reset ${stream.id} ${code}`);
@@ -287,7 +280,6 @@ const serverHandler: Http2Handler = {
   onDataSent(connection, stream, bytes) {
     const call = stream.context as ServerCall;
     if (!call.grpc) {
-      call.unconsumed -= bytes;
       connection.consume(stream, bytes);
     } else if (call.streamLeft > 0) {
       pumpServerStream(connection, stream, call);

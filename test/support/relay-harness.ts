@@ -5,7 +5,7 @@ import { EndpointLoad } from '../../agent/balancer/endpoint-load.ts';
 import type { BalancingPolicy } from '../../agent/balancer/picker.ts';
 import { RoundRobinPolicy } from '../../agent/balancer/round-robin.ts';
 import { AuthorityParser } from '../../agent/proxy/authority.ts';
-import { ProxyListener } from '../../agent/proxy/listener.ts';
+import { type OriginalDestination, ProxyListener } from '../../agent/proxy/listener.ts';
 import { Relay, type RelayObserver } from '../../agent/proxy/relay.ts';
 import type { Route, RouteTable } from '../../agent/proxy/route.ts';
 
@@ -37,7 +37,17 @@ export interface RelayHarness {
   close(): Promise<void>;
 }
 
-export async function startRelay(addresses: string[], policy: BalancingPolicy = new RoundRobinPolicy()): Promise<RelayHarness> {
+export interface RelayHarnessOptions {
+  /** Stands in for interception: where every accepted connection "was going" (null: dialled directly). */
+  originalDestination?: () => OriginalDestination | null;
+  sniffTimeoutMs?: number;
+}
+
+export async function startRelay(
+  addresses: string[],
+  policy: BalancingPolicy = new RoundRobinPolicy(),
+  options: RelayHarnessOptions = {},
+): Promise<RelayHarness> {
   const routes = new FixedRoutes();
   const outcomes: Outcome[] = [];
   const observer: RelayObserver = {
@@ -75,10 +85,10 @@ export async function startRelay(addresses: string[], policy: BalancingPolicy = 
   const listener = new ProxyListener({
     relay,
     routes,
-    originalDestination: () => null,
-    sniffTimeoutMs: 1000,
+    originalDestination: options.originalDestination ?? (() => null),
+    sniffTimeoutMs: options.sniffTimeoutMs ?? 1000,
     connectTimeoutMs: 2000,
-    events: { onPassthroughError: () => {}, onConnectionOpened: () => {}, onConnectionClosed: () => {} },
+    events: { onPassthroughError: () => {}, onOriginalDestinationError: () => {}, onConnectionOpened: () => {}, onConnectionClosed: () => {} },
   });
   const address: AddressInfo = await listener.listen('127.0.0.1', 0);
   return {
