@@ -33,7 +33,6 @@ test('a client that stops reading a large response does not stall other clients 
     request.writeUInt32BE(100_000, 4);
     // 20 stalled responses: together more than the 16 MiB connection window of the shared upstream connection.
     const stalledStreams = 20;
-    let received = 0;
     let stalledCount = 0;
     for (let i = 0; i < stalledStreams; i++) {
       const stream = stalled.request({ ...GRPC_HEADERS, ':path': '/test.Echo/ServerStream' });
@@ -41,7 +40,6 @@ test('a client that stops reading a large response does not stall other clients 
       stream.end(grpcMessage(request));
       let own = 0;
       stream.on('data', (chunk: Buffer) => {
-        received += chunk.length;
         own += chunk.length;
         // Read a little, then stop reading for good: the client's window closes.
         if (own > 100_000 && !stream.isPaused()) {
