@@ -60,10 +60,6 @@ export const ERRORS = {
     grpcStatus: GrpcStatus.UNAVAILABLE,
     description: 'Connecting to the chosen endpoint failed (refused, unreachable, reset during the handshake); nothing was sent.',
   },
-  ML_CONNECT_TIMEOUT: {
-    grpcStatus: GrpcStatus.UNAVAILABLE,
-    description: 'The chosen endpoint did not complete the TCP and HTTP/2 handshake within --connect-timeout-ms.',
-  },
   ML_UPSTREAM_PROTOCOL: {
     grpcStatus: GrpcStatus.UNAVAILABLE,
     description: 'The endpoint does not speak HTTP/2 cleartext (e.g. it answered HTTP/1.1) or broke the protocol on its connection.',
@@ -85,17 +81,9 @@ export const ERRORS = {
     grpcStatus: GrpcStatus.INTERNAL,
     description: 'The request carried a grpc-timeout header that is not 1 to 8 digits followed by one of H M S m u n.',
   },
-  ML_CLIENT_PROTOCOL: {
-    grpcStatus: GrpcStatus.INTERNAL,
-    description: 'The client sent a malformed request (missing or invalid pseudo-headers, forbidden headers, bad framing).',
-  },
   ML_CLIENT_CANCELLED: {
     grpcStatus: GrpcStatus.CANCELLED,
     description: 'The client cancelled the request (RST_STREAM or connection closed); the cancel was forwarded upstream.',
-  },
-  ML_AGENT_DRAINING: {
-    grpcStatus: GrpcStatus.UNAVAILABLE,
-    description: 'The agent is shutting down and refused a new request; the client retries it on another connection.',
   },
   ML_INTERNAL: {
     grpcStatus: GrpcStatus.INTERNAL,

@@ -5,7 +5,8 @@ import { BalancerSet } from './balancer/balancer-set.ts';
 import { ConfigError, helpText, parseConfig, type Config } from './config.ts';
 import { StaticSource, nodeFileAccess } from './discovery/static-source.ts';
 import { StaticFileError } from './discovery/static-file.ts';
-import { formatHostPort } from './host-port.ts';
+import { MeshliteError } from './errors.ts';
+import { formatHostPort, type HostPort } from './host-port.ts';
 import { AuthorityParser } from './proxy/authority.ts';
 import { BalancerRoutes } from './proxy/balancer-routes.ts';
 import { ProxyListener } from './proxy/listener.ts';
@@ -76,7 +77,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
       onConnectionClosed: () => metrics.downstreamClosed(),
     },
   });
-  const proxyAddress = await listener.listen(config.listen.host, config.listen.port);
+  const proxyAddress = await listening('proxy', config.listen, listener.listen(config.listen.host, config.listen.port));
 
   let readiness: Readiness = { ready: true };
   const admin = createAdminServer({
@@ -85,7 +86,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
     readiness: () => readiness,
     debugEndpoints: () => ({ services: balancers.describe() }),
   });
-  await admin.listen({ host: config.admin.host, port: config.admin.port });
+  await listening('admin', config.admin, admin.listen({ host: config.admin.host, port: config.admin.port }));
   const adminAddress = admin.server.address();
   const adminPort = typeof adminAddress === 'object' && adminAddress !== null ? adminAddress.port : config.admin.port;
   logger.info(
@@ -126,6 +127,21 @@ async function run(config: Config, logger: Logger): Promise<void> {
   process.on('SIGINT', () => void drain('SIGINT'));
 }
 
+/** A listener that cannot bind stops the agent with ML_LISTEN_FAILED, naming the address. */
+class ListenError extends MeshliteError {
+  constructor(message: string) {
+    super('ML_LISTEN_FAILED', message);
+  }
+}
+
+async function listening<T>(what: string, address: HostPort, bound: Promise<T>): Promise<T> {
+  try {
+    return await bound;
+  } catch (error) {
+    throw new ListenError(`cannot listen on ${formatHostPort(address.host, address.port)} (${what}): ${(error as Error).message}`);
+  }
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -145,7 +161,7 @@ async function main(): Promise<void> {
   try {
     await run(config, logger);
   } catch (error) {
-    if (error instanceof StaticFileError || error instanceof ConfigError) {
+    if (error instanceof StaticFileError || error instanceof ConfigError || error instanceof ListenError) {
       logger.fatal({ code: error.code }, error.message);
       process.stderr.write(`meshlite: ${error.message}\n`);
       process.exit(error instanceof ConfigError ? 2 : 1);
