@@ -6,7 +6,9 @@ import type { Stream } from './stream.ts';
 /**
  * Callbacks a connection makes. One handler object serves many connections, so nothing is allocated per frame or
  * per request. Header lists are flat arrays: [name0, value0, name1, value1, ...], names lower-case, pseudo-headers
- * first. Every callback is made synchronously from the connection's input processing.
+ * first. Every callback is made synchronously: from the connection's input processing, or from inside one of the
+ * handler's own calls that causes it (`onDataSent` when queued DATA is framed; `onStreamClose`, `onStreamReset` and
+ * `onConnectionClose` when the call ends a stream or the connection).
  */
 export interface Http2Handler {
   /**
@@ -25,7 +27,17 @@ export interface Http2Handler {
   onStreamReset(connection: Http2Connection, stream: Stream, code: number, byPeer: boolean): void;
   /** The stream closed normally (END_STREAM seen in both directions and all our queued output framed). */
   onStreamClose(connection: Http2Connection, stream: Stream): void;
-  /** Queued DATA left the stream's queue (framed for the socket); `bytes` is how much. Lets a relay consume upstream. */
+  /**
+   * Queued DATA left the stream's queue (framed for the socket); `bytes` is how much. Lets a relay consume upstream.
+   *
+   * Re-entrancy: this runs synchronously wherever queued DATA gets framed, which includes inside the handler's own
+   * `sendData`, `sendTrailers` and `resetAfterQueued` calls (and input: WINDOW_UPDATE, SETTINGS; and a drained socket).
+   * Queuing more on the same stream from here is safe: it goes behind everything already queued and is framed once
+   * this callback returns, by the pump that made it (framing never nests, so these callbacks never recurse for one
+   * stream). What the connection cannot know is a sequence of calls the handler means as one unit: if the handler is
+   * between two `sendData` calls of one message when this fires, output queued here lands between them. Write a unit
+   * in one call, or ignore this callback while writing one (test/support/grpc-on-core.ts keeps a `pumping` flag).
+   */
   onDataSent(connection: Http2Connection, stream: Stream, bytes: number): void;
   /** The peer sent GOAWAY. Streams above `lastStreamId` that we opened were reset with REFUSED_STREAM just before. */
   onGoaway(connection: Http2Connection, lastStreamId: number, code: number, debugData: Buffer): void;

@@ -24,6 +24,13 @@ export function nextStreamState(state: StreamState, event: StreamEvent): StreamS
   return transitions[state][event] ?? null;
 }
 
+/** Moves `stream` past `event`. Callers check legality first, so an illegal transition here is a bug, not the peer's. */
+export function transitionStream(stream: { readonly id: number; state: StreamState }, event: StreamEvent): void {
+  const next = nextStreamState(stream.state, event);
+  if (next === null) throw new Error(`illegal stream transition ${stream.state} --${event}--> (stream ${stream.id})`);
+  stream.state = next;
+}
+
 /** Whether the peer may still send DATA or HEADERS on a stream in this state. */
 export function canReceive(state: StreamState): boolean {
   return state === 'open' || state === 'half-closed-local';

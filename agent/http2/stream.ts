@@ -27,6 +27,8 @@ export class Stream {
   endAfterQueue = false;
   /** Trailers to send after the queued DATA drains (HEADERS with END_STREAM). */
   queuedTrailers: readonly string[] | null = null;
+  /** 'reporting' while the handler's onDataSent for this stream runs; 'rerun' once it queued more output then. */
+  pump: 'idle' | 'reporting' | 'rerun' = 'idle';
   /** RST_STREAM code to send once everything queued is framed, or -1. */
   resetAfterQueue = -1;
   /** Declared content-length of the received message, or -1; received DATA bytes are checked against it. */

@@ -1,0 +1,144 @@
+// A complete received header block: HPACK-decoded, checked as a request head, response head or trailers, and for a
+// new peer stream the admission decision (stream ids, our GOAWAY, the concurrency limit, 431) before the handler sees it.
+
+import { ErrorCode, Flag } from './constants.ts';
+import type { Http2Connection } from './connection.ts';
+import type { Http2Handler } from './handler.ts';
+import {
+  declaredContentLength,
+  requestHeadersProblem,
+  responseHeadersProblem,
+  trailersProblem,
+} from './header-validation.ts';
+import { HpackDecoder } from './hpack-decoder.ts';
+import type { Http2Settings } from './settings.ts';
+import { Stream } from './stream.ts';
+import { canReceive, transitionStream } from './stream-state.ts';
+import type { StreamOutput } from './stream-output.ts';
+import type { StreamTable } from './stream-table.ts';
+
+/** The lifecycle steps header intake may take on its connection. */
+export interface IncomingHeadersOwner {
+  connectionError(code: number, reason: string): void;
+  streamError(streamId: number, stream: Stream | undefined, code: number, reason: string): void;
+  closeIfDone(stream: Stream): void;
+  resetStream(stream: Stream, code: number): void;
+}
+
+export class IncomingHeaders {
+  private readonly decoder: HpackDecoder;
+  private readonly clientRole: boolean;
+  /** Passed to the handler's callbacks, nothing else. */
+  private readonly connection: Http2Connection;
+  private readonly handler: Http2Handler;
+  private readonly localSettings: Http2Settings;
+  private readonly remoteSettings: Http2Settings;
+  private readonly streams: StreamTable;
+  /** Only for the 431 answer to a header list above our limit. */
+  private readonly output: StreamOutput;
+  private readonly owner: IncomingHeadersOwner;
+
+  constructor(
+    connection: Http2Connection,
+    handler: Http2Handler,
+    role: 'server' | 'client',
+    localSettings: Http2Settings,
+    remoteSettings: Http2Settings,
+    streams: StreamTable,
+    output: StreamOutput,
+    owner: IncomingHeadersOwner,
+  ) {
+    this.connection = connection;
+    this.handler = handler;
+    this.clientRole = role === 'client';
+    this.localSettings = localSettings;
+    this.remoteSettings = remoteSettings;
+    this.streams = streams;
+    this.output = output;
+    this.owner = owner;
+    this.decoder = new HpackDecoder(localSettings.headerTableSize, localSettings.maxHeaderListSize);
+  }
+
+  /** The block of a HEADERS frame (and its CONTINUATIONs) is complete: decode it, then deliver or refuse it. */
+  complete(streamId: number, flags: number, selfDependent: boolean, block: Buffer): void {
+    let headers: string[] | null;
+    try {
+      headers = this.decoder.decode(block);
+    } catch (error) {
+      return this.owner.connectionError(ErrorCode.COMPRESSION_ERROR, `HPACK: ${(error as Error).message}`);
+    }
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) return this.onNewStream(streamId, headers, endStream, selfDependent);
+    const owner = this.owner;
+    if (selfDependent) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
+    if (!canReceive(stream.state)) return owner.streamError(streamId, stream, ErrorCode.STREAM_CLOSED, 'HEADERS on a half-closed stream');
+    if (headers === null) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'header list too large');
+    const isHead = this.clientRole && stream.headerBlocksReceived === 0;
+    if (isHead) {
+      const problem = responseHeadersProblem(headers);
+      if (problem !== null) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, problem);
+      // Informational (1xx) responses are skipped: the real head follows.
+      if (headers[1].charCodeAt(0) === 0x31) return;
+      stream.expectedLength = declaredContentLength(headers);
+      if (stream.expectedLength === -2) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
+    } else {
+      if (!endStream) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'trailers without END_STREAM');
+      const problem = trailersProblem(headers);
+      if (problem !== null) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, problem);
+    }
+    stream.headerBlocksReceived++;
+    if (endStream) {
+      if (stream.expectedLength > 0 && stream.receivedLength !== stream.expectedLength) {
+        return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'DATA length differs from content-length');
+      }
+      transitionStream(stream, 'recv-end');
+    }
+    this.handler.onHeaders(this.connection, stream, headers, endStream, !isHead);
+    if (endStream) owner.closeIfDone(stream);
+  }
+
+  private onNewStream(streamId: number, headers: string[] | null, endStream: boolean, selfDependent: boolean): void {
+    const streams = this.streams;
+    const owner = this.owner;
+    if (!streams.isPeerInitiated(streamId) || this.clientRole) {
+      if (streams.isIdle(streamId)) return owner.connectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on idle stream ${streamId}`);
+      if (streams.resetByUs.has(streamId)) return;
+      return owner.connectionError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
+    }
+    if (streamId <= streams.highestPeerStreamId) {
+      // Trailers of a stream we reset, or of one ignored for being above our final GOAWAY (RFC 9113 §6.8).
+      if (streams.resetByUs.has(streamId) || streams.aboveFinalGoaway(streamId)) return;
+      return owner.connectionError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
+    }
+    streams.notePeerStream(streamId);
+    // After our final GOAWAY, new streams are ignored (the peer knows they were not processed).
+    if (streams.aboveFinalGoaway(streamId)) return;
+    if (selfDependent) return owner.streamError(streamId, undefined, ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
+    if (streams.peerActiveCount >= this.localSettings.maxConcurrentStreams) {
+      return owner.streamError(streamId, undefined, ErrorCode.REFUSED_STREAM, 'too many concurrent streams');
+    }
+    const stream = new Stream(streamId, true, this.remoteSettings.initialWindowSize, this.localSettings.initialWindowSize);
+    if (headers === null) return this.refuseOversizedHeaders(stream);
+    const problem = requestHeadersProblem(headers);
+    if (problem !== null) return owner.streamError(streamId, undefined, ErrorCode.PROTOCOL_ERROR, problem);
+    stream.expectedLength = declaredContentLength(headers);
+    if (stream.expectedLength === -2 || (endStream && stream.expectedLength > 0)) {
+      return owner.streamError(streamId, undefined, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
+    }
+    stream.headerBlocksReceived = 1;
+    streams.addPeer(stream);
+    transitionStream(stream, 'recv-headers');
+    if (endStream) transitionStream(stream, 'recv-end');
+    this.handler.onHeaders(this.connection, stream, headers, endStream, false);
+    if (endStream) owner.closeIfDone(stream);
+  }
+
+  /** A request whose header list exceeds our limit gets 431 and no further processing (RFC 9113 §10.5.1). */
+  private refuseOversizedHeaders(stream: Stream): void {
+    this.streams.addPeer(stream);
+    transitionStream(stream, 'recv-headers');
+    this.output.writeHeaderBlock(stream, [':status', '431'], true);
+    if (this.streams.has(stream.id)) this.owner.resetStream(stream, ErrorCode.NO_ERROR);
+  }
+}
