@@ -86,6 +86,7 @@ export class StreamOutput {
     this.pump(stream);
   }
 
+  /** A header block goes out at once (HEADERS, then CONTINUATIONs past the peer's frame size): no window applies. */
   writeHeaderBlock(stream: Stream, headers: readonly string[], endStream: boolean): void {
     const block = this.encoder.encode(headers);
     const maxFrame = this.remoteSettings.maxFrameSize;

@@ -29,6 +29,8 @@ export class Exchange {
   /** Request headers as they go upstream (grpc-timeout rewritten per attempt). */
   readonly requestHeaders: string[];
   readonly startedAt: number;
+  /** When the current attempt's upstream stream was opened: the endpoint's latency is measured from here. */
+  upstreamStartedAt = 0;
   attempts = 0;
   endpoint: EndpointLoad | null = null;
   pool: UpstreamPool | null = null;

@@ -131,6 +131,7 @@ export class Relay implements ExchangeDriver {
       return;
     }
     stream.context = exchange;
+    exchange.upstreamStartedAt = this.options.clock.now();
     exchange.upstream = connection;
     exchange.upstreamStream = stream;
     exchange.phase = 'relaying';
@@ -361,7 +362,10 @@ export class Relay implements ExchangeDriver {
     exchange.body = [];
     const endpoint = exchange.endpoint;
     if (endpoint !== null) {
-      endpoint.onFinish((this.options.clock.now() - exchange.startedAt) * 1e6);
+      // From the upstream stream's opening, not the request's arrival: waiting for a connection to be set up says
+      // nothing about how fast the endpoint answers, and counting it would keep a peak-EWMA estimate high.
+      const since = exchange.upstreamStartedAt > 0 ? exchange.upstreamStartedAt : exchange.startedAt;
+      endpoint.onFinish((this.options.clock.now() - since) * 1e6);
       exchange.endpoint = null;
     }
     this.options.observer.onExchangeFinished(exchange, status, code, message);
