@@ -12,14 +12,20 @@ import { type BalancingPolicy, EMPTY_PICKER, fastRandomInt, type Picker, type Po
  */
 export const FULL_SCAN_LIMIT = 8;
 
-class FullScanPicker implements Picker {
-  private readonly endpoints: readonly EndpointLoad[];
-  private readonly randomInt: () => number;
+/** What both least-request pickers hold: the endpoint snapshot and the randomness for ties or choices. */
+abstract class LeastRequestPicker implements Picker {
+  protected readonly endpoints: readonly EndpointLoad[];
+  protected readonly randomInt: () => number;
 
   constructor(endpoints: readonly EndpointLoad[], randomInt: () => number) {
     this.endpoints = endpoints;
     this.randomInt = randomInt;
   }
+
+  abstract pick(): EndpointLoad | null;
+}
+
+class FullScanPicker extends LeastRequestPicker {
 
   pick(): EndpointLoad | null {
     const endpoints = this.endpoints;
@@ -43,14 +49,7 @@ class FullScanPicker implements Picker {
   }
 }
 
-class TwoChoicesPicker implements Picker {
-  private readonly endpoints: readonly EndpointLoad[];
-  private readonly randomInt: () => number;
-
-  constructor(endpoints: readonly EndpointLoad[], randomInt: () => number) {
-    this.endpoints = endpoints;
-    this.randomInt = randomInt;
-  }
+class TwoChoicesPicker extends LeastRequestPicker {
 
   pick(): EndpointLoad | null {
     const endpoints = this.endpoints;
