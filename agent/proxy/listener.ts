@@ -117,7 +117,7 @@ export class ProxyListener {
   }
 
   private serveHttp2(socket: net.Socket, destination: OriginalDestination | null, route: Route | null, firstBytes: Buffer): void {
-    const context: DownstreamContext = { route, target: destination === null ? '' : `${destination.ip}:${destination.port}` };
+    const context: DownstreamContext = { route };
     const connection = serveSocket(socket, this.options.relay.downstreamHandler, { creditConnectionOnReceive: true });
     connection.context = context;
     this.connections.add(connection);

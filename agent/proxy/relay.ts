@@ -49,8 +49,6 @@ export interface RelayOptions {
 export interface DownstreamContext {
   /** Transparent mode: the route of the connection's original destination; null in explicit mode. */
   route: Route | null;
-  /** What the client dialled, for messages. */
-  target: string;
 }
 
 export class Relay implements ExchangeDriver {
