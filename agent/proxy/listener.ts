@@ -108,7 +108,7 @@ export class ProxyListener {
       socket.pause();
       // A redirected connection to a destination we do not balance (a race with discovery) is relayed untouched.
       const route = destination === null ? null : this.options.routes.routeForAddress(destination.ip, destination.port);
-      if (result === 'http2' && (destination === null || route !== null)) this.serveHttp2(socket, destination, route, received);
+      if (result === 'http2' && (destination === null || route !== null)) this.serveHttp2(socket, route, received);
       else this.passThrough(socket, destination, received);
     };
     const onEnd = (): void => decide('other');
@@ -116,7 +116,7 @@ export class ProxyListener {
     socket.on('end', onEnd);
   }
 
-  private serveHttp2(socket: net.Socket, destination: OriginalDestination | null, route: Route | null, firstBytes: Buffer): void {
+  private serveHttp2(socket: net.Socket, route: Route | null, firstBytes: Buffer): void {
     const context: DownstreamContext = { route };
     const connection = serveSocket(socket, this.options.relay.downstreamHandler, { creditConnectionOnReceive: true });
     connection.context = context;
