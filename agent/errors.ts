@@ -113,6 +113,22 @@ export const ERRORS = {
     grpcStatus: null,
     description: 'A listener (proxy, admin or metrics) could not bind its address; the agent does not start.',
   },
+  ML_KUBE_CONFIG_INVALID: {
+    grpcStatus: null,
+    description: 'The Kubernetes client configuration (in-cluster service account, or the file given with --kubeconfig) cannot be loaded; the agent does not start.',
+  },
+  ML_KUBE_LIST_FAILED: {
+    grpcStatus: null,
+    description: 'Listing a resource from the Kubernetes API failed (unreachable, timed out, or an error status); discovery is degraded, the agent keeps its last known endpoints and retries with backoff.',
+  },
+  ML_KUBE_WATCH_FAILED: {
+    grpcStatus: null,
+    description: 'A watch on the Kubernetes API broke or could not be opened; discovery is degraded, the agent keeps its last known endpoints and restarts the watch with backoff.',
+  },
+  ML_KUBE_OBJECT_INVALID: {
+    grpcStatus: null,
+    description: 'An object from the Kubernetes API has missing or malformed fields (e.g. a port without a number, an address that is not an IP); it is skipped and everything else keeps working.',
+  },
   ML_DRAIN_TIMEOUT: {
     grpcStatus: null,
     description: 'Draining did not finish within --drain-timeout-ms; the remaining connections were closed.',
