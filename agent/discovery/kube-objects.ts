@@ -35,6 +35,13 @@ export interface RecordBase {
   metadata: ObjectIdentity;
   /** Why the object was skipped (logged once with ML_KUBE_OBJECT_INVALID); null when it is usable. */
   invalid: string | null;
+  /**
+   * What was skipped or ignored in an object that stays usable (an endpoint whose address is not an IP, an unknown
+   * balancer annotation), each naming its field; worth logging once per object version. The projections always set
+   * it ([] when nothing was skipped; an invalid record has none, its `invalid` says it all); optional so that
+   * records built by hand need not.
+   */
+  warnings?: readonly string[];
 }
 
 /** A Service port that carries gRPC (DESIGN §3); other ports are not kept at all. */
