@@ -1,0 +1,313 @@
+// The service index: Service and EndpointSlice records → one ServiceSpec per gRPC Service port, kept in the registry.
+
+import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
+import type { EndpointSpec, ServiceSpec } from '../registry/endpoint.ts';
+import type { EndpointSliceRecord, GrpcServicePort, ObjectIdentity, ServiceRecord } from './kube-objects.ts';
+import { serviceKey } from './service-key.ts';
+import { mergeSliceEndpoints, slicePortNamed } from './slice-endpoints.ts';
+
+/** What the index holds, for the debug endpoint and gauges. */
+export interface ServiceIndexView {
+  /** Services held: every one whose current or last readable version is known. */
+  services: number;
+  /** Of those, the ones with at least one gRPC port. */
+  grpcServices: number;
+  /** Service keys this index keeps in the registry (one per gRPC port). */
+  grpcServicePorts: number;
+  /** EndpointSlices held (the ones that name a Service), gRPC or not. */
+  slices: number;
+  /** Of those, the ones whose Service is not known (yet, or any more). */
+  slicesWaiting: number;
+  /** Services whose latest version was invalid; `servicesOnLastGood` of them are still used as last read. */
+  invalidServices: number;
+  servicesOnLastGood: number;
+  /** The same for EndpointSlices. */
+  invalidSlices: number;
+  slicesOnLastGood: number;
+}
+
+interface HeldService {
+  /** The latest valid version. */
+  record: ServiceRecord;
+  /** The keys this Service has in the registry, in port order. */
+  keys: readonly string[];
+}
+
+const NONE: readonly string[] = Object.freeze([]);
+
+/**
+ * Keeps the registry equal to: for every Service and each of its gRPC ports, one ServiceSpec keyed
+ * `namespace/name:port` with the Service's clusterIPs and balancer, and as endpoints the union, over every
+ * EndpointSlice labelled with the Service's name in its namespace, of the endpoints on the slice port of the same
+ * name (one per address). Informer events may come in any order across the two resources: a slice whose Service is
+ * not known is held and used when the Service arrives; a Service without slices has a spec with no endpoints (the
+ * target is known, it just has nothing to send to).
+ *
+ * Every method returns the service keys whose spec it changed in the registry (upserted or removed); for slice
+ * events this is what "time from EndpointSlice change to new picker" is measured on, as the registry's subscribers
+ * rebuild pickers synchronously. The registry is only called when a spec really changed.
+ *
+ * Cost: an event touches only the Service it concerns, O(its slices' size), plus the registry's own diff of that
+ * service; a slice of a Service without gRPC ports (most of them) costs one map insertion: the record is held, as an
+ * annotation change can make the Service gRPC later and its endpoints must then be there at once. Records are the
+ * informer's own compact objects, held by reference. At initial sync a Service split over k slices is rebuilt k
+ * times; that is bounded by its size times k (k is ~size/100 with the controller's default of 100 endpoints per slice).
+ *
+ * Invalid records (`invalid !== null`): the last valid version of that object stays in use. The API server accepted
+ * the object, so an invalid record says that meshlite cannot read this version, not that the Service or its pods
+ * went away; treating it as a deletion would turn one unreadable field into withdrawn endpoints (ML_NO_ENDPOINT) or
+ * a withdrawn Service for every client, while everything else keeps working either way. The risk taken instead is
+ * that one slice's endpoint states go stale until a readable version or its deletion arrives: a pod that has gone
+ * fails at connect, which the relay retries on another endpoint (DESIGN §9). A deletion always applies, whatever the
+ * last record was; an object never seen valid contributes nothing. The source logs ML_KUBE_OBJECT_INVALID for each
+ * invalid version; describe() counts the objects in that state.
+ *
+ * resourceVersions are not compared. The API defines them as opaque and tells clients not to order them; a watch
+ * delivers the events of one object in order, a relist delivers state at least as new as what is held, and the
+ * informer already drops a version equal to the one it holds. Ordering them numerically would be wrong exactly when
+ * it matters: after an etcd restore from a backup versions can go back, and an index that ignored "older" versions
+ * would freeze those objects for good. Re-applying a version is harmless: specs are compared before any update.
+ */
+export class ServiceIndex {
+  private readonly registry: EndpointRegistry;
+  /** `namespace/name` of the Service → its latest valid version and registry keys. */
+  private readonly services = new Map<string, HeldService>();
+  /** `namespace/name` of the slice → its latest valid version; only slices that name a Service. */
+  private readonly slices = new Map<string, EndpointSliceRecord>();
+  /** `namespace/serviceName` → that Service's slices by slice id, in the order they were first seen. */
+  private readonly slicesByService = new Map<string, Map<string, EndpointSliceRecord>>();
+  /** Ids of objects whose latest version is invalid. */
+  private readonly invalidServices = new Set<string>();
+  private readonly invalidSlices = new Set<string>();
+
+  constructor(registry: EndpointRegistry) {
+    this.registry = registry;
+  }
+
+  applyService(record: ServiceRecord): readonly string[] {
+    const id = objectId(record.metadata);
+    if (record.invalid !== null) {
+      this.invalidServices.add(id);
+      return NONE;
+    }
+    this.invalidServices.delete(id);
+    let held = this.services.get(id);
+    if (held === undefined) {
+      held = { record, keys: NONE };
+      this.services.set(id, held);
+    } else {
+      held.record = record;
+    }
+    return this.sync(held);
+  }
+
+  /** `record` is the last one the informer knew; only its identity is used. The Service's slices stay held (their
+   *  own deletions follow), waiting in case the Service is created again. */
+  deleteService(record: ServiceRecord): readonly string[] {
+    const id = objectId(record.metadata);
+    this.invalidServices.delete(id);
+    const held = this.services.get(id);
+    if (held === undefined) return NONE;
+    this.services.delete(id);
+    const changed: string[] = [];
+    const calls = new RegistryCalls();
+    for (const key of held.keys) {
+      calls.run(() => this.registry.remove(key));
+      changed.push(key);
+    }
+    calls.finish();
+    return changed;
+  }
+
+  applySlice(record: EndpointSliceRecord): readonly string[] {
+    const id = objectId(record.metadata);
+    if (record.invalid !== null) {
+      this.invalidSlices.add(id);
+      return NONE;
+    }
+    this.invalidSlices.delete(id);
+    const previous = this.slices.get(id);
+    const previousOwner = previous === undefined ? null : ownerOf(previous);
+    const owner = ownerOf(record);
+    if (previousOwner !== null && previousOwner !== owner) this.unfile(id, previousOwner);
+    if (owner === null) {
+      // Without the service-name label a slice belongs to no Service; if the label comes back, so does the slice.
+      this.slices.delete(id);
+    } else {
+      this.slices.set(id, record);
+      this.file(id, owner, record);
+    }
+    const left = previousOwner !== null && previousOwner !== owner ? this.syncEndpoints(previousOwner) : NONE;
+    const joined = owner === null ? NONE : this.syncEndpoints(owner);
+    return left.length === 0 ? joined : [...left, ...joined];
+  }
+
+  /** `record` is the last one the informer knew; the slice held under its identity is what is taken away. */
+  deleteSlice(record: EndpointSliceRecord): readonly string[] {
+    const id = objectId(record.metadata);
+    this.invalidSlices.delete(id);
+    const previous = this.slices.get(id);
+    if (previous === undefined) return NONE;
+    this.slices.delete(id);
+    const owner = ownerOf(previous) as string;
+    this.unfile(id, owner);
+    return this.syncEndpoints(owner);
+  }
+
+  describe(): ServiceIndexView {
+    let grpcServices = 0;
+    let grpcServicePorts = 0;
+    for (const held of this.services.values()) {
+      if (held.keys.length === 0) continue;
+      grpcServices++;
+      grpcServicePorts += held.keys.length;
+    }
+    let slicesWaiting = 0;
+    for (const [owner, slices] of this.slicesByService) if (!this.services.has(owner)) slicesWaiting += slices.size;
+    let servicesOnLastGood = 0;
+    for (const id of this.invalidServices) if (this.services.has(id)) servicesOnLastGood++;
+    let slicesOnLastGood = 0;
+    for (const id of this.invalidSlices) if (this.slices.has(id)) slicesOnLastGood++;
+    return {
+      services: this.services.size,
+      grpcServices,
+      grpcServicePorts,
+      slices: this.slices.size,
+      slicesWaiting,
+      invalidServices: this.invalidServices.size,
+      servicesOnLastGood,
+      invalidSlices: this.invalidSlices.size,
+      slicesOnLastGood,
+    };
+  }
+
+  private file(id: string, owner: string, record: EndpointSliceRecord): void {
+    let slices = this.slicesByService.get(owner);
+    if (slices === undefined) {
+      slices = new Map();
+      this.slicesByService.set(owner, slices);
+    }
+    slices.set(id, record);
+  }
+
+  private unfile(id: string, owner: string): void {
+    const slices = this.slicesByService.get(owner);
+    if (slices === undefined) return;
+    slices.delete(id);
+    if (slices.size === 0) this.slicesByService.delete(owner);
+  }
+
+  /** After a slice of `owner` changed: nothing to do unless that Service is known and has gRPC ports. */
+  private syncEndpoints(owner: string): readonly string[] {
+    const held = this.services.get(owner);
+    if (held === undefined || held.record.ports.length === 0) return NONE;
+    return this.sync(held);
+  }
+
+  /** Brings the registry to the specs of `held`: removes keys of ports that are gone, upserts changed specs. */
+  private sync(held: HeldService): readonly string[] {
+    const record = held.record;
+    if (record.ports.length === 0 && held.keys.length === 0) return NONE;
+    const slices = this.slicesByService.get(`${record.metadata.namespace}/${record.metadata.name}`);
+    const specs: ServiceSpec[] = [];
+    const keys: string[] = [];
+    for (const port of record.ports) {
+      const spec = buildSpec(record, port, slices);
+      // The API rejects two ports with one number; should such a record come anyway, the first port keeps the key.
+      if (keys.includes(spec.key)) continue;
+      keys.push(spec.key);
+      specs.push(spec);
+    }
+    const changed: string[] = [];
+    const calls = new RegistryCalls();
+    // Removals first: a renumbered port's endpoints are then claimed in the address index by the new key at once.
+    for (const key of held.keys) {
+      if (keys.includes(key)) continue;
+      calls.run(() => this.registry.remove(key));
+      changed.push(key);
+    }
+    held.keys = keys;
+    for (const spec of specs) {
+      if (sameSpec(this.registry.get(spec.key), spec)) continue;
+      calls.run(() => this.registry.upsert(spec));
+      changed.push(spec.key);
+    }
+    calls.finish();
+    return changed;
+  }
+}
+
+function objectId(metadata: ObjectIdentity): string {
+  return `${metadata.namespace}/${metadata.name}`;
+}
+
+/** The id of the Service a slice belongs to, or null when it names none. */
+function ownerOf(slice: EndpointSliceRecord): string | null {
+  return slice.serviceName === null ? null : `${slice.metadata.namespace}/${slice.serviceName}`;
+}
+
+function buildSpec(
+  record: ServiceRecord,
+  port: GrpcServicePort,
+  slices: ReadonlyMap<string, EndpointSliceRecord> | undefined,
+): ServiceSpec {
+  const { namespace, name } = record.metadata;
+  const endpoints = new Map<string, EndpointSpec>();
+  if (slices !== undefined) {
+    for (const slice of slices.values()) {
+      const slicePort = slicePortNamed(slice, port.name);
+      if (slicePort !== undefined) mergeSliceEndpoints(endpoints, slice, slicePort.port);
+    }
+  }
+  return {
+    key: serviceKey(namespace, name, port.port),
+    namespace,
+    name,
+    port: port.port,
+    clusterIPs: record.clusterIPs,
+    balancer: record.balancer,
+    endpoints: [...endpoints.values()],
+  };
+}
+
+/** Whether upserting `next` would change nothing, by the registry's own measure: clusterIPs as a set, endpoints by
+ *  address (order is not a change). */
+function sameSpec(held: ServiceSpec | undefined, next: ServiceSpec): boolean {
+  if (held === undefined || held.balancer !== next.balancer) return false;
+  if (held.clusterIPs.length !== next.clusterIPs.length || held.endpoints.length !== next.endpoints.length) return false;
+  const clusterIPs = new Set(held.clusterIPs);
+  if (!next.clusterIPs.every((ip) => clusterIPs.has(ip))) return false;
+  const endpoints = new Map(held.endpoints.map((endpoint) => [endpoint.address, endpoint]));
+  return next.endpoints.every((endpoint) => {
+    const old = endpoints.get(endpoint.address);
+    return (
+      old !== undefined &&
+      old.host === endpoint.host &&
+      old.port === endpoint.port &&
+      old.ready === endpoint.ready &&
+      old.serving === endpoint.serving &&
+      old.terminating === endpoint.terminating
+    );
+  });
+}
+
+/**
+ * The registry rethrows the first error of its listeners after delivering every update. One failing call must not
+ * leave the other keys of an event unapplied (the index already counts them as done), so every call is made and the
+ * first error is rethrown at the end, for the informer to log.
+ */
+class RegistryCalls {
+  private failure: { error: unknown } | null = null;
+
+  run(call: () => unknown): void {
+    try {
+      call();
+    } catch (error) {
+      this.failure ??= { error };
+    }
+  }
+
+  finish(): void {
+    if (this.failure !== null) throw this.failure.error;
+  }
+}
