@@ -11,6 +11,10 @@ export type DiscoveryMode = 'kubernetes' | 'static';
 export interface Config {
   discovery: DiscoveryMode;
   staticFile: string;
+  /** null: the in-cluster service account (the DaemonSet's); else a kubeconfig file. */
+  kubeconfig: string | null;
+  /** The node this agent serves: only its pods are watched and enrolled. Required with kubernetes discovery. */
+  nodeName: string;
   listen: HostPort;
   admin: HostPort;
   /** null: metrics are served on the admin address only. */
@@ -82,19 +86,12 @@ export const SETTINGS: readonly AnySetting[] = [
     key: 'discovery',
     flag: '--discovery',
     env: 'MESHLITE_DISCOVERY',
-    defaultText: 'static',
+    defaultText: 'kubernetes',
     metavar: 'MODE',
     help:
-      'Where services and endpoints come from: "static" (the file of --static-file, no cluster needed) or ' +
-      '"kubernetes" (the API server). The default is static because Kubernetes discovery is not built yet: ' +
-      'choosing kubernetes stops the agent at start with an error saying so.',
-    parse: (text) => {
-      const parsed = oneOf<DiscoveryMode>(['kubernetes', 'static'])(text);
-      if (parsed.ok && parsed.value === 'kubernetes') {
-        return { ok: false, expected: '"static": Kubernetes discovery is not available in this version yet' };
-      }
-      return parsed;
-    },
+      'Where services and endpoints come from: "kubernetes" (Services, EndpointSlices and this node\'s pods from ' +
+      'the API server) or "static" (the file of --static-file, no cluster needed).',
+    parse: oneOf<DiscoveryMode>(['kubernetes', 'static']),
   }),
   setting({
     key: 'staticFile',
@@ -106,6 +103,32 @@ export const SETTINGS: readonly AnySetting[] = [
       'The YAML file of services and endpoints for static discovery (relative to the working directory). ' +
       'Watched while the agent runs: an edit takes effect within 1 s; a malformed edit is logged and ignored.',
     parse: (text) => (text.length > 0 && !text.includes('\0') ? ok(text) : { ok: false, expected: 'a file path' }),
+  }),
+  setting({
+    key: 'kubeconfig',
+    flag: '--kubeconfig',
+    env: 'MESHLITE_KUBECONFIG',
+    defaultText: 'in-cluster',
+    metavar: 'PATH|in-cluster',
+    help:
+      'How to reach the API server with kubernetes discovery: "in-cluster" uses the pod\'s service account; a path ' +
+      'names a kubeconfig file (its current context), for running the agent outside a cluster.',
+    parse: (text) => {
+      if (text === 'in-cluster') return ok(null);
+      return text.length > 0 && !text.includes('\0') ? ok(text) : { ok: false, expected: 'a file path or "in-cluster"' };
+    },
+  }),
+  setting({
+    key: 'nodeName',
+    flag: '--node-name',
+    env: 'MESHLITE_NODE_NAME',
+    defaultText: '',
+    metavar: 'NAME',
+    help:
+      'The name of the node the agent runs on (the DaemonSet passes spec.nodeName). Required with kubernetes ' +
+      'discovery: only this node\'s pods are watched and may opt in.',
+    parse: (text) =>
+      text === '' || DNS_NAME.test(text) ? ok(text) : { ok: false, expected: 'a node name (a lower-case DNS name)' },
   }),
   setting({
     key: 'listen',
@@ -258,6 +281,11 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   }
   const config = values as unknown as Config;
   checkListenersDistinct(config);
+  if (config.discovery === 'kubernetes' && config.nodeName === '') {
+    throw new ConfigError(
+      'kubernetes discovery needs the node name: set --node-name (env MESHLITE_NODE_NAME; the DaemonSet passes spec.nodeName)',
+    );
+  }
   return { action: 'run', config };
 }
 

@@ -5,7 +5,11 @@ import { BalancerSet } from './balancer/balancer-set.ts';
 import { ConfigError, helpText, parseConfig, type Config } from './config.ts';
 import { StaticSource, nodeFileAccess } from './discovery/static-source.ts';
 import { StaticFileError } from './discovery/static-file.ts';
-import { MeshliteError } from './errors.ts';
+import { createKubeApi, KubeConfigError, loadKubeConfig } from './discovery/kube-api.ts';
+import { KubernetesSource } from './discovery/kubernetes-source.ts';
+import { OptInIndex } from './discovery/opt-in-index.ts';
+import { ServiceIndex } from './discovery/service-index.ts';
+import { type ErrorCode, MeshliteError } from './errors.ts';
 import { formatHostPort, type HostPort } from './host-port.ts';
 import { AuthorityParser } from './proxy/authority.ts';
 import { BalancerRoutes } from './proxy/balancer-routes.ts';
@@ -14,7 +18,8 @@ import { isOriginalDestinationAvailable, originalDestinationOf } from './proxy/o
 import { Relay } from './proxy/relay.ts';
 import { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
-import { createMetrics } from './telemetry/metrics.ts';
+import { DiscoveryMetrics } from './telemetry/discovery-metrics.ts';
+import { type AgentMetrics, createMetrics } from './telemetry/metrics.ts';
 import { RelayTelemetry } from './telemetry/relay-telemetry.ts';
 
 const realTimers = {
@@ -22,6 +27,13 @@ const realTimers = {
   clearTimeout: (handle: unknown): void => clearTimeout(handle as NodeJS.Timeout),
 };
 const monotonicMs = (): number => performance.now();
+
+/** Retries against an API server in trouble: quick at first, then no more than one attempt per informer every 10 s. */
+const KUBE_BACKOFF = { initialMs: 250, maxMs: 10_000 };
+/** A LIST of a large cluster's EndpointSlices takes seconds; a minute without an answer is an outage. */
+const KUBE_LIST_TIMEOUT_MS = 60_000;
+/** API servers send a bookmark about once a minute; a watch silent for longer than this is reopened. */
+const KUBE_WATCH_IDLE_TIMEOUT_MS = 90_000;
 
 async function run(config: Config, logger: Logger): Promise<void> {
   const metrics = createMetrics({ processMetrics: true });
@@ -44,18 +56,19 @@ async function run(config: Config, logger: Logger): Promise<void> {
     observer: new RelayTelemetry(metrics, logger.child({ component: 'relay' }), monotonicMs),
   });
 
-  const source = new StaticSource({
-    path: config.staticFile,
-    files: nodeFileAccess,
-    timers: realTimers,
-    logger,
-    metrics,
-    onSnapshot: (snapshot) => {
-      registry.replaceAll(snapshot.services);
-      for (const service of snapshot.services) metrics.setServiceEndpoints(service.key, service.endpoints);
-    },
+  // Series follow the registry: a service's endpoint counts change with it, and go when it goes.
+  registry.subscribe((update) => {
+    if (update.type === 'delete') return metrics.forgetService(update.key);
+    if (update.type === 'remove') metrics.forgetEndpoint(update.key, update.address);
+    const spec = registry.get(update.key);
+    if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
   });
-  await source.load();
+  // Listening only after discovery synced: with reusePort, a new agent that listened earlier would take connections
+  // from the old one during an upgrade and answer them with "unknown target".
+  const discovery =
+    config.discovery === 'kubernetes'
+      ? await startKubernetesDiscovery(config, registry, metrics, logger)
+      : await startStaticDiscovery(config, registry, metrics, logger);
 
   const listener = new ProxyListener({
     relay,
@@ -79,11 +92,12 @@ async function run(config: Config, logger: Logger): Promise<void> {
   });
   const proxyAddress = await listening('proxy', config.listen, listener.listen(config.listen.host, config.listen.port));
 
-  let readiness: Readiness = { ready: true };
+  let draining = false;
+  const readiness = (): Readiness => (draining ? { ready: false, reason: 'draining' } : { ready: true, discovery: discovery.status() });
   const admin = createAdminServer({
     logger,
     registry: metrics.registry,
-    readiness: () => readiness,
+    readiness,
     debugEndpoints: () => ({ services: balancers.describe() }),
   });
   await listening('admin', config.admin, admin.listen({ host: config.admin.host, port: config.admin.port }));
@@ -95,11 +109,11 @@ async function run(config: Config, logger: Logger): Promise<void> {
       admin: formatHostPort(config.admin.host, adminPort),
       services: balancers.size,
       balancer: config.balancer,
+      discovery: config.discovery,
     },
     'meshlite ready',
   );
 
-  let draining = false;
   const drain = async (signal: string): Promise<void> => {
     if (draining) {
       // A second signal: stop waiting.
@@ -107,7 +121,6 @@ async function run(config: Config, logger: Logger): Promise<void> {
       process.exit(1);
     }
     draining = true;
-    readiness = { ready: false, reason: 'draining' };
     logger.info({ signal, timeoutMs: config.drainTimeoutMs }, 'draining');
     const closed = listener.drain(monotonicMs());
     const timer = setTimeout(() => {
@@ -117,7 +130,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
     }, config.drainTimeoutMs);
     await closed;
     clearTimeout(timer);
-    source.stop();
+    discovery.stop();
     relay.close();
     balancers.close();
     await admin.close();
@@ -125,6 +138,50 @@ async function run(config: Config, logger: Logger): Promise<void> {
   };
   process.once('SIGTERM', () => void drain('SIGTERM'));
   process.on('SIGINT', () => void drain('SIGINT'));
+}
+
+/** What main needs of either discovery source once it runs. */
+interface RunningDiscovery {
+  status(): unknown;
+  stop(): void;
+}
+
+async function startStaticDiscovery(config: Config, registry: EndpointRegistry, metrics: AgentMetrics, logger: Logger): Promise<RunningDiscovery> {
+  const source = new StaticSource({
+    path: config.staticFile,
+    files: nodeFileAccess,
+    timers: realTimers,
+    logger,
+    metrics,
+    onSnapshot: (snapshot) => registry.replaceAll(snapshot.services),
+  });
+  await source.load();
+  return { status: () => ({ state: 'synced' }), stop: () => source.stop() };
+}
+
+async function startKubernetesDiscovery(
+  config: Config,
+  registry: EndpointRegistry,
+  metrics: AgentMetrics,
+  logger: Logger,
+): Promise<RunningDiscovery> {
+  const api = createKubeApi(loadKubeConfig(config.kubeconfig));
+  const source = new KubernetesSource({
+    api,
+    nodeName: config.nodeName,
+    services: new ServiceIndex(registry),
+    optIn: new OptInIndex(config.nodeName),
+    metrics: Object.assign(new DiscoveryMetrics(metrics.registry), { countError: (code: ErrorCode) => metrics.countError(code) }),
+    logger,
+    timers: { now: monotonicMs, ...realTimers },
+    wallClockMs: Date.now,
+    random: Math.random,
+    backoff: KUBE_BACKOFF,
+    listTimeoutMs: KUBE_LIST_TIMEOUT_MS,
+    watchIdleTimeoutMs: KUBE_WATCH_IDLE_TIMEOUT_MS,
+  });
+  await source.start();
+  return source;
 }
 
 /** A listener that cannot bind stops the agent with ML_LISTEN_FAILED, naming the address. */
@@ -161,7 +218,7 @@ async function main(): Promise<void> {
   try {
     await run(config, logger);
   } catch (error) {
-    if (error instanceof StaticFileError || error instanceof ConfigError || error instanceof ListenError) {
+    if (error instanceof StaticFileError || error instanceof ConfigError || error instanceof ListenError || error instanceof KubeConfigError) {
       logger.fatal({ code: error.code }, error.message);
       process.stderr.write(`meshlite: ${error.message}\n`);
       process.exit(error instanceof ConfigError ? 2 : 1);

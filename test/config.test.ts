@@ -4,8 +4,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Config, ConfigError, helpText, parseConfig, SETTINGS } from '../agent/config.ts';
 
+/** Kubernetes discovery (the default) needs the node name, which the DaemonSet always passes: so do the tests. */
+const NODE_ENV = { MESHLITE_NODE_NAME: 'node-a' };
+
 function run(argv: string[], env: Record<string, string | undefined> = {}): Config {
-  const result = parseConfig(argv, env);
+  const result = parseConfig(argv, { ...NODE_ENV, ...env });
   assert.equal(result.action, 'run');
   return result.config;
 }
@@ -13,7 +16,7 @@ function run(argv: string[], env: Record<string, string | undefined> = {}): Conf
 /** Asserts a ConfigError whose message contains every fragment (the setting, the value, what is expected). */
 function rejects(argv: string[], env: Record<string, string | undefined>, fragments: string[]): void {
   assert.throws(
-    () => parseConfig(argv, env),
+    () => parseConfig(argv, { ...NODE_ENV, ...env }),
     (error: unknown) => {
       assert.ok(error instanceof ConfigError, `a ConfigError, got ${String(error)}`);
       assert.equal(error.code, 'ML_CONFIG_INVALID');
@@ -26,8 +29,10 @@ function rejects(argv: string[], env: Record<string, string | undefined>, fragme
 describe('parseConfig', () => {
   it('has a default for every setting', () => {
     assert.deepEqual(run([]), {
-      discovery: 'static',
+      discovery: 'kubernetes',
       staticFile: 'meshlite.yaml',
+      kubeconfig: null,
+      nodeName: 'node-a',
       listen: { host: '0.0.0.0', port: 15001 },
       admin: { host: '127.0.0.1', port: 15000 },
       metrics: null,
@@ -45,6 +50,8 @@ describe('parseConfig', () => {
     const config = run([], {
       MESHLITE_DISCOVERY: 'static',
       MESHLITE_STATIC_FILE: '/etc/meshlite/services.yaml',
+      MESHLITE_KUBECONFIG: '/root/.kube/config',
+      MESHLITE_NODE_NAME: 'worker-7',
       MESHLITE_LISTEN: '10.1.2.3:16001',
       MESHLITE_ADMIN: 'localhost:16000',
       MESHLITE_METRICS: '10.1.2.3:9090',
@@ -59,6 +66,8 @@ describe('parseConfig', () => {
     assert.deepEqual(config, {
       discovery: 'static',
       staticFile: '/etc/meshlite/services.yaml',
+      kubeconfig: '/root/.kube/config',
+      nodeName: 'worker-7',
       listen: { host: '10.1.2.3', port: 16001 },
       admin: { host: 'localhost', port: 16000 },
       metrics: { host: '10.1.2.3', port: 9090 },
@@ -133,8 +142,19 @@ describe('parseConfig', () => {
     rejects([], { MESHLITE_LISTEN: 'nope' }, ['--listen (from MESHLITE_LISTEN)', '"nope"', 'host:port']);
   });
 
-  it('rejects kubernetes discovery for now, saying why', () => {
-    rejects(['--discovery', 'kubernetes'], {}, ['--discovery', '"kubernetes"', 'not available in this version']);
+  it('requires the node name for kubernetes discovery only, saying where it comes from', () => {
+    assert.throws(
+      () => parseConfig(['--discovery', 'kubernetes'], {}),
+      (error: unknown) => error instanceof ConfigError && /--node-name/.test(error.message) && /spec\.nodeName/.test(error.message),
+    );
+    assert.equal(parseConfig(['--discovery', 'static'], {}).action, 'run');
+    rejects(['--node-name', 'Node_1'], {}, ['--node-name', '"Node_1"', 'a node name']);
+  });
+
+  it('takes a kubeconfig path, or the in-cluster service account by default', () => {
+    assert.equal(run(['--kubeconfig', 'in-cluster']).kubeconfig, null);
+    assert.equal(run(['--kubeconfig', './kubeconfig.yaml']).kubeconfig, './kubeconfig.yaml');
+    rejects(['--kubeconfig', ''], {}, ['--kubeconfig', 'a file path or "in-cluster"']);
   });
 
   it('rejects two listeners on the same port', () => {

@@ -4,7 +4,7 @@ import Fastify, { LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../telemetry/logger.ts';
 
-export type Readiness = { ready: true } | { ready: false; reason: string };
+export type Readiness = { ready: true; discovery?: unknown } | { ready: false; reason: string };
 
 export interface AdminServerOptions {
   logger: Logger;

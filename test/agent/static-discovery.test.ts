@@ -54,7 +54,7 @@ test('3000 unary RPCs over one channel with the default balancer: each backend 1
   const file = join(dir, 'p2c.yaml');
   const endpoints = own.map((b) => `      - address: 127.0.0.1:${b.port}`).join('\n');
   writeFileSync(file, `services:\n  - name: greeter\n    namespace: default\n    port: 50051\n    endpoints:\n${endpoints}\n`);
-  const agent = await startAgent(['--static-file', file]);
+  const agent = await startAgent(['--discovery', 'static', '--static-file', file]);
   const client = makeEchoClient(agent.listen, { 'grpc.default_authority': AUTHORITY });
   try {
     const served = new Map<string, number>();
@@ -90,7 +90,7 @@ test('under load, a 4th endpoint gets traffic within 1 s of the edit; a terminat
   const file = join(dir, 'live.yaml');
   const [b1, b2, b3, b4] = backends;
   writeFileSync(file, staticFile([b1, b2, b3].map((backend) => ({ backend }))));
-  const agent = await startAgent(['--static-file', file]);
+  const agent = await startAgent(['--discovery', 'static', '--static-file', file]);
   const client = makeEchoClient(agent.listen, { 'grpc.default_authority': AUTHORITY });
   let running = true;
   let failed = 0;
@@ -141,7 +141,7 @@ test('under load, a 4th endpoint gets traffic within 1 s of the edit; a terminat
 test('a malformed file stops the agent at start with a message naming the field', async () => {
   const file = join(dir, 'bad.yaml');
   writeFileSync(file, 'services:\n  - name: greeter\n    namespace: default\n    port: 70000\n    endpoints: []\n');
-  const { code, stderr } = await runAgentExpectingFailure(['--static-file', file]);
+  const { code, stderr } = await runAgentExpectingFailure(['--discovery', 'static', '--static-file', file]);
   assert.notEqual(code, 0);
   assert.match(stderr, /services\[0\]\.port/);
 });
@@ -149,7 +149,7 @@ test('a malformed file stops the agent at start with a message naming the field'
 test('a malformed edit at run time keeps the last good state and logs the error code', async () => {
   const file = join(dir, 'reload.yaml');
   writeFileSync(file, staticFile([{ backend: backends[0] }]));
-  const agent = await startAgent(['--static-file', file]);
+  const agent = await startAgent(['--discovery', 'static', '--static-file', file]);
   const client = makeEchoClient(agent.listen, { 'grpc.default_authority': AUTHORITY });
   try {
     writeAtomically(file, 'services: [this is not: valid');
@@ -165,7 +165,7 @@ test('a malformed edit at run time keeps the last good state and logs the error 
 test('an unknown target gets UNAVAILABLE naming it, and the agent keeps serving', async () => {
   const file = join(dir, 'unknown.yaml');
   writeFileSync(file, staticFile([{ backend: backends[0] }]));
-  const agent = await startAgent(['--static-file', file]);
+  const agent = await startAgent(['--discovery', 'static', '--static-file', file]);
   const wrong = makeEchoClient(agent.listen, { 'grpc.default_authority': 'other.default.svc:50051' });
   const right = makeEchoClient(agent.listen, { 'grpc.default_authority': AUTHORITY });
   try {
