@@ -11,9 +11,11 @@ export interface BackendProcess {
   kill(): Promise<void>;
 }
 
-/** Starts this file as a child process running one echo server; resolves with its port. */
-export async function spawnBackend(id: string): Promise<BackendProcess> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), id], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts this file as a child process running one echo server (on 127.0.0.1 and a free port unless `at` says
+ *  otherwise: pods have their own IPs and share a port, so tests give each backend a loopback IP of its own). */
+export async function spawnBackend(id: string, at: { host?: string; port?: number } = {}): Promise<BackendProcess> {
+  const args = [fileURLToPath(import.meta.url), id, at.host ?? '127.0.0.1', String(at.port ?? 0)];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await Promise.race([
     once(child.stdout as NodeJS.ReadableStream, 'data'),
     once(child, 'exit').then(() => {
@@ -34,7 +36,7 @@ export async function spawnBackend(id: string): Promise<BackendProcess> {
 }
 
 if (import.meta.main) {
-  const server = await startGrpcServer({ id: process.argv[2] });
+  const server = await startGrpcServer({ id: process.argv[2], host: process.argv[3], port: Number(process.argv[4]) });
   process.stdout.write(`${server.port}\n`);
   process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
 }
