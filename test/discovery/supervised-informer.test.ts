@@ -157,12 +157,12 @@ test('a watch that stays silent past the idle timeout is reopened from its resou
 });
 
 test('a watch that gets no answer when reopening counts as failed (ML_KUBE_WATCH_FAILED) and recovers', async () => {
-  start({ watchIdleTimeoutMs: 400 });
+  const running = start({ watchIdleTimeoutMs: 400 });
   await watching();
   api.stall(true);
   api.endWatches();
-  await waitFor(() => informer?.state.state === 'failed', { timeoutMs: 5000, message: 'reopen timed out' });
-  assert.equal((informer?.state as { code: string }).code, 'ML_KUBE_WATCH_FAILED');
+  await waitFor(() => running.state.state === 'failed', { timeoutMs: 5000, message: 'reopen timed out' });
+  assert.equal((running.state as { code: string }).code, 'ML_KUBE_WATCH_FAILED');
   api.stall(false);
   await watching();
 });
