@@ -59,6 +59,7 @@ export class KubernetesSource {
   private readonly options: KubernetesSourceOptions;
   private readonly log: Logger;
   private readonly informers: Array<SupervisedInformer<RecordBase>> = [];
+  private readonly slices: SupervisedInformer<EndpointSliceRecord>;
   private degraded = false;
 
   constructor(options: KubernetesSourceOptions) {
@@ -70,7 +71,7 @@ export class KubernetesSource {
       (record) => services.applyService(record),
       (record) => services.deleteService(record),
     );
-    this.add<EndpointSliceRecord>(
+    this.slices = this.add<EndpointSliceRecord>(
       { resource: 'endpointslices', path: '/apis/discovery.k8s.io/v1/endpointslices', project: projectEndpointSlice },
       (record) => this.sliceChanged(record, services.applySlice(record)),
       (record) => this.sliceChanged(record, services.deleteSlice(record)),
@@ -117,7 +118,7 @@ export class KubernetesSource {
     for (const informer of this.informers) informer.stop();
   }
 
-  private add<R extends RecordBase>(spec: InformerSpec<R>, apply: (record: R) => void, remove: (record: R) => void): void {
+  private add<R extends RecordBase>(spec: InformerSpec<R>, apply: (record: R) => void, remove: (record: R) => void): SupervisedInformer<R> {
     const informer: SupervisedInformer<R> = new SupervisedInformer<R>({
       spec,
       api: this.options.api,
@@ -137,6 +138,7 @@ export class KubernetesSource {
       },
     });
     this.informers.push(informer as unknown as SupervisedInformer<RecordBase>);
+    return informer;
   }
 
   /** Once per object version (the informer delivers a version once): a skipped object, or parts of one skipped. */
@@ -151,6 +153,10 @@ export class KubernetesSource {
   }
 
   private sliceChanged(record: EndpointSliceRecord, changedKeys: readonly string[]): void {
+    // The initial LIST delivers every slice as new, stamped with whenever it last changed (days ago, maybe): that is
+    // the age of the cluster's state, not a propagation delay. A relist after an outage is measured: what changed
+    // meanwhile did reach the pickers that late (and what did not change updates no key).
+    if (!this.slices.synced) return;
     const trigger = record.lastChangeTriggerTimeMs;
     // Pickers are rebuilt synchronously by the registry's subscribers: by now the new one is in place.
     if (changedKeys.length > 0 && trigger !== null) this.options.metrics.observeChangeToPicker((this.options.wallClockMs() - trigger) / 1000);

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startAgent } from '../support/agent-process.ts';
+import { runAgentExpectingFailure, startAgent } from '../support/agent-process.ts';
 import { makeEchoClient, startGrpcServer, unary } from '../support/grpc-peers.ts';
 import { endpointSliceObject, grpcServiceObject } from '../support/kube-api-objects.ts';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
@@ -52,4 +52,14 @@ test('bad objects are skipped with a logged code; good ones, and ones that only 
     await backend.close();
     await api.close();
   }
+});
+
+test('a kubeconfig that cannot be loaded stops the agent at start with ML_KUBE_CONFIG_INVALID, saying which', async () => {
+  const missing = await runAgentExpectingFailure(['--discovery', 'kubernetes', '--kubeconfig', '/nonexistent/kubeconfig', '--node-name', 'node-a']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /cannot load the Kubernetes client configuration from \/nonexistent\/kubeconfig/);
+  // Outside a pod the service account is not there: the message says what to do instead.
+  const inCluster = await runAgentExpectingFailure(['--discovery', 'kubernetes', '--node-name', 'node-a']);
+  assert.equal(inCluster.code, 1);
+  assert.match(inCluster.stderr, /--kubeconfig/);
 });
