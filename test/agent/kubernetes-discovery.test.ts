@@ -241,3 +241,25 @@ test('API server gone for 30 s under load: 0 failed, ready but degraded; a Servi
   }
   assert.deepEqual(run.failures, [], `${run.failures.length} of ${run.completed} RPCs failed`);
 });
+
+test('change-to-picker latency: slices of the initial list are not samples; each later change is one, from its trigger time', async () => {
+  const hourAgo = Date.now() - 3_600_000;
+  api.apply('services', grpcServiceObject('timed'));
+  api.apply('endpointslices', endpointSliceObject('timed-abcde', 'timed', podPort, [{ ip: IPS[0] }], { triggerTimeMs: hourAgo }));
+  const agent = await startKubeAgent();
+  const histogram = async (): Promise<{ count: number; sum: number }> => {
+    const text = await scrape(agent);
+    const count = Number(/^meshlite_endpoint_change_to_picker_seconds_count (\S+)$/m.exec(text)?.[1]);
+    const sum = Number(/^meshlite_endpoint_change_to_picker_seconds_sum (\S+)$/m.exec(text)?.[1]);
+    return { count, sum };
+  };
+  try {
+    assert.deepEqual(await histogram(), { count: 0, sum: 0 });
+    api.apply('endpointslices', endpointSliceObject('timed-abcde', 'timed', podPort, [{ ip: IPS[0] }, { ip: IPS[1] }], { triggerTimeMs: Date.now() }));
+    await waitFor(async () => (await histogram()).count === 1, { message: 'one sample' });
+    const { sum } = await histogram();
+    assert.ok(sum >= 0 && sum < 5, `one change took ${sum} s to reach the picker`);
+  } finally {
+    assert.equal(await agent.stop(), 0);
+  }
+});
