@@ -129,6 +129,22 @@ export const ERRORS = {
     grpcStatus: null,
     description: 'An object from the Kubernetes API has missing or malformed fields (e.g. a port without a number, an address that is not an IP); it is skipped and everything else keeps working.',
   },
+  ML_INTERCEPT_COMMAND_FAILED: {
+    grpcStatus: null,
+    description: 'An iptables or ipset command failed or could not be started while installing, checking, repairing or removing interception; the log line carries the command and its stderr. The agent retries with backoff; rules and sets already in place stay.',
+  },
+  ML_INTERCEPT_REPAIRED: {
+    grpcStatus: null,
+    description: 'The periodic check found rules, jumps or set members that meshlite had installed missing or changed (someone else removed or edited them); they were restored, and the log line says what.',
+  },
+  ML_INTERCEPT_INVALID_ADDRESS: {
+    grpcStatus: null,
+    description: 'A pod IP or destination handed to interception is not an IP address, or its port is not 1 to 65535; it is skipped and everything else is applied.',
+  },
+  ML_INTERCEPT_SET_CONFLICT: {
+    grpcStatus: null,
+    description: "An ipset with one of meshlite's names exists with another type or family; it is left alone and interception is not applied until it is removed (meshlite uninstall removes it).",
+  },
   ML_DRAIN_TIMEOUT: {
     grpcStatus: null,
     description: 'Draining did not finish within --drain-timeout-ms; the remaining connections were closed.',
