@@ -111,7 +111,7 @@ export const ERRORS = {
   },
   ML_LISTEN_FAILED: {
     grpcStatus: null,
-    description: 'A listener (proxy, admin or metrics) could not bind its address; the agent does not start.',
+    description: 'A listener (proxy, admin, metrics or the CNI enrollment socket) could not bind its address; the agent does not start.',
   },
   ML_KUBE_CONFIG_INVALID: {
     grpcStatus: null,
@@ -144,6 +144,22 @@ export const ERRORS = {
   ML_INTERCEPT_SET_CONFLICT: {
     grpcStatus: null,
     description: "An ipset with one of meshlite's names exists with another type or family; it is left alone and interception is not applied until it is removed (meshlite uninstall removes it).",
+  },
+  ML_SOURCE_REFUSED: {
+    grpcStatus: null,
+    description: 'A connection reached the proxy listener from an address that is neither an enrolled pod of this node nor loopback; it was closed at once (logged at debug level, at most once a minute per burst).',
+  },
+  ML_CNI_BAD_REQUEST: {
+    grpcStatus: null,
+    description: 'A request on the CNI enrollment socket was refused with HTTP 4xx (not JSON, a missing or malformed field, an unknown path or method, too large); nothing changed.',
+  },
+  ML_CNI_POD_LOOKUP_FAILED: {
+    grpcStatus: null,
+    description: 'CNI ADD or CHECK could not read the pod or its namespace from the Kubernetes API (unreachable, timed out, an error status); answered 503 so that the plugin applies its fail policy. The IPs are held as not opted in until the pod watch decides.',
+  },
+  ML_CNI_NOT_APPLIED: {
+    grpcStatus: null,
+    description: "CNI ADD or CHECK: the interception rules did not reflect the pod's IPs within the time limit, or applying them failed; answered 503 so that the plugin applies its fail policy.",
   },
   ML_DRAIN_TIMEOUT: {
     grpcStatus: null,
