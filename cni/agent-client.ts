@@ -1,4 +1,4 @@
-// Asks the meshlite agent over its unix socket: one HTTP/1.1 POST with a JSON body, bounded by a timeout, never throwing.
+// Asks the meshlite agent over its unix socket: one HTTP/1.1 request (JSON body on POST), bounded by a timeout, never throwing.
 
 import http from 'node:http';
 
@@ -9,7 +9,8 @@ export type AgentExchange =
   | { kind: 'timeout'; afterMs: number };
 
 export interface AgentClient {
-  post(path: string, body: unknown): Promise<AgentExchange>;
+  /** A POST with `body` as JSON; a GET when `body` is undefined. */
+  request(path: string, body?: unknown): Promise<AgentExchange>;
 }
 
 export interface AgentClientOptions {
@@ -26,8 +27,8 @@ const MAX_REPLY_BYTES = 64 * 1024;
  */
 export function createAgentClient({ socketPath, timeoutMs }: AgentClientOptions): AgentClient {
   return {
-    post(path, body) {
-      const payload = JSON.stringify(body);
+    request(path, body) {
+      const payload = body === undefined ? '' : JSON.stringify(body);
       return new Promise<AgentExchange>((resolve) => {
         let settled = false;
         const settle = (exchange: AgentExchange): void => {
@@ -40,11 +41,10 @@ export function createAgentClient({ socketPath, timeoutMs }: AgentClientOptions)
         const request = http.request({
           socketPath,
           path,
-          method: 'POST',
+          method: body === undefined ? 'GET' : 'POST',
           agent: false,
           headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(payload),
+            ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
             connection: 'close',
           },
         });

@@ -1,6 +1,6 @@
 // The plugin's behaviour per command: parse the invocation, ask the agent, apply the fail policy, shape the outcome.
 
-import { type AddBody, AgentPath, type DelBody, replyOf } from './agent-protocol.ts';
+import { type AddBody, AgentPath, addReplyOf, checkReplyOf, type DelBody, errorTextOf, statusReplyOf } from './agent-protocol.ts';
 import type { AgentClient, AgentExchange } from './agent-client.ts';
 import { CniError, CniErrorCode } from './cni-errors.ts';
 import {
@@ -33,8 +33,11 @@ export interface PluginDependencies {
 
 type AttachedRequest = AddRequest | CheckRequest;
 
-/** The agent's answer to a command, or the CniError that stands for "the agent could not be asked". */
-function answerOf(exchange: AgentExchange, flag: 'enrolled' | 'ok' | 'ready', socket: string): { flag: boolean; reason: string } | CniError {
+/**
+ * The agent's 2xx reply read by `read`, or the CniError that stands for "the agent could not be asked": unreachable
+ * (100), too slow (101), or an error status or unreadable reply (102).
+ */
+function answerOf<T>(exchange: AgentExchange, read: (text: string) => T | null, socket: string): T | CniError {
   switch (exchange.kind) {
     case 'unreachable':
       return new CniError(
@@ -46,9 +49,9 @@ function answerOf(exchange: AgentExchange, flag: 'enrolled' | 'ok' | 'ready', so
       return new CniError(CniErrorCode.AGENT_TIMEOUT, `meshlite agent did not answer within ${exchange.afterMs} ms`, `socket ${socket}`);
     case 'answered': {
       if (exchange.status < 200 || exchange.status > 299) {
-        return new CniError(CniErrorCode.AGENT_FAILED, `meshlite agent answered HTTP ${exchange.status}`, exchange.body.slice(0, 500));
+        return new CniError(CniErrorCode.AGENT_FAILED, `meshlite agent answered HTTP ${exchange.status}`, errorTextOf(exchange.body));
       }
-      const reply = replyOf(exchange.body, flag);
+      const reply = read(exchange.body);
       if (reply === null) {
         return new CniError(CniErrorCode.AGENT_FAILED, 'meshlite agent sent a reply the plugin cannot read', exchange.body.slice(0, 500));
       }
@@ -68,7 +71,12 @@ function attachedBody(request: AttachedRequest): AddBody {
 
 async function add(request: AddRequest, agent: AgentClient, log: LogLine): Promise<PluginOutcome> {
   const passThrough = passThroughOutcome(request.prevResult, request.cniVersion);
-  const answer = answerOf(await agent.post(AgentPath.ADD, attachedBody(request)), 'enrolled', request.settings.agentSocket);
+  if (request.ips.length === 0) {
+    // Interception goes by source IP: a pod without one has nothing to enroll, whatever the agent would say.
+    log('prevResult lists no IP address; nothing to enroll');
+    return passThrough;
+  }
+  const answer = answerOf(await agent.request(AgentPath.ADD, attachedBody(request)), addReplyOf, request.settings.agentSocket);
   if (!(answer instanceof CniError)) return passThrough;
   if (request.settings.failPolicy === 'open') {
     log(`${describe(answer)}; fail-open: the pod starts now and the agent enrolls it when its watch sees it`);
@@ -79,7 +87,8 @@ async function add(request: AddRequest, agent: AgentClient, log: LogLine): Promi
 }
 
 async function check(request: CheckRequest, agent: AgentClient, log: LogLine): Promise<PluginOutcome> {
-  const answer = answerOf(await agent.post(AgentPath.CHECK, attachedBody(request)), 'ok', request.settings.agentSocket);
+  if (request.ips.length === 0) return EMPTY_SUCCESS;
+  const answer = answerOf(await agent.request(AgentPath.CHECK, attachedBody(request)), checkReplyOf, request.settings.agentSocket);
   if (answer instanceof CniError) {
     if (request.settings.failPolicy === 'open') {
       log(`${describe(answer)}; fail-open: CHECK succeeds`);
@@ -88,20 +97,22 @@ async function check(request: CheckRequest, agent: AgentClient, log: LogLine): P
     log(`${describe(answer)}; fail-closed: CHECK fails`);
     throw answer;
   }
-  if (answer.flag) return EMPTY_SUCCESS;
+  if (answer.enrolled === answer.expected) return EMPTY_SUCCESS;
   // The agent was asked and disagrees: that is a finding about the pod, not an outage, so no policy softens it.
-  const disagreement = new CniError(CniErrorCode.AGENT_DISAGREES, 'meshlite agent reports the pod is not set up as expected', answer.reason);
+  const disagreement = new CniError(
+    CniErrorCode.AGENT_DISAGREES,
+    `meshlite agent reports the pod ${answer.enrolled ? 'enrolled but it should not be' : 'not enrolled but it should be'}`,
+    answer.reason,
+  );
   log(describe(disagreement));
   throw disagreement;
 }
 
 async function del(request: DelRequest, agent: AgentClient, log: LogLine): Promise<PluginOutcome> {
   const body: DelBody = { containerId: request.attachment.containerId, namespace: request.pod?.namespace ?? null, name: request.pod?.name ?? null };
-  const exchange = await agent.post(AgentPath.DEL, body);
-  const failed = exchange.kind !== 'answered' || exchange.status < 200 || exchange.status > 299;
-  if (failed) {
-    const error = answerOf(exchange, 'ok', request.settings.agentSocket);
-    const why = error instanceof CniError ? describe(error) : 'unexpected reply';
+  const answer = answerOf(await agent.request(AgentPath.DEL, body), () => true, request.settings.agentSocket);
+  if (answer instanceof CniError) {
+    const why = describe(answer);
     // DEL is idempotent and must not fail for a missing agent: the agent's pod watch drops the pod on its own.
     log(`${why}; DEL succeeds anyway and the agent's pod watch removes the pod`);
   }
@@ -111,8 +122,8 @@ async function del(request: DelRequest, agent: AgentClient, log: LogLine): Promi
 async function status(request: StatusRequest, agent: AgentClient, log: LogLine): Promise<PluginOutcome> {
   // Fail-open ADD always succeeds, so the plugin is ready whatever the agent's state; asking would only cost time.
   if (request.settings.failPolicy === 'open') return EMPTY_SUCCESS;
-  const answer = answerOf(await agent.post(AgentPath.STATUS, {}), 'ready', request.settings.agentSocket);
-  if (!(answer instanceof CniError) && answer.flag) return EMPTY_SUCCESS;
+  const answer = answerOf(await agent.request(AgentPath.STATUS), statusReplyOf, request.settings.agentSocket);
+  if (!(answer instanceof CniError) && answer.ready) return EMPTY_SUCCESS;
   const why = answer instanceof CniError ? describe(answer) : `agent not ready${answer.reason === '' ? '' : `: ${answer.reason}`}`;
   log(`STATUS: ${why}`);
   throw new CniError(CniErrorCode.PLUGIN_NOT_AVAILABLE, 'meshlite cannot service ADD: the agent is not available (failPolicy closed)', why);

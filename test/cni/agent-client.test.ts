@@ -17,7 +17,7 @@ test('an answer carries the status and the body; the request is JSON with a cont
   const socketPath = join(dir, 'a.sock');
   const agent = await startFakeAgent(socketPath, () => ({ status: 201, body: { enrolled: true } }));
   try {
-    const exchange = await createAgentClient({ socketPath, timeoutMs: 2000 }).post('/v1/cni/add', { a: [1, 'b'] });
+    const exchange = await createAgentClient({ socketPath, timeoutMs: 2000 }).request('/v1/cni/add', { a: [1, 'b'] });
     assert.deepEqual(exchange, { kind: 'answered', status: 201, body: '{"enrolled":true}' });
     assert.deepEqual(agent.requests, [{ method: 'POST', path: '/v1/cni/add', contentType: 'application/json', body: { a: [1, 'b'] } }]);
   } finally {
@@ -25,9 +25,21 @@ test('an answer carries the status and the body; the request is JSON with a cont
   }
 });
 
+test('without a body the request is a GET with no content type', async () => {
+  const socketPath = join(dir, 'g.sock');
+  const agent = await startFakeAgent(socketPath, () => ({ status: 200, body: { ready: true } }));
+  try {
+    const exchange = await createAgentClient({ socketPath, timeoutMs: 2000 }).request('/v1/cni/status');
+    assert.deepEqual(exchange, { kind: 'answered', status: 200, body: '{"ready":true}' });
+    assert.deepEqual(agent.requests, [{ method: 'GET', path: '/v1/cni/status', contentType: undefined, body: '' }]);
+  } finally {
+    await agent.close();
+  }
+});
+
 test('no socket file is unreachable with ENOENT', async () => {
   const socketPath = join(dir, 'missing.sock');
-  assert.deepEqual(await createAgentClient({ socketPath, timeoutMs: 2000 }).post('/x', {}), { kind: 'unreachable', reason: `ENOENT ${socketPath}` });
+  assert.deepEqual(await createAgentClient({ socketPath, timeoutMs: 2000 }).request('/x', {}), { kind: 'unreachable', reason: `ENOENT ${socketPath}` });
 });
 
 test('a listener that never answers times out after timeoutMs', async () => {
@@ -37,7 +49,7 @@ test('a listener that never answers times out after timeoutMs', async () => {
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   try {
     const started = Date.now();
-    const exchange = await createAgentClient({ socketPath, timeoutMs: 200 }).post('/x', {});
+    const exchange = await createAgentClient({ socketPath, timeoutMs: 200 }).request('/x', {});
     assert.deepEqual(exchange, { kind: 'timeout', afterMs: 200 });
     assert.ok(Date.now() - started < 1500);
   } finally {
@@ -61,9 +73,9 @@ test('a reply cut in the middle is unreachable; an oversized one is answered wit
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   try {
     const client = createAgentClient({ socketPath, timeoutMs: 2000 });
-    const cut = await client.post('/cut', {});
+    const cut = await client.request('/cut', {});
     assert.equal(cut.kind, 'unreachable');
-    assert.deepEqual(await client.post('/big', {}), { kind: 'answered', status: 200, body: '' });
+    assert.deepEqual(await client.request('/big', {}), { kind: 'answered', status: 200, body: '' });
   } finally {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));

@@ -100,7 +100,7 @@ for (const cniVersion of SUPPORTED_VERSIONS) {
         const run = await runPlugin({ env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' }, stdin: JSON.stringify(config({ failPolicy: 'closed' })) });
         assert.equal(run.code, 0, run.stdout);
         assert.equal(run.stdout, '');
-        assert.deepEqual(agent.requests, [{ method: 'POST', path: '/v1/cni/status', contentType: 'application/json', body: {} }]);
+        assert.deepEqual(agent.requests, [{ method: 'GET', path: '/v1/cni/status', contentType: undefined, body: '' }]);
       });
 
       test('GC succeeds without output and without asking the agent', async () => {

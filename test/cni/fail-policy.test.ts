@@ -50,7 +50,7 @@ async function scenario({ command, failPolicy, agent: behaviour, timeoutMs = 500
   }
 }
 
-const failing: AgentBehaviour = () => ({ status: 503, body: { error: 'informers not synced' } });
+const failing: AgentBehaviour = () => ({ status: 503, body: { code: 'ML_CNI_NOT_APPLIED', message: 'rules not applied in time' } });
 const slow: AgentBehaviour = (request) => ({ ...(healthyAgent(request) as { status: number; body: unknown }), delayMs: 3000 });
 
 function assertPassedThrough(run: PluginRun): void {
@@ -101,7 +101,7 @@ test('fail-open ADD with an agent answering 503 passes through; fail-closed fail
   assertPassedThrough((await scenario({ command: 'ADD', failPolicy: 'open', agent: failing })).run);
   const { run } = await scenario({ command: 'ADD', failPolicy: 'closed', agent: failing });
   assertError(run, 102, /answered HTTP 503/);
-  assert.match(String(stdoutJson(run).details), /informers not synced/);
+  assert.equal(stdoutJson(run).details, 'ML_CNI_NOT_APPLIED: rules not applied in time');
 });
 
 test('an agent whose reply is not the protocol fails closed with code 102', async () => {
@@ -152,12 +152,22 @@ test('CHECK: fail-open succeeds without an agent, fail-closed fails, a disagreei
   assert.equal(open.run.code, 0);
   assert.equal(open.run.stdout, '');
   assertError((await scenario({ command: 'CHECK', failPolicy: 'closed', agent: null })).run, 100, /unreachable/);
-  const disagrees: AgentBehaviour = () => ({ status: 200, body: { ok: false, reason: '10.78.0.5 is not in meshlite-pods' } });
+  const disagrees: AgentBehaviour = () => ({ status: 200, body: { enrolled: false, expected: true, reason: '10.78.0.5 is not in meshlite-pods' } });
   for (const failPolicy of ['open', 'closed'] as const) {
     const { run } = await scenario({ command: 'CHECK', failPolicy, agent: disagrees });
-    assertError(run, 103, /not set up as expected/);
+    assertError(run, 103, /not enrolled but it should be/);
     assert.equal(stdoutJson(run).details, '10.78.0.5 is not in meshlite-pods');
   }
+});
+
+test('CHECK agrees when the agent says the pod is rightly not enrolled; fails when it is enrolled but should not be', async () => {
+  const notOptedIn: AgentBehaviour = () => ({ status: 200, body: { enrolled: false, expected: false, reason: 'not annotated' } });
+  const agrees = await scenario({ command: 'CHECK', failPolicy: 'closed', agent: notOptedIn });
+  assert.equal(agrees.run.code, 0, agrees.run.stdout);
+  const stale: AgentBehaviour = () => ({ status: 200, body: { enrolled: true, expected: false } });
+  const { run } = await scenario({ command: 'CHECK', failPolicy: 'closed', agent: stale });
+  assertError(run, 103, /enrolled but it should not be/);
+  assert.equal(stdoutJson(run).details, '');
 });
 
 test('STATUS: fail-open is ready without asking; fail-closed reports 50 when the agent is missing or not ready', async () => {

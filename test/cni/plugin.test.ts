@@ -19,7 +19,7 @@ function recorder(answer: (path: string) => AgentExchange | Error): Recorder {
   const lines: string[] = [];
   const deps: PluginDependencies = {
     agentFor: (settings: PluginSettings): AgentClient => ({
-      post: async (path, body) => {
+      request: async (path, body) => {
         calls.push({ socketPath: settings.agentSocket, timeoutMs: settings.timeoutMs, path, body });
         const result = answer(path);
         if (result instanceof Error) throw result;
@@ -92,4 +92,24 @@ test('input errors are logged once, with the command, before the error is return
   assert.equal(r.lines.length, 1);
   assert.match(r.lines[0] ?? '', /^ADD: failed to decode/);
   assert.deepEqual(r.calls, []);
+});
+
+test('a prevResult without IPs is passed on without asking the agent, even fail-closed; CHECK succeeds too', async () => {
+  const r = recorder(() => enrolled);
+  const noIps = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: NETNS }] };
+  const stdin = JSON.stringify(pluginConfig('1.0.0', { prevResult: noIps, failPolicy: 'closed' }));
+  assert.deepEqual(await handleInvocation(attachmentEnv('ADD'), stdin, r.deps), passThroughOutcome(noIps, '1.0.0'));
+  assert.deepEqual(await handleInvocation(attachmentEnv('CHECK'), stdin, r.deps), { exitCode: 0, stdout: '' });
+  assert.deepEqual(r.calls, []);
+  assert.deepEqual(r.lines, [`ADD ${CONTAINER_ID} shop/checkout-7d9f: prevResult lists no IP address; nothing to enroll`]);
+});
+
+test('STATUS fail-closed asks with a GET (no body) and is ready only on ready: true', async () => {
+  const stdin = JSON.stringify(pluginConfig('1.1.0', { failPolicy: 'closed' }));
+  const ready = recorder(() => ({ kind: 'answered', status: 200, body: '{"ready":true}' }));
+  assert.deepEqual(await handleInvocation({ CNI_COMMAND: 'STATUS' }, stdin, ready.deps), { exitCode: 0, stdout: '' });
+  assert.deepEqual(ready.calls.map((call) => [call.path, call.body]), [['/v1/cni/status', undefined]]);
+  const wrongShape = recorder(() => ({ kind: 'answered', status: 200, body: '{"ready":"yes"}' }));
+  const outcome = await handleInvocation({ CNI_COMMAND: 'STATUS' }, stdin, wrongShape.deps);
+  assert.equal(JSON.parse(outcome.stdout).code, 50);
 });

@@ -7,7 +7,7 @@ export interface RecordedRequest {
   method: string;
   path: string;
   contentType: string | undefined;
-  /** The parsed JSON body (the raw text when it is not JSON). */
+  /** The parsed JSON body (the raw text when it is not JSON, '' for none). */
   body: unknown;
 }
 
@@ -22,9 +22,9 @@ export const healthyAgent: AgentBehaviour = (request) => {
     case '/v1/cni/add':
       return { status: 200, body: { enrolled: true, reason: 'pod opted in' } };
     case '/v1/cni/check':
-      return { status: 200, body: { ok: true, reason: '' } };
+      return { status: 200, body: { enrolled: true, expected: true, reason: 'pod opted in' } };
     case '/v1/cni/status':
-      return { status: 200, body: { ready: true, reason: '' } };
+      return { status: 200, body: { ready: true } };
     case '/v1/cni/del':
       return { status: 200, body: {} };
     default:
