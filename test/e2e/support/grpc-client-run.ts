@@ -1,0 +1,124 @@
+// A gRPC client pod's program: N unary RPCs over ONE grpc-js channel, then a JSON summary of who answered.
+
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { makeEchoClient, META, unary } from '../../support/grpc-peers.ts';
+import type { NetHost } from './netns.ts';
+import type { NamespaceSpawner } from './netns-process.ts';
+
+export interface GrpcClientOptions {
+  /** `IP:port` or `[IPv6]:port`: a ClusterIP or a pod IP. */
+  target: string;
+  count: number;
+  /** Calls in flight at once (on the one channel, unless `channels` says otherwise). */
+  concurrency?: number;
+  /**
+   * Channels to spread the calls over, round-robin (default 1, the usual client). Each gets its own subchannel
+   * pool, hence its own connection: with kube-proxy that is what gets balanced.
+   */
+  channels?: number;
+  /** Deadline of each call. */
+  timeoutMs?: number;
+  /** Pause of each worker between its calls, for clients that must still be calling while something changes. */
+  intervalMs?: number;
+  /** Request metadata of every call (e.g. META.delayMs). */
+  metadata?: Record<string, string>;
+}
+
+export interface GrpcFailure {
+  code: number;
+  /** grpc.status name, e.g. UNAVAILABLE; MISMATCH when the echo did not return the request. */
+  name: string;
+  details: string;
+  count: number;
+}
+
+export interface GrpcClientSummary {
+  target: string;
+  count: number;
+  ok: number;
+  failed: number;
+  /** Successful calls per `x-served-by` value (the backend's id). */
+  byBackend: Record<string, number>;
+  failures: GrpcFailure[];
+  durationMs: number;
+}
+
+const MISMATCH = -1;
+
+async function callAll(options: GrpcClientOptions): Promise<GrpcClientSummary> {
+  const channels = Math.max(1, options.channels ?? 1);
+  // grpc-js shares one connection among channels to the same target unless each keeps a local subchannel pool.
+  const clients = Array.from({ length: channels }, () =>
+    makeEchoClient(options.target, channels > 1 ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
+  );
+  const byBackend: Record<string, number> = {};
+  const failures = new Map<string, GrpcFailure>();
+  const fail = (code: number, details: string): void => {
+    const name = code === MISMATCH ? 'MISMATCH' : (grpc.status[code] ?? String(code));
+    const key = `${code} ${details}`;
+    const entry = failures.get(key) ?? { code, name, details, count: 0 };
+    entry.count++;
+    failures.set(key, entry);
+  };
+  let next = 0;
+  let ok = 0;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < options.count; i = next++) {
+      const request = Buffer.from(`e2e-${i}`);
+      try {
+        const { message, headers } = await unary(clients[i % channels], request, {
+          timeoutMs: options.timeoutMs ?? 5_000,
+          metadata: options.metadata ?? {},
+        });
+        if (!message.equals(request)) {
+          fail(MISMATCH, 'response is not the request');
+        } else {
+          const id = String(headers.get(META.servedBy)[0] ?? '(none)');
+          byBackend[id] = (byBackend[id] ?? 0) + 1;
+          ok++;
+        }
+      } catch (err) {
+        const { code, details } = err as { code?: number; details?: string };
+        fail(code ?? grpc.status.UNKNOWN, details ?? String(err));
+      }
+      if (options.intervalMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, worker));
+  for (const client of clients) client.close();
+  return {
+    target: options.target,
+    count: options.count,
+    ok,
+    failed: options.count - ok,
+    byBackend,
+    failures: [...failures.values()],
+    durationMs: Math.round(performance.now() - started),
+  };
+}
+
+/**
+ * Runs the client inside a pod's (or node's) namespace and resolves with its summary. A failed call is data, not an error;
+ * this rejects only when the program itself fails or overruns `timeoutMs`.
+ */
+export async function runGrpcClient(
+  spawn: NamespaceSpawner,
+  host: NetHost,
+  options: GrpcClientOptions,
+  timeoutMs = 30_000,
+): Promise<GrpcClientSummary> {
+  const client = spawn(host.ns, process.execPath, [fileURLToPath(import.meta.url), JSON.stringify(options)]);
+  const exit = await client.wait(timeoutMs);
+  if (exit.code !== 0) {
+    throw new Error(`gRPC client in ${host.name} exited ${exit.code ?? exit.signal}: ${client.stderr().trim()}`);
+  }
+  const lines = client.stdout().trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]) as GrpcClientSummary;
+}
+
+if (import.meta.main) {
+  const summary = await callAll(JSON.parse(process.argv[2]) as GrpcClientOptions);
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
