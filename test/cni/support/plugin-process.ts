@@ -16,13 +16,14 @@ export interface RunOptions {
   /** The CNI_* variables (and any other); PATH is added so that the child behaves as under a runtime. */
   env: Record<string, string>;
   stdin: string;
-  /** Another executable than `node cni/main.ts` (the built single executable). */
+  /** Another executable than `node cni/main.ts` (the built single executable, or node with a bundle in `args`). */
   executable?: string;
+  args?: string[];
 }
 
-export function runPlugin({ env, stdin, executable }: RunOptions): Promise<PluginRun> {
+export function runPlugin({ env, stdin, executable, args: extra = [] }: RunOptions): Promise<PluginRun> {
   return new Promise((resolve, reject) => {
-    const [file, args] = executable === undefined ? [process.execPath, [PLUGIN_MAIN]] : [executable, []];
+    const [file, args] = executable === undefined ? [process.execPath, [PLUGIN_MAIN]] : [executable, extra];
     const child = spawn(file, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
