@@ -1,7 +1,7 @@
-// The Kubernetes API as discovery uses it: a paged raw LIST and client-node's Watch, both authenticated by client-node.
+// The Kubernetes API as discovery uses it: a paged raw LIST, a GET of one object and client-node's Watch, all authenticated by client-node.
 
 import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import { fetch, type Response } from 'undici';
 import { MeshliteError } from '../errors.ts';
 
 /** One page-joined LIST: the raw items as the API sent them, and the collection's resourceVersion. */
@@ -24,6 +24,9 @@ export interface KubeApi {
   /** LIST `path` with the given query, page by page (`limit`/`continue`), projecting each page as it arrives so
    *  that a large cluster's raw JSON is never held whole. Rejects with KubeApiError on a non-200 answer. */
   list<R>(path: string, query: Record<string, string>, project: (raw: unknown) => R, signal: AbortSignal): Promise<{ items: R[]; resourceVersion: string }>;
+  /** GET one object (e.g. `/api/v1/namespaces/NS/pods/NAME`): its raw JSON, or null when the API answers 404.
+   *  Rejects with KubeApiError on any other non-200 answer. */
+  get(path: string, signal: AbortSignal): Promise<unknown | null>;
   /** `idleTimeoutMs` bounds both the wait for the watch's response and the silence between its events. */
   watchClient(idleTimeoutMs: number): WatchClient;
 }
@@ -99,6 +102,19 @@ export function createKubeApi(config: KubeConfig): KubeApi {
         token = next;
       }
     },
+    async get(path, signal) {
+      const response = await authenticatedGet(config, new URL(server + path), signal);
+      if (response.status === 404) {
+        // Read the body anyway so that undici can reuse the connection.
+        await response.text().catch(() => '');
+        return null;
+      }
+      if (response.status !== 200) {
+        const body = await response.text().catch(() => '');
+        throw new KubeApiError(response.status, `GET ${path}: HTTP ${response.status} ${statusMessage(body)}`.trim());
+      }
+      return (await response.json()) as unknown;
+    },
     watchClient: (idleTimeoutMs) => {
       const watch = new Watch(config);
       // A private field in the typings (default 30 s) but the one knob Watch has; the stall test in
@@ -107,6 +123,14 @@ export function createKubeApi(config: KubeConfig): KubeApi {
       return watch as unknown as WatchClient;
     },
   };
+}
+
+/** A GET with client-node's authentication (token, client certificate, TLS settings) applied. */
+async function authenticatedGet(config: KubeConfig, url: URL, signal: AbortSignal): Promise<Response> {
+  const context = new RequestContext(url.toString(), HttpMethod.GET);
+  context.setHeaderParam('Accept', 'application/json');
+  await config.applySecurityAuthentication(context);
+  return fetch(url, { method: 'GET', headers: context.getHeaders(), dispatcher: context.getDispatcher(), signal });
 }
 
 /** The message of a Kubernetes Status body, or nothing when the body is not one. */
