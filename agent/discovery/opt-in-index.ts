@@ -25,8 +25,9 @@ interface HeldPod {
   ips: readonly string[];
 }
 
-/** Their sandbox is gone, so the IP is back in the pool even though status.podIPs still lists it. */
-const RELEASED_PHASES: ReadonlySet<string> = new Set(['Succeeded', 'Failed']);
+/** Their sandbox is gone, so the IP is back in the pool even though status.podIPs still lists it. (CNI enrollment
+ *  gives the same reason for not enrolling such a pod.) */
+export const RELEASED_PHASES: ReadonlySet<string> = new Set(['Succeeded', 'Failed']);
 
 /**
  * Which of this node's pods opted in, kept incrementally from informer events: a pod's own `meshlite.io/inject`

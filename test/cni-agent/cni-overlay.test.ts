@@ -1,0 +1,267 @@
+// The CNI overlay over the opt-in index: CNI IPs before the informer's, in both orders; DEL; pod deletion; IP reuse; static pods.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { claimOnlyRecord, CniOverlay } from '../../agent/cni/cni-overlay.ts';
+import type { PodRecord } from '../../agent/discovery/kube-objects.ts';
+import { OptInIndex, staticPodRecords } from '../../agent/discovery/opt-in-index.ts';
+import { NODE, ns, pod, show } from '../support/opt-in-records.ts';
+
+/** An overlay over a fresh index, with the index's changes recorded as `+ ip ns/name` / `- ip ns/name`. */
+function harness(): { overlay: CniOverlay; index: OptInIndex; take: () => string[]; entries: () => string[] } {
+  const index = new OptInIndex(NODE);
+  let changes: string[] = [];
+  index.subscribe((change) => changes.push(show(change)));
+  return {
+    overlay: new CniOverlay(index),
+    index,
+    take: () => {
+      const taken = changes;
+      changes = [];
+      return taken;
+    },
+    entries: () => [...index.enrolled].map(([ip, p]) => `${ip} ${p.namespace}/${p.name}`).sort(),
+  };
+}
+
+/** An ADD for pod app/NAME whose record (as enrollment found it) is `record`. */
+function add(overlay: CniOverlay, containerId: string, name: string, ips: string[], record: PodRecord): boolean {
+  return overlay.add({ containerId, namespace: record.metadata.namespace, name, ips, record });
+}
+
+describe('CniOverlay: CNI IPs before the informer has them', () => {
+  it('informer first (no IPs yet), then ADD: enrolled by the ADD; the status update with the same IPs changes nothing', () => {
+    const { overlay, take, entries } = harness();
+    const scheduled = pod('a', { inject: 'enabled', phase: 'Pending' });
+    overlay.applyPod(scheduled);
+    assert.deepEqual(take(), []);
+    assert.equal(add(overlay, 'c1', 'a', ['10.0.0.1', 'fd00::1'], scheduled), true);
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a', '+ fd00::1 app/a']);
+    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
+    assert.deepEqual(take(), [], 'a Pod update without IPs (status not written yet) keeps the CNI IPs');
+    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Running', ips: ['10.0.0.1', 'fd00::1'] }));
+    assert.deepEqual(take(), []);
+    assert.deepEqual(entries(), ['10.0.0.1 app/a', 'fd00::1 app/a']);
+  });
+
+  it('ADD first (pod not in the informer yet), then the informer without IPs, then with them', () => {
+    const { overlay, take, entries } = harness();
+    add(overlay, 'c1', 'a', ['10.0.0.1'], pod('a', { inject: 'enabled', phase: 'Pending' }));
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a']);
+    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
+    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
+    assert.deepEqual(take(), []);
+    overlay.applyPod(pod('a', { inject: 'enabled', ips: ['10.0.0.1'] }));
+    assert.deepEqual(take(), []);
+    assert.deepEqual(entries(), ['10.0.0.1 app/a']);
+  });
+
+  it('the informer’s record decides the opt-in once it has the pod, even while the CNI IPs are used', () => {
+    const { overlay, take } = harness();
+    add(overlay, 'c1', 'a', ['10.0.0.1'], pod('a', { inject: 'enabled', phase: 'Pending' }));
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a']);
+    overlay.applyPod(pod('a', { inject: 'disabled', phase: 'Pending' }));
+    assert.deepEqual(take(), ['- 10.0.0.1 app/a'], 'annotation flipped before the status was written');
+    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a']);
+  });
+
+  it('IPs from the API that differ replace the CNI IPs: the API is authoritative', () => {
+    const { overlay, take, entries } = harness();
+    add(overlay, 'c1', 'a', ['10.0.0.1'], pod('a', { inject: 'enabled', phase: 'Pending' }));
+    overlay.applyPod(pod('a', { inject: 'enabled', ips: ['10.0.0.2'] }));
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a', '- 10.0.0.1 app/a', '+ 10.0.0.2 app/a']);
+    overlay.applyPod(pod('a', { inject: 'enabled' }));
+    assert.deepEqual(take(), ['- 10.0.0.2 app/a'], 'from then on the API alone says what the pod holds');
+    assert.deepEqual(entries(), []);
+  });
+
+  it('a new sandbox of a pod whose status still lists the old one’s IPs: the ADD wins until the status changes', () => {
+    const { overlay, take, entries } = harness();
+    overlay.applyPod(pod('a', { inject: 'enabled', ips: ['10.0.0.1'] }));
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a']);
+    overlay.del('app', 'a', 'c1');
+    add(overlay, 'c2', 'a', ['10.0.0.7'], pod('a', { inject: 'enabled', ips: ['10.0.0.1'] }));
+    assert.deepEqual(take(), ['- 10.0.0.1 app/a', '+ 10.0.0.7 app/a']);
+    overlay.applyPod(pod('a', { inject: 'enabled', ips: ['10.0.0.1'], phase: 'Running' }));
+    assert.deepEqual(take(), [], 'a late update still listing the old sandbox’s IPs is stale');
+    overlay.applyPod(pod('a', { inject: 'enabled', ips: ['10.0.0.7'] }));
+    assert.deepEqual(take(), []);
+    assert.deepEqual(entries(), ['10.0.0.7 app/a']);
+  });
+
+  it('a pod that does not opt in still claims its IPs, and is enrolled when its annotation flips', () => {
+    const { overlay, take, entries } = harness();
+    add(overlay, 'c1', 'a', ['10.0.0.1'], pod('a', { phase: 'Pending' }));
+    assert.deepEqual(take(), []);
+    overlay.applyNamespace(ns('app', 'enabled'));
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a'], 'the namespace opts it in: the CNI IPs are its IPs');
+    assert.deepEqual(entries(), ['10.0.0.1 app/a']);
+  });
+});
+
+describe('CniOverlay: DEL and pod deletion', () => {
+  it('DEL releases what the container enrolled, is idempotent, and ignores another container', () => {
+    const { overlay, take, entries } = harness();
+    add(overlay, 'c1', 'a', ['10.0.0.1', 'fd00::1'], pod('a', { inject: 'enabled', phase: 'Pending' }));
+    take();
+    assert.deepEqual(overlay.del('app', 'a', 'c0'), [], 'the DEL of an older sandbox');
+    assert.deepEqual(take(), []);
+    assert.deepEqual(overlay.del('app', 'a', 'c1'), ['10.0.0.1', 'fd00::1']);
+    assert.deepEqual(take(), ['- 10.0.0.1 app/a', '- fd00::1 app/a']);
+    assert.deepEqual(overlay.del('app', 'a', 'c1'), []);
+    assert.deepEqual(overlay.del('app', 'nobody', 'c9'), []);
+    assert.deepEqual(take(), []);
+    assert.deepEqual(entries(), []);
+  });
+
+  it('DEL after the API took over: the IPs stay released while the status still lists them', () => {
+    const { overlay, take, entries } = harness();
+    add(overlay, 'c1', 'a', ['10.0.0.1'], pod('a', { inject: 'enabled', phase: 'Pending' }));
+    overlay.applyPod(pod('a', { inject: 'enabled', ips: ['10.0.0.1'] }));
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a']);
+    assert.deepEqual(overlay.del('app', 'a', 'c1'), ['10.0.0.1']);
+    assert.deepEqual(take(), ['- 10.0.0.1 app/a']);
+    overlay.applyPod(pod('a', { inject: 'enabled', ips: ['10.0.0.1'], phase: 'Running' }));
+    assert.deepEqual(take(), [], 'a terminating pod’s status lags behind its sandbox');
+    overlay.applyPod(pod('a', { inject: 'enabled', ips: ['10.0.0.2'] }));
+    assert.deepEqual(take(), ['+ 10.0.0.2 app/a'], 'new IPs in the status are the pod’s');
+    overlay.applyPod(pod('a', { inject: 'enabled', ips: ['10.0.0.1'] }));
+    assert.deepEqual(take(), ['- 10.0.0.2 app/a', '+ 10.0.0.1 app/a'], 'once the status stopped listing it, the release is over');
+    assert.deepEqual(entries(), ['10.0.0.1 app/a']);
+  });
+
+  it('an ADD overtaken by its own DEL changes nothing', () => {
+    const { overlay, take } = harness();
+    assert.deepEqual(overlay.del('app', 'a', 'c1'), []);
+    assert.equal(add(overlay, 'c1', 'a', ['10.0.0.1'], pod('a', { inject: 'enabled' })), false);
+    assert.deepEqual(take(), []);
+    assert.equal(add(overlay, 'c2', 'a', ['10.0.0.1'], pod('a', { inject: 'enabled' })), true);
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a']);
+  });
+
+  it('the pod’s deletion drops its CNI IPs (a DEL the agent missed)', () => {
+    const { overlay, take, entries } = harness();
+    add(overlay, 'c1', 'a', ['10.0.0.1'], pod('a', { inject: 'enabled', phase: 'Pending' }));
+    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
+    take();
+    overlay.deletePod(pod('a'));
+    assert.deepEqual(take(), ['- 10.0.0.1 app/a']);
+    assert.deepEqual(overlay.del('app', 'a', 'c1'), [], 'nothing left for the late DEL');
+    assert.equal(overlay.apiPod('app', 'a'), undefined);
+    assert.deepEqual(entries(), []);
+  });
+});
+
+describe('CniOverlay: an IP reused by a pod that did not opt in', () => {
+  const X = '10.0.0.9';
+
+  it('A (opted in, from the API) still listed, B (not opted in) ADDed with its IP: unenrolled at once, in either later order', () => {
+    for (const aGoesFirst of [true, false]) {
+      const { overlay, take, entries } = harness();
+      overlay.applyPod(pod('a', { inject: 'enabled', ips: [X] }));
+      assert.deepEqual(take(), [`+ ${X} app/a`]);
+      add(overlay, 'b1', 'b', [X], pod('b', { phase: 'Pending' }));
+      assert.deepEqual(take(), [`- ${X} app/a`]);
+      const aLate = (): void => overlay.applyPod(pod('a', { inject: 'enabled', ips: [X], phase: 'Running' }));
+      const aGone = (): void => overlay.deletePod(pod('a'));
+      const bStatus = (): void => overlay.applyPod(pod('b', { ips: [X] }));
+      for (const step of aGoesFirst ? [aLate, aGone, bStatus] : [bStatus, aLate, aGone]) step();
+      assert.deepEqual(take(), []);
+      assert.deepEqual(entries(), []);
+    }
+  });
+
+  it('A (opted in, CNI only) then B (not opted in) ADDed with the same IP, A’s DEL last: unenrolled and stays so', () => {
+    const { overlay, take, entries } = harness();
+    add(overlay, 'a1', 'a', [X], pod('a', { inject: 'enabled', phase: 'Pending' }));
+    add(overlay, 'b1', 'b', [X], pod('b', { phase: 'Pending' }));
+    assert.deepEqual(take(), [`+ ${X} app/a`, `- ${X} app/a`]);
+    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
+    assert.deepEqual(overlay.del('app', 'a', 'a1'), [X]);
+    assert.deepEqual(take(), []);
+    assert.deepEqual(entries(), []);
+  });
+
+  it('A’s DEL and B’s ADD in the other order: unenrolled, and B opting in later enrolls B', () => {
+    const { overlay, take, entries } = harness();
+    add(overlay, 'a1', 'a', [X], pod('a', { inject: 'enabled', phase: 'Pending' }));
+    overlay.del('app', 'a', 'a1');
+    add(overlay, 'b1', 'b', [X], pod('b', { phase: 'Pending' }));
+    assert.deepEqual(take(), [`+ ${X} app/a`, `- ${X} app/a`]);
+    overlay.applyPod(pod('b', { ips: [X], inject: 'enabled' }));
+    assert.deepEqual(take(), [`+ ${X} app/b`]);
+    assert.deepEqual(entries(), [`${X} app/b`]);
+  });
+
+  it('a sandbox whose pod was not found claims its IPs but is never enrolled, even in an opted-in namespace', () => {
+    const { overlay, take, entries } = harness();
+    overlay.applyNamespace(ns('app', 'enabled'));
+    overlay.applyPod(pod('a', { ips: [X] }));
+    assert.deepEqual(take(), [`+ ${X} app/a`]);
+    add(overlay, 'g1', 'ghost', [X], claimOnlyRecord('app', 'ghost', NODE));
+    assert.deepEqual(take(), [`- ${X} app/a`]);
+    assert.deepEqual(entries(), []);
+  });
+
+  it('an API record the projection refused still lets the sandbox claim its IPs, enrolling nothing', () => {
+    const { overlay, take, entries } = harness();
+    overlay.applyPod(pod('a', { inject: 'enabled', ips: [X] }));
+    overlay.applyPod(pod('b', { inject: 'enabled', invalid: 'spec: not a map' }));
+    add(overlay, 'b1', 'b', [X], pod('b', { inject: 'enabled', invalid: 'spec: not a map' }));
+    assert.deepEqual(take(), [`+ ${X} app/a`, `- ${X} app/a`]);
+    assert.deepEqual(entries(), []);
+  });
+});
+
+describe('CniOverlay: namespaces and lookups', () => {
+  it('tells what the informer delivered, and learns a namespace from a GET only until the informer delivers it', () => {
+    const { overlay, take } = harness();
+    assert.equal(overlay.namespaceSetting('app'), undefined);
+    add(overlay, 'c1', 'a', ['10.0.0.1'], pod('a', { phase: 'Pending' }));
+    overlay.learnNamespace(ns('app', 'enabled'));
+    assert.equal(overlay.namespaceSetting('app'), 'enabled');
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a']);
+    overlay.learnNamespace(ns('app', 'disabled'));
+    assert.equal(overlay.namespaceSetting('app'), 'enabled', 'a second GET does not overrule what is known');
+    overlay.applyNamespace(ns('app', null));
+    assert.equal(overlay.namespaceSetting('app'), null);
+    assert.deepEqual(take(), ['- 10.0.0.1 app/a']);
+    overlay.applyNamespace(ns('app', 'enabled', 'metadata.annotations: not a map'));
+    assert.equal(overlay.namespaceSetting('app'), null, 'an invalid namespace has no setting, as in the index');
+    overlay.deleteNamespace(ns('app', null));
+    assert.equal(overlay.namespaceSetting('app'), undefined);
+  });
+
+  it('gives the informer’s record and the container’s IPs', () => {
+    const { overlay } = harness();
+    const record = pod('a', { inject: 'enabled', phase: 'Pending' });
+    add(overlay, 'c1', 'a', ['10.0.0.1'], record);
+    assert.equal(overlay.apiPod('app', 'a'), undefined, 'a record from the ADD is not the informer’s');
+    overlay.applyPod(record);
+    assert.equal(overlay.apiPod('app', 'a'), record);
+    assert.deepEqual(overlay.containerIps('app', 'a', 'c1'), ['10.0.0.1']);
+    assert.equal(overlay.containerIps('app', 'a', 'c0'), undefined);
+  });
+});
+
+describe('CniOverlay: static pods', () => {
+  const spec = (name: string, ip: string, inject: 'enabled' | 'disabled') => ({ namespace: 'app', name, ip, inject });
+
+  it('feeds complete sets through, keeps pods with a live ADD that the file does not list, and refuses a pod listed twice', () => {
+    const { overlay, take, entries } = harness();
+    overlay.replacePods(staticPodRecords([spec('a', '10.0.0.1', 'enabled'), spec('b', '10.0.0.2', 'disabled')], NODE));
+    assert.deepEqual(take(), ['+ 10.0.0.1 app/a']);
+    add(overlay, 'c1', 'a', ['10.0.0.5'], overlay.apiPod('app', 'a')!);
+    assert.deepEqual(take(), ['- 10.0.0.1 app/a', '+ 10.0.0.5 app/a'], 'the sandbox’s IP, not the file’s');
+    add(overlay, 'u1', 'unlisted', ['10.0.0.2'], claimOnlyRecord('app', 'unlisted', NODE));
+    overlay.replacePods(staticPodRecords([spec('b', '10.0.0.2', 'enabled')], NODE));
+    assert.deepEqual(take(), [], 'b opts in, but the unlisted sandbox holds its IP; a keeps its sandbox’s IP');
+    assert.deepEqual(entries(), ['10.0.0.5 app/a']);
+    const twice = staticPodRecords([spec('b', '10.0.0.2', 'enabled'), spec('b', '10.0.0.3', 'enabled')], NODE);
+    assert.throws(() => overlay.replacePods(twice), /pod app\/b is listed twice/);
+    assert.deepEqual(take(), []);
+    overlay.del('app', 'a', 'c1');
+    assert.deepEqual(take(), ['- 10.0.0.5 app/a'], 'the file no longer lists a: nothing is left of it');
+  });
+});
