@@ -18,8 +18,12 @@ export interface ListenerEvents {
   onPassthroughError(error: Error, destination: OriginalDestination | null): void;
   /** The kernel would not say where an accepted connection was going; the connection is closed. */
   onOriginalDestinationError(error: Error): void;
+  /** Opened and closed are told only of connections whose source was allowed. */
   onConnectionOpened(): void;
   onConnectionClosed(): void;
+  /** A connection from a source `sourceAllowed` refused was closed at once (`source` is '' when the socket was
+   *  already gone and had no address). Called for every one: rate-limit what it logs. */
+  onSourceRefused?(source: string): void;
 }
 
 export interface ListenerOptions {
@@ -30,6 +34,12 @@ export interface ListenerOptions {
   sniffTimeoutMs: number;
   connectTimeoutMs: number;
   events: ListenerEvents;
+  /**
+   * Whether to serve a connection from this source IP (as the socket reports it, e.g. `::ffff:10.0.0.7`); checked
+   * first, before a byte is read. Main injects enrolledOrLoopback (cni/source-policy.ts): DESIGN §5 wants only
+   * this node's opted-in pods served. When absent every source is served (tests of the relay).
+   */
+  sourceAllowed?: (ip: string) => boolean;
 }
 
 export type ListenerState = { state: 'idle' } | { state: 'listening'; address: string } | { state: 'draining'; since: number } | { state: 'closed' };
@@ -79,6 +89,19 @@ export class ProxyListener {
   }
 
   private accept(socket: net.Socket): void {
+    const allowed = this.options.sourceAllowed;
+    if (allowed !== undefined) {
+      const source = socket.remoteAddress;
+      // No address: the peer is gone already (reset before the accept was handled); nothing to serve.
+      if (source === undefined || !allowed(source)) {
+        socket.on('error', () => {});
+        // A reset rather than a FIN: the client learns at once, and a scan leaves no TIME_WAIT sockets behind here.
+        socket.resetAndDestroy();
+        if (!socket.destroyed) socket.destroy();
+        this.options.events.onSourceRefused?.(source ?? '');
+        return;
+      }
+    }
     this.sockets.add(socket);
     this.options.events.onConnectionOpened();
     socket.once('close', () => {
