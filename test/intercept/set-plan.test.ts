@@ -1,0 +1,120 @@
+// Set members' spelling, reading ipset save, and the ipset restore script of the difference.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DesiredSets } from '../../agent/intercept/desired-sets.ts';
+import { parseIpsetNames, parseIpsetSave } from '../../agent/intercept/ipset-dump.ts';
+import { setDefinitions } from '../../agent/intercept/names.ts';
+import { destinationMember, podMember, savedMember } from '../../agent/intercept/set-members.ts';
+import { planSets } from '../../agent/intercept/set-plan.ts';
+import { IPSET_SAVE } from './samples.ts';
+
+describe('set members', () => {
+  it('spell addresses as the kernel prints them: IPv6 compressed and lower case, IPv4-mapped as IPv4', () => {
+    assert.deepEqual(podMember('10.1.0.5'), { family: 4, member: '10.1.0.5' });
+    assert.deepEqual(podMember('FD00:0:0:1:0:0:0:5'), { family: 6, member: 'fd00:0:0:1::5' });
+    assert.deepEqual(podMember('2001:DB8:0:0:1:0:0:1'), { family: 6, member: '2001:db8::1:0:0:1' });
+    assert.deepEqual(podMember('::ffff:10.1.0.9'), { family: 4, member: '10.1.0.9' });
+    assert.equal(podMember('10.1.0.256'), null);
+    assert.equal(podMember('fe80::1%eth0'), null);
+    assert.equal(podMember('pod-a'), null);
+  });
+
+  it('spell destinations ip,tcp:port and refuse ports outside 1..65535', () => {
+    assert.deepEqual(destinationMember('10.96.0.10', 8080), { family: 4, member: '10.96.0.10,tcp:8080' });
+    assert.deepEqual(destinationMember('FD00:96::A', 443), { family: 6, member: 'fd00:96::a,tcp:443' });
+    for (const port of [0, 65_536, 80.5, Number.NaN]) assert.equal(destinationMember('10.96.0.10', port), null, String(port));
+  });
+
+  it('read members as saved, keeping what is not an address or TCP as printed', () => {
+    assert.equal(savedMember('10.96.0.10,tcp:8080'), '10.96.0.10,tcp:8080');
+    assert.equal(savedMember('10.96.0.10,8080'), '10.96.0.10,tcp:8080');
+    assert.equal(savedMember('2001:db8::1:0:0:1,tcp:443'), '2001:db8::1:0:0:1,tcp:443');
+    assert.equal(savedMember('10.96.0.11,udp:53'), '10.96.0.11,udp:53');
+    assert.equal(savedMember('10.96.0.11,icmp:ping'), '10.96.0.11,icmp:ping');
+    assert.equal(savedMember('fd00:0:0:1::5'), 'fd00:0:0:1::5');
+  });
+});
+
+describe('parseIpsetSave', () => {
+  it('reads every set with its type, family and members, others\' sets included', () => {
+    const sets = parseIpsetSave(IPSET_SAVE);
+    assert.deepEqual([...sets.keys()], ['meshlite-pods-v4', 'meshlite-dsts-v4', 'meshlite-pods-v6', 'meshlite-dsts-v6', 'KUBE-LOOP-BACK', 'KUBE-SERVICE-SETS']);
+    assert.deepEqual(sets.get('meshlite-dsts-v4'), {
+      name: 'meshlite-dsts-v4',
+      type: 'hash:ip,port',
+      family: 'inet',
+      members: new Set(['10.96.0.10,tcp:8080', '10.96.0.11,udp:53']),
+    });
+    assert.deepEqual(sets.get('meshlite-dsts-v6')?.members, new Set(['2001:db8::1:0:0:1,tcp:443']));
+    assert.equal(sets.get('KUBE-SERVICE-SETS')?.family, null);
+  });
+
+  it('reads ipset list -n', () => {
+    assert.deepEqual(parseIpsetNames('meshlite-pods-v4\nKUBE-CLUSTER-IP\n\n'), ['meshlite-pods-v4', 'KUBE-CLUSTER-IP']);
+    assert.deepEqual(parseIpsetNames(''), []);
+  });
+});
+
+describe('planSets', () => {
+  const current = parseIpsetSave(IPSET_SAVE);
+
+  it('creates missing sets (with their limits) and adds members in one script', () => {
+    const desired = new Map([['meshlite-pods-v4', new Set(['10.1.0.5'])]]);
+    assert.deepEqual(planSets(setDefinitions(4), desired, new Map()), {
+      changes: [
+        { name: 'meshlite-pods-v4', created: true, added: ['10.1.0.5'], removed: [] },
+        { name: 'meshlite-dsts-v4', created: true, added: [], removed: [] },
+      ],
+      conflicts: [],
+      script:
+        'create meshlite-pods-v4 hash:ip family inet maxelem 65536 -exist\nadd meshlite-pods-v4 10.1.0.5 -exist\n' +
+        'create meshlite-dsts-v4 hash:ip,port family inet maxelem 1048576 -exist\n',
+    });
+  });
+
+  it('writes only the difference, never re-creating a set that exists', () => {
+    const desired = new Map([
+      ['meshlite-pods-v4', new Set(['10.1.0.5', '10.1.0.6'])],
+      ['meshlite-dsts-v4', new Set(['10.96.0.10,tcp:8080'])],
+    ]);
+    assert.deepEqual(planSets(setDefinitions(4), desired, current), {
+      changes: [
+        { name: 'meshlite-pods-v4', created: false, added: ['10.1.0.6'], removed: [] },
+        { name: 'meshlite-dsts-v4', created: false, added: [], removed: ['10.96.0.11,udp:53'] },
+      ],
+      conflicts: [],
+      script: 'add meshlite-pods-v4 10.1.0.6 -exist\ndel meshlite-dsts-v4 10.96.0.11,udp:53 -exist\n',
+    });
+  });
+
+  it('has nothing to do when the kernel already holds the desired members (IPv6 spelled as the kernel does)', () => {
+    const desired = new DesiredSets([6]);
+    desired.replacePods(['FD00:0:0:1:0:0:0:5']);
+    desired.replaceDestinations([{ ip: '2001:db8:0:0:1:0:0:1', port: 443 }]);
+    assert.deepEqual(planSets(setDefinitions(6), desired.snapshot(), current), { changes: [], conflicts: [], script: null });
+  });
+
+  it('reports a set of another type and leaves it out of the script', () => {
+    const wrong = parseIpsetSave('create meshlite-dsts-v4 hash:ip family inet hashsize 1024 maxelem 65536\n');
+    const plan = planSets(setDefinitions(4), new Map([['meshlite-dsts-v4', new Set(['10.96.0.10,tcp:8080'])]]), wrong);
+    assert.deepEqual(plan.conflicts, ['meshlite-dsts-v4: is hash:ip family inet, expected hash:ip,port family inet']);
+    assert.equal(plan.script, 'create meshlite-pods-v4 hash:ip family inet maxelem 65536 -exist\n');
+  });
+});
+
+describe('DesiredSets', () => {
+  it('replaces one side whole, keeps earlier snapshots unchanged, and says what it skipped', () => {
+    const desired = new DesiredSets([4]);
+    assert.deepEqual(desired.replacePods(['10.1.0.5', 'fd00::5', 'nope']), { invalid: ['nope'], otherFamily: 1 });
+    const first = desired.snapshot();
+    desired.replacePods(['10.1.0.6']);
+    desired.replaceDestinations([{ ip: '10.96.0.10', port: 8080 }, { ip: '10.96.0.10', port: 8080 }]);
+    assert.deepEqual(first.get('meshlite-pods-v4'), new Set(['10.1.0.5']));
+    assert.deepEqual(first.get('meshlite-dsts-v4'), new Set());
+    assert.deepEqual([...desired.snapshot()], [
+      ['meshlite-pods-v4', new Set(['10.1.0.6'])],
+      ['meshlite-dsts-v4', new Set(['10.96.0.10,tcp:8080'])],
+    ]);
+  });
+});
