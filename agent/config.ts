@@ -2,11 +2,13 @@
 
 import { BALANCER_NAMES, DEFAULT_BALANCER } from './balancer/policies.ts';
 import { MeshliteError } from './errors.ts';
-import { formatHostPort, type HostPort, parseHostPort } from './host-port.ts';
+import { isIP } from 'node:net';
+import { canonicalIPv6, formatHostPort, type HostPort, parseHostPort } from './host-port.ts';
 import type { BalancerName } from './registry/endpoint.ts';
 import { LOG_LEVELS, type LogLevel } from './telemetry/logger.ts';
 
 export type DiscoveryMode = 'kubernetes' | 'static';
+export type IptablesBackendChoice = 'auto' | 'nft' | 'legacy';
 
 export interface Config {
   discovery: DiscoveryMode;
@@ -15,6 +17,15 @@ export interface Config {
   kubeconfig: string | null;
   /** The node this agent serves: only its pods are watched and enrolled. Required with kubernetes discovery. */
   nodeName: string;
+  /** Transparent interception: iptables/ipset rules in the node's network namespace, and the CNI socket. */
+  intercept: boolean;
+  /** The node's IPs (at most one per family): the DNAT target of intercepted connections. Required to intercept. */
+  nodeIPs: { v4: string | null; v6: string | null };
+  iptablesBackend: IptablesBackendChoice;
+  /** The unix socket the CNI plugin enrolls pods through; null: none. */
+  cniSocket: string | null;
+  /** How often the rules and sets are checked against the kernel and repaired. */
+  reconcileIntervalMs: number;
   listen: HostPort;
   admin: HostPort;
   /** null: metrics are served on the admin address only. */
@@ -28,8 +39,9 @@ export interface Config {
   clusterDomain: string;
 }
 
-/** What main does with the command line: run with a configuration, or print helpText() and exit 0. */
-export type ConfigResult = { action: 'run'; config: Config } | { action: 'help' };
+/** What main does with the command line: run with a configuration, remove every rule and set the agent created
+ *  (`uninstall`), or print helpText() and exit 0. */
+export type ConfigResult = { action: 'run'; config: Config } | { action: 'uninstall'; config: Config } | { action: 'help' };
 
 /** A setting has an invalid value; the message names the setting, the value and what is expected. */
 export class ConfigError extends MeshliteError {
@@ -77,6 +89,20 @@ function integerIn(min: number, max: number): (text: string) => Parsed<number> {
     const value = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
     return value >= min && value <= max ? ok(value) : { ok: false, expected: `an integer from ${min} to ${max}` };
   };
+}
+
+/** A comma-separated list of at most one IPv4 and one IPv6 address, as the downward API's status.hostIPs gives. */
+function nodeIPs(text: string): Parsed<Config['nodeIPs']> {
+  const result: Config['nodeIPs'] = { v4: null, v6: null };
+  if (text === '') return ok(result);
+  for (const part of text.split(',')) {
+    const ip = part.trim();
+    const family = isIP(ip);
+    const slot = family === 4 ? 'v4' : family === 6 ? 'v6' : null;
+    if (slot === null || result[slot] !== null) return { ok: false, expected: 'one IPv4 and/or one IPv6 address, comma-separated' };
+    result[slot] = family === 6 ? canonicalIPv6(ip) : ip;
+  }
+  return ok(result);
 }
 
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -129,6 +155,56 @@ export const SETTINGS: readonly AnySetting[] = [
       'discovery: only this node\'s pods are watched and may opt in.',
     parse: (text) =>
       text === '' || DNS_NAME.test(text) ? ok(text) : { ok: false, expected: 'a node name (a lower-case DNS name)' },
+  }),
+  setting({
+    key: 'intercept',
+    flag: '--intercept',
+    env: 'MESHLITE_INTERCEPT',
+    defaultText: 'off',
+    metavar: 'on|off',
+    help:
+      'Transparent interception (needs root or NET_ADMIN, in the node\'s network namespace): opted-in pods\' ' +
+      'connections to gRPC Services are redirected to --listen by iptables and ipset rules the agent keeps; the ' +
+      'CNI plugin enrolls new pods through --cni-socket. The DaemonSet turns it on; off means explicit mode only.',
+    parse: (text) => (text === 'on' ? ok(true) : text === 'off' ? ok(false) : { ok: false, expected: 'on or off' }),
+  }),
+  setting({
+    key: 'nodeIPs',
+    flag: '--node-ip',
+    env: 'MESHLITE_NODE_IP',
+    defaultText: '',
+    metavar: 'IP[,IP]',
+    help:
+      'The node\'s IP addresses (the DaemonSet passes status.hostIPs): intercepted connections are redirected to ' +
+      'NODE_IP:<--listen port>. Required with --intercept on; IPv6 is intercepted when an IPv6 address is given.',
+    parse: nodeIPs,
+  }),
+  setting({
+    key: 'iptablesBackend',
+    flag: '--iptables-backend',
+    env: 'MESHLITE_IPTABLES_BACKEND',
+    defaultText: 'auto',
+    metavar: 'auto|nft|legacy',
+    help: 'Which iptables the rules go to: auto uses the one where kube-proxy\'s KUBE-* chains are.',
+    parse: oneOf<IptablesBackendChoice>(['auto', 'nft', 'legacy']),
+  }),
+  setting({
+    key: 'cniSocket',
+    flag: '--cni-socket',
+    env: 'MESHLITE_CNI_SOCKET',
+    defaultText: '/run/meshlite/cni.sock',
+    metavar: 'PATH|off',
+    help: 'The unix socket the meshlite CNI plugin enrolls new pods through (with --intercept on).',
+    parse: (text) => (text === 'off' ? ok(null) : text.startsWith('/') && !text.includes('\0') ? ok(text) : { ok: false, expected: 'an absolute path or off' }),
+  }),
+  setting({
+    key: 'reconcileIntervalMs',
+    flag: '--reconcile-interval-ms',
+    env: 'MESHLITE_RECONCILE_INTERVAL_MS',
+    defaultText: '10000',
+    metavar: 'MS',
+    help: 'How often the interception rules and sets are compared with the kernel\'s and repaired if someone changed them.',
+    parse: integerIn(100, 3_600_000),
   }),
   setting({
     key: 'listen',
@@ -243,6 +319,20 @@ const HELP_FLAGS = new Set(['--help', '-h']);
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ConfigResult {
   // --help wins wherever it stands, even after a mistake: someone asking for help gets it.
   if (argv.some((arg) => HELP_FLAGS.has(arg))) return { action: 'help' };
+  if (argv[0] === 'uninstall') return { action: 'uninstall', config: parseSettings(argv.slice(1), env) };
+  const config = parseSettings(argv, env);
+  if (config.discovery === 'kubernetes' && config.nodeName === '') {
+    throw new ConfigError(
+      'kubernetes discovery needs the node name: set --node-name (env MESHLITE_NODE_NAME; the DaemonSet passes spec.nodeName)',
+    );
+  }
+  if (config.intercept && config.nodeIPs.v4 === null && config.nodeIPs.v6 === null) {
+    throw new ConfigError('--intercept on needs the node IP: set --node-ip (env MESHLITE_NODE_IP; the DaemonSet passes status.hostIPs)');
+  }
+  return { action: 'run', config };
+}
+
+function parseSettings(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Config {
   const byFlag = new Map(SETTINGS.map((s) => [s.flag, s] as const));
   const fromFlags = new Map<AnySetting, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -281,12 +371,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   }
   const config = values as unknown as Config;
   checkListenersDistinct(config);
-  if (config.discovery === 'kubernetes' && config.nodeName === '') {
-    throw new ConfigError(
-      'kubernetes discovery needs the node name: set --node-name (env MESHLITE_NODE_NAME; the DaemonSet passes spec.nodeName)',
-    );
-  }
-  return { action: 'run', config };
+  return config;
 }
 
 /** Two of our listeners on one port would fail at bind time with a less helpful message; say it here instead. */
@@ -320,6 +405,8 @@ export function helpText(): string {
     'meshlite agent: balances every gRPC request, not every connection.',
     '',
     'Usage: npm run agent -- [--name value | --name=value]...',
+    '       npm run agent -- uninstall [--iptables-backend auto|nft|legacy]',
+    '         removes every iptables rule, chain and ipset the agent created, and nothing else.',
     '',
     'Every setting has a flag and an environment variable; a flag overrides its variable.',
     '',

@@ -4,7 +4,13 @@ import { createAdminServer, type Readiness } from './admin/admin-server.ts';
 import { BalancerSet } from './balancer/balancer-set.ts';
 import { ConfigError, helpText, parseConfig, type Config } from './config.ts';
 import { StaticSource, nodeFileAccess } from './discovery/static-source.ts';
-import { OptInIndex } from './discovery/opt-in-index.ts';
+import { CniOverlay } from './cni/cni-overlay.ts';
+import { enrolledOrLoopback, SourceRefusalLog } from './cni/source-policy.ts';
+import type { KubeApi } from './discovery/kube-api.ts';
+import { OptInIndex, staticPodRecords } from './discovery/opt-in-index.ts';
+import { runCommand } from './intercept/command-runner.ts';
+import { uninstall } from './intercept/uninstall.ts';
+import { startTransparentMode } from './transparent-mode.ts';
 import { ServiceIndex } from './discovery/service-index.ts';
 import { type ErrorCode, MeshliteError } from './errors.ts';
 import { formatHostPort, type HostPort } from './host-port.ts';
@@ -53,6 +59,10 @@ async function run(config: Config, logger: Logger): Promise<void> {
     observer: new RelayTelemetry(metrics, logger.child({ component: 'relay' }), monotonicMs),
   });
 
+  // This node's opted-in pods (IP → pod): interception's source set and the listener's source check. Discovery
+  // feeds it through the CNI overlay, which holds the IPs the CNI plugin reported until the pod's status has them.
+  const index = new OptInIndex(config.nodeName);
+  const optIn = new CniOverlay(index);
   // Series follow the registry: a service's endpoint counts change with it, and go when it goes.
   registry.subscribe((update) => {
     if (update.type === 'delete') return metrics.forgetService(update.key);
@@ -64,9 +74,10 @@ async function run(config: Config, logger: Logger): Promise<void> {
   // from the old one during an upgrade and answer them with "unknown target".
   const discovery =
     config.discovery === 'kubernetes'
-      ? await startKubernetesDiscovery(config, registry, metrics, logger)
-      : await startStaticDiscovery(config, registry, metrics, logger);
+      ? await startKubernetesDiscovery(config, registry, optIn, metrics, logger)
+      : await startStaticDiscovery(config, registry, optIn, metrics, logger);
 
+  const refusals = new SourceRefusalLog({ logger, countError: (code) => metrics.countError(code), now: monotonicMs, intervalMs: 60_000 });
   const listener = new ProxyListener({
     relay,
     routes,
@@ -74,6 +85,8 @@ async function run(config: Config, logger: Logger): Promise<void> {
     originalDestination: isOriginalDestinationAvailable() ? originalDestinationOf : () => null,
     sniffTimeoutMs: config.sniffTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    // Transparent mode serves only this node's opted-in pods (and loopback, which no pod can be); explicit mode all.
+    sourceAllowed: config.intercept ? enrolledOrLoopback(index) : undefined,
     events: {
       onPassthroughError: (error, destination) => {
         metrics.countError('ML_PASSTHROUGH_FAILED');
@@ -83,11 +96,25 @@ async function run(config: Config, logger: Logger): Promise<void> {
         metrics.countError('ML_ORIGINAL_DST_FAILED');
         logger.warn({ code: 'ML_ORIGINAL_DST_FAILED', reason: error.message }, 'original destination unreadable');
       },
+      onSourceRefused: (source) => refusals.refused(source),
       onConnectionOpened: () => metrics.downstreamOpened(),
       onConnectionClosed: () => metrics.downstreamClosed(),
     },
   });
   const proxyAddress = await listening('proxy', config.listen, listener.listen(config.listen.host, config.listen.port));
+  const transparent = config.intercept
+    ? await startTransparentMode({
+        config,
+        proxyPort: proxyAddress.port,
+        registry,
+        index,
+        overlay: optIn,
+        kubeApi: discovery.kubeApi,
+        logger,
+        metrics,
+        timers: { now: monotonicMs, ...realTimers },
+      })
+    : null;
 
   let draining = false;
   const readiness = (): Readiness => (draining ? { ready: false, reason: 'draining' } : { ready: true, discovery: discovery.status() });
@@ -107,6 +134,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
       services: balancers.size,
       balancer: config.balancer,
       discovery: config.discovery,
+      intercept: config.intercept,
     },
     'meshlite ready',
   );
@@ -127,6 +155,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
     }, config.drainTimeoutMs);
     await closed;
     clearTimeout(timer);
+    await transparent?.stop();
     discovery.stop();
     relay.close();
     balancers.close();
@@ -141,24 +170,36 @@ async function run(config: Config, logger: Logger): Promise<void> {
 interface RunningDiscovery {
   status(): unknown;
   stop(): void;
+  /** Null with static discovery. */
+  kubeApi: KubeApi | null;
 }
 
-async function startStaticDiscovery(config: Config, registry: EndpointRegistry, metrics: AgentMetrics, logger: Logger): Promise<RunningDiscovery> {
+async function startStaticDiscovery(
+  config: Config,
+  registry: EndpointRegistry,
+  optIn: CniOverlay,
+  metrics: AgentMetrics,
+  logger: Logger,
+): Promise<RunningDiscovery> {
   const source = new StaticSource({
     path: config.staticFile,
     files: nodeFileAccess,
     timers: realTimers,
     logger,
     metrics,
-    onSnapshot: (snapshot) => registry.replaceAll(snapshot.services),
+    onSnapshot: (snapshot) => {
+      registry.replaceAll(snapshot.services);
+      optIn.replacePods(staticPodRecords(snapshot.pods, optIn.nodeName));
+    },
   });
   await source.load();
-  return { status: () => ({ state: 'synced' }), stop: () => source.stop() };
+  return { status: () => ({ state: 'synced' }), stop: () => source.stop(), kubeApi: null };
 }
 
 async function startKubernetesDiscovery(
   config: Config,
   registry: EndpointRegistry,
+  optIn: CniOverlay,
   metrics: AgentMetrics,
   logger: Logger,
 ): Promise<RunningDiscovery> {
@@ -171,7 +212,7 @@ async function startKubernetesDiscovery(
     api,
     nodeName: config.nodeName,
     services: new ServiceIndex(registry),
-    optIn: new OptInIndex(config.nodeName),
+    optIn,
     metrics: Object.assign(new DiscoveryMetrics(metrics.registry), { countError: (code: ErrorCode) => metrics.countError(code) }),
     logger,
     timers: { now: monotonicMs, ...realTimers },
@@ -182,7 +223,7 @@ async function startKubernetesDiscovery(
     watchIdleTimeoutMs: KUBE_WATCH_IDLE_TIMEOUT_MS,
   });
   await source.start();
-  return source;
+  return { status: () => source.status(), stop: () => source.stop(), kubeApi: api };
 }
 
 /** A listener that cannot bind stops the agent with ML_LISTEN_FAILED, naming the address. */
@@ -200,12 +241,33 @@ async function listening<T>(what: string, address: HostPort, bound: Promise<T>):
   }
 }
 
+/** `meshlite uninstall`: every chain, rule and set the agent created, and nothing else; exit 1 if one stayed. */
+async function uninstallRules(config: Config): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  try {
+    const report = await uninstall({ runner: runCommand, logger, backend: config.iptablesBackend });
+    for (const removed of report.removed) process.stdout.write(`removed ${removed}\n`);
+    for (const unreadable of report.unreadable) process.stdout.write(`could not read ${unreadable}\n`);
+    if (report.removed.length === 0) process.stdout.write('nothing of meshlite was installed\n');
+    return 0;
+  } catch (error) {
+    const code = error instanceof MeshliteError ? error.code : 'ML_INTERNAL';
+    logger.fatal({ code, err: error }, 'uninstall failed');
+    process.stderr.write(`meshlite: uninstall failed: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
     const result = parseConfig(process.argv.slice(2), process.env);
     if (result.action === 'help') {
       process.stdout.write(helpText());
+      return;
+    }
+    if (result.action === 'uninstall') {
+      process.exitCode = await uninstallRules(result.config);
       return;
     }
     config = result.config;

@@ -33,6 +33,11 @@ describe('parseConfig', () => {
       staticFile: 'meshlite.yaml',
       kubeconfig: null,
       nodeName: 'node-a',
+      intercept: false,
+      nodeIPs: { v4: null, v6: null },
+      iptablesBackend: 'auto',
+      cniSocket: '/run/meshlite/cni.sock',
+      reconcileIntervalMs: 10000,
       listen: { host: '0.0.0.0', port: 15001 },
       admin: { host: '127.0.0.1', port: 15000 },
       metrics: null,
@@ -52,6 +57,11 @@ describe('parseConfig', () => {
       MESHLITE_STATIC_FILE: '/etc/meshlite/services.yaml',
       MESHLITE_KUBECONFIG: '/root/.kube/config',
       MESHLITE_NODE_NAME: 'worker-7',
+      MESHLITE_INTERCEPT: 'on',
+      MESHLITE_NODE_IP: '10.1.2.3,FD00::0:3',
+      MESHLITE_IPTABLES_BACKEND: 'legacy',
+      MESHLITE_CNI_SOCKET: 'off',
+      MESHLITE_RECONCILE_INTERVAL_MS: '5000',
       MESHLITE_LISTEN: '10.1.2.3:16001',
       MESHLITE_ADMIN: 'localhost:16000',
       MESHLITE_METRICS: '10.1.2.3:9090',
@@ -68,6 +78,11 @@ describe('parseConfig', () => {
       staticFile: '/etc/meshlite/services.yaml',
       kubeconfig: '/root/.kube/config',
       nodeName: 'worker-7',
+      intercept: true,
+      nodeIPs: { v4: '10.1.2.3', v6: 'fd00::3' },
+      iptablesBackend: 'legacy',
+      cniSocket: null,
+      reconcileIntervalMs: 5000,
       listen: { host: '10.1.2.3', port: 16001 },
       admin: { host: 'localhost', port: 16000 },
       metrics: { host: '10.1.2.3', port: 9090 },
@@ -149,6 +164,22 @@ describe('parseConfig', () => {
     );
     assert.equal(parseConfig(['--discovery', 'static'], {}).action, 'run');
     rejects(['--node-name', 'Node_1'], {}, ['--node-name', '"Node_1"', 'a node name']);
+  });
+
+  it('needs the node IP to intercept, one per family', () => {
+    assert.throws(() => parseConfig(['--intercept', 'on'], NODE_ENV), (error: unknown) => error instanceof ConfigError && /--node-ip/.test(error.message));
+    assert.deepEqual(run(['--intercept', 'on', '--node-ip', 'fd00::7']).nodeIPs, { v4: null, v6: 'fd00::7' });
+    rejects(['--node-ip', '10.0.0.1,10.0.0.2'], {}, ['--node-ip', 'one IPv4 and/or one IPv6']);
+    rejects(['--node-ip', 'node-a'], {}, ['--node-ip', 'one IPv4']);
+    rejects(['--intercept', 'yes'], {}, ['--intercept', 'on or off']);
+    rejects(['--cni-socket', 'cni.sock'], {}, ['--cni-socket', 'an absolute path']);
+  });
+
+  it('reads "uninstall" as an action, with the settings that follow it', () => {
+    const result = parseConfig(['uninstall', '--iptables-backend', 'nft'], {});
+    assert.equal(result.action, 'uninstall');
+    assert.equal(result.action === 'uninstall' && result.config.iptablesBackend, 'nft');
+    rejects(['install'], {}, ['unexpected argument "install"']);
   });
 
   it('takes a kubeconfig path, or the in-cluster service account by default', () => {

@@ -259,12 +259,13 @@ export class OptInIndex {
  */
 export function staticPodRecords(pods: readonly PodSpec[], nodeName: string): PodRecord[] {
   return pods.map((pod) => {
-    // The same spelling as the API's addresses (an IPv4-mapped IPv6 is the IPv4), which the kernel reports too.
-    const parsed = parseKubeIp(pod.ip);
+    // The same spelling as the API's addresses (an IPv4-mapped IPv6 is the IPv4), which the kernel reports too. A pod
+    // listed without an IP holds none until the CNI plugin enrolls it with the IPs it was given.
+    const parsed = pod.ip === null ? null : parseKubeIp(pod.ip);
     return {
       kind: 'Pod',
       metadata: { namespace: pod.namespace, name: pod.name, resourceVersion: '' },
-      invalid: parsed === null ? `${JSON.stringify(pod.ip)} is not an IP address` : null,
+      invalid: pod.ip !== null && parsed === null ? `${JSON.stringify(pod.ip)} is not an IP address` : null,
       nodeName,
       ips: parsed === null ? [] : [parsed.ip],
       hostNetwork: false,

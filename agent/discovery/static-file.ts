@@ -12,7 +12,8 @@ import { serviceKey } from './service-key.ts';
 export interface PodSpec {
   namespace: string;
   name: string;
-  ip: string;
+  /** null when the file leaves it out: the pod's IP then comes from the CNI plugin when the pod starts. */
+  ip: string | null;
   inject: 'enabled' | 'disabled';
 }
 
@@ -123,11 +124,11 @@ function parseEndpoint(item: unknown, path: Path, fail: Fail): EndpointSpec {
 }
 
 function parsePod(item: unknown, path: Path, fail: Fail): PodSpec {
-  const f = fields(item, path, ['name', 'namespace', 'ip', 'inject'], ['name', 'ip', 'inject'], fail);
+  const f = fields(item, path, ['name', 'namespace', 'ip', 'inject'], ['name', 'inject'], fail);
   const name = dnsName(f.name, [...path, 'name'], DNS_1123_SUBDOMAIN, 'a pod name (a DNS subdomain)', fail);
   const namespace =
     f.namespace === undefined ? 'default' : dnsName(f.namespace, [...path, 'namespace'], DNS_1123_LABEL, 'a namespace', fail);
-  const ip = ipAddress(f.ip, [...path, 'ip'], fail);
+  const ip = f.ip === undefined ? null : ipAddress(f.ip, [...path, 'ip'], fail);
   if (f.inject !== 'enabled' && f.inject !== 'disabled') fail([...path, 'inject'], `${show(f.inject)} is not enabled or disabled`);
   return { namespace, name, ip, inject: f.inject as PodSpec['inject'] };
 }
@@ -153,9 +154,11 @@ function checkPodsUnique(pods: readonly PodSpec[], fail: Fail): void {
   const byIp = new Map<string, number>();
   const byName = new Map<string, number>();
   pods.forEach((pod, i) => {
-    const sameIp = byIp.get(pod.ip);
-    if (sameIp !== undefined) fail(['pods', i, 'ip'], `${pod.ip} is also the IP of pods[${sameIp}]`);
-    byIp.set(pod.ip, i);
+    if (pod.ip !== null) {
+      const sameIp = byIp.get(pod.ip);
+      if (sameIp !== undefined) fail(['pods', i, 'ip'], `${pod.ip} is also the IP of pods[${sameIp}]`);
+      byIp.set(pod.ip, i);
+    }
     const sameName = byName.get(`${pod.namespace}/${pod.name}`);
     if (sameName !== undefined) fail(['pods', i, 'name'], `duplicate of pods[${sameName}] (${pod.namespace}/${pod.name})`);
     byName.set(`${pod.namespace}/${pod.name}`, i);

@@ -88,10 +88,15 @@ describe('parseStaticFile', () => {
 pods:
   - { name: client-7d9f, namespace: shop, ip: 10.244.1.5, inject: enabled }
   - { name: batch-0, ip: "fd00::0:9", inject: disabled }
+  - { name: new-pod, inject: enabled }
+  - { name: other-new-pod, inject: enabled }
 `;
+    // A pod without an IP gets one from the CNI plugin when it starts; two such pods do not clash.
     assert.deepEqual(parseStaticFile(text, 'mesh.yaml').pods, [
       { namespace: 'shop', name: 'client-7d9f', ip: '10.244.1.5', inject: 'enabled' },
       { namespace: 'default', name: 'batch-0', ip: 'fd00::9', inject: 'disabled' },
+      { namespace: 'default', name: 'new-pod', ip: null, inject: 'enabled' },
+      { namespace: 'default', name: 'other-new-pod', ip: null, inject: 'enabled' },
     ]);
   });
 

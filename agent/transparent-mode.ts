@@ -1,0 +1,94 @@
+// Wiring of transparent mode: the interception rules follow the registry and the opted-in pods; the CNI socket enrolls.
+
+import type { Config } from './config.ts';
+import { CniEnrollment, kubePodLookup } from './cni/enrollment.ts';
+import { EnrollmentServer } from './cni/enrollment-server.ts';
+import type { CniOverlay } from './cni/cni-overlay.ts';
+import type { KubeApi } from './discovery/kube-api.ts';
+import type { OptInIndex } from './discovery/opt-in-index.ts';
+import type { ErrorCode } from './errors.ts';
+import { runCommand } from './intercept/command-runner.ts';
+import { grpcDestinations } from './intercept/grpc-destinations.ts';
+import { InterceptMetrics } from './intercept/intercept-metrics.ts';
+import { InterceptionManager } from './intercept/interception-manager.ts';
+import type { EndpointRegistry } from './registry/endpoint-registry.ts';
+import type { Logger } from './telemetry/logger.ts';
+import type { AgentMetrics } from './telemetry/metrics.ts';
+
+export interface TransparentModeDeps {
+  config: Config;
+  /** The port the proxy listener got (the DNAT target's port). */
+  proxyPort: number;
+  registry: EndpointRegistry;
+  index: OptInIndex;
+  overlay: CniOverlay;
+  /** Null with static discovery: the file's pods are all there is. */
+  kubeApi: KubeApi | null;
+  logger: Logger;
+  metrics: AgentMetrics;
+  timers: { now(): number; setTimeout(callback: () => void, ms: number): unknown; clearTimeout(handle: unknown): void };
+}
+
+export interface TransparentMode {
+  /** Leaves every rule and set in place: an agent restart or upgrade must not open a window without interception. */
+  stop(): Promise<void>;
+}
+
+/** Bound on a CNI ADD's wait for the rules: below the plugin's own 5 s, so that it gets an answer with a code. */
+const CNI_APPLY_TIMEOUT_MS = 3000;
+const CNI_LOOKUP_TIMEOUT_MS = 2000;
+
+/** Installs the rules and sets, keeps them following discovery, then opens the CNI socket. */
+export async function startTransparentMode(deps: TransparentModeDeps): Promise<TransparentMode> {
+  const { config, registry, index, logger, metrics } = deps;
+  const countError = (code: ErrorCode): void => metrics.countError(code);
+  const manager = new InterceptionManager({
+    runner: runCommand,
+    logger,
+    metrics: new InterceptMetrics(metrics.registry, countError),
+    timers: deps.timers,
+    nodeIPs: config.nodeIPs,
+    proxyPort: deps.proxyPort,
+    backend: config.iptablesBackend,
+    reconcileIntervalMs: config.reconcileIntervalMs,
+    random: Math.random,
+  });
+  const allServices = () => registry.keys().flatMap((key) => registry.get(key) ?? []);
+  manager.setDestinations(grpcDestinations(allServices()));
+  // Destinations are recomputed once per event-loop turn, however many services one informer event touched.
+  let destinationsDirty = false;
+  registry.subscribe(() => {
+    if (destinationsDirty) return;
+    destinationsDirty = true;
+    setImmediate(() => {
+      destinationsDirty = false;
+      manager.setDestinations(grpcDestinations(allServices()));
+    });
+  });
+  // Pods synchronously: a CNI ADD waits on whenApplied() right after enrolling, and that wait must cover its IPs.
+  index.subscribe(() => manager.setPods(index.enrolled.keys()));
+  await manager.start();
+
+  let server: EnrollmentServer | null = null;
+  if (config.cniSocket !== null) {
+    const enrollment = new CniEnrollment({
+      overlay: deps.overlay,
+      index,
+      lookup: deps.kubeApi === null ? null : kubePodLookup(deps.kubeApi),
+      interception: manager,
+      timers: deps.timers,
+      applyTimeoutMs: CNI_APPLY_TIMEOUT_MS,
+      lookupTimeoutMs: CNI_LOOKUP_TIMEOUT_MS,
+      logger,
+      countError,
+    });
+    server = new EnrollmentServer({ path: config.cniSocket, enrollment, logger, countError, probeTimeoutMs: 1000 });
+    await server.start();
+  }
+  return {
+    stop: async () => {
+      await server?.stop();
+      await manager.stop();
+    },
+  };
+}
