@@ -1,0 +1,190 @@
+// meshlite end to end on a node made of network namespaces: pods made by the real CNI plugins with meshlite's chained
+// after bridge, kube-proxy-like rules, the agent in the node namespace with transparent interception.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { waitFor } from '../support/wait-for.ts';
+import { writePluginWrapper } from './support/cni-plugin-wrapper.ts';
+import { e2eSkipReason, type E2eRun, startE2eRun } from './support/e2e-harness.ts';
+import type { E2eNode } from './support/node.ts';
+import type { GrpcBackend } from './support/grpc-backend-pod.ts';
+import type { GrpcClientSummary } from './support/grpc-client-run.ts';
+import {
+  type AgentPaths,
+  agentPaths,
+  meshliteChain,
+  PROXY_PORT,
+  relayedRequests,
+  type StaticPod,
+  startMeshlite,
+  writeStaticFile,
+} from './support/meshlite-agent.ts';
+
+const skip = e2eSkipReason();
+const CLUSTER_IP = '10.79.100.10';
+const HTTP_CLUSTER_IP = '10.79.100.20';
+
+/** Each backend within ±25% of an equal share. */
+function assertSpread(summary: GrpcClientSummary, backends: GrpcBackend[], total: number): void {
+  assert.deepEqual(summary.failures, []);
+  assert.equal(summary.ok, total);
+  const counts = backends.map((b) => summary.byBackend[b.id] ?? 0);
+  const share = total / backends.length;
+  for (const count of counts) assert.ok(Math.abs(count - share) <= share * 0.25, `spread ${counts.join('/')}`);
+}
+
+interface Cluster {
+  run: E2eRun;
+  node: E2eNode;
+  paths: AgentPaths;
+  backends: GrpcBackend[];
+  pods: StaticPod[];
+  publish(): void;
+}
+
+/** Agent first (pods must be able to enroll), then three backend pods, a web pod, kube-proxy's rules, the service. */
+async function cluster(run: E2eRun, pods: StaticPod[]): Promise<Cluster & { agentStop: () => Promise<unknown> }> {
+  const paths = agentPaths(run);
+  writeStaticFile(paths.staticFile, [], pods);
+  const node = await run.createNode({ chain: meshliteChain(run, paths, writePluginWrapper) });
+  const agent = await startMeshlite(run, node, paths);
+  const backendPods = [];
+  for (const name of ['echo-a', 'echo-b', 'echo-c']) backendPods.push(await run.createPod(node, { name }));
+  const backends = await Promise.all(backendPods.map((pod) => run.startGrpcBackend(pod)));
+  const kubeProxy = run.kubeProxy(node);
+  await kubeProxy.addService({ name: 'echo', portName: 'grpc', clusterIp: CLUSTER_IP, port: 50051 }, backends.map((b) => ({ ip: b.host.ipv4, port: b.port })));
+  const publish = (): void =>
+    writeStaticFile(paths.staticFile, [{ name: 'echo', clusterIP: CLUSTER_IP, port: 50051, endpoints: backends.map((b) => `${b.host.ipv4}:${b.port}`) }], pods);
+  publish();
+  await agent.line((line) => line.includes('static discovery file reloaded'), 10_000);
+  return { run, node, paths, backends, pods, publish, agentStop: () => agent.stop() };
+}
+
+test('an annotated pod is balanced per request over ONE channel (ClusterIP and pod IP); a plain pod is not; HTTP untouched; the proxy port refuses strangers', { skip: skip ?? false, timeout: 180_000 }, async () => {
+  const run = await startE2eRun();
+  try {
+    const pods: StaticPod[] = [
+      { name: 'client-on', inject: 'enabled' },
+      { name: 'client-off', inject: 'disabled' },
+    ];
+    const { node, backends } = await cluster(run, pods);
+    const web = await run.createPod(node, { name: 'web' });
+    const http = await run.startHttpServer(web);
+    await run.kubeProxy(node).addService({ name: 'web', portName: 'http', clusterIp: HTTP_CLUSTER_IP, port: 80 }, [{ ip: web.ipv4, port: http.port }]);
+    // The pods' IPs come from host-local at CNI ADD: the agent learned client-on's from meshlite's plugin.
+    const on = await run.createPod(node, { name: 'client-on', network: 'clients' });
+    const off = await run.createPod(node, { name: 'client-off', network: 'clients' });
+
+    // The first connection of a pod enrolled by CNI ADD is already intercepted: the agent relays its RPCs.
+    const relayedBefore = await relayedRequests(run, node);
+    const first = await run.grpcClient(on, { target: `${CLUSTER_IP}:50051`, count: 30 });
+    assert.equal(first.ok, 30);
+    assert.equal((await relayedRequests(run, node)) - relayedBefore, 30, 'the agent relayed every RPC of the first connection');
+
+    // The problem, then the fix: the same 3000 RPCs on one channel, from a plain pod and from an annotated one.
+    const plain = await run.grpcClient(off, { target: `${CLUSTER_IP}:50051`, count: 300, concurrency: 16 });
+    assert.deepEqual(plain.failures, []);
+    assert.equal(Object.keys(plain.byBackend).length, 1, `a plain pod's channel reached ${Object.keys(plain.byBackend).join(', ')}`);
+    const balanced = await run.grpcClient(on, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 120_000);
+    assertSpread(balanced, backends, 3000);
+
+    // Headless style: dialing one backend pod's IP is balanced over all three too.
+    const headless = await run.grpcClient(on, { target: backends[0].address, count: 600, concurrency: 16 }, 60_000);
+    assertSpread(headless, backends, 600);
+
+    // Plain HTTP/1.1 on a port that is not gRPC: not intercepted, answered by the web pod itself.
+    const page = await run.httpRequest(on, { url: `http://${HTTP_CLUSTER_IP}/hello` });
+    assert.equal(page.status, 200);
+    assert.equal((JSON.parse(page.body) as { remoteAddress: string }).remoteAddress, on.ipv4, 'straight from the pod, not via the agent');
+
+    // The proxy port itself: refused from a pod that did not opt in, and from another node.
+    assert.equal((await run.probeTcp(off.ns, node.ipv4, PROXY_PORT)).outcome, 'refused');
+    const other = await run.createNode();
+    await run.connectNodes(node, other);
+    assert.equal((await run.probeTcp(other.ns, node.ipv4, PROXY_PORT)).outcome, 'refused');
+  } finally {
+    await run.cleanup();
+  }
+  assert.deepEqual(run.leftovers(), { namespaces: [], processes: [], strays: [], tempDir: false });
+});
+
+test('agent down at CNI ADD, fail-open: the pod starts and works unintercepted; once the agent is back its new connections are balanced', { skip: skip ?? false, timeout: 120_000 }, async () => {
+  const run = await startE2eRun();
+  try {
+    const pods: StaticPod[] = [{ name: 'late', inject: 'enabled' }];
+    const c = await cluster(run, pods);
+    await c.agentStop();
+    const late = await run.createPod(c.node, { name: 'late', network: 'clients' });
+    // Not enrolled: kube-proxy's single choice, as without meshlite.
+    const alone = await run.grpcClient(late, { target: `${CLUSTER_IP}:50051`, count: 100, concurrency: 8 });
+    assert.deepEqual(alone.failures, []);
+    assert.equal(Object.keys(alone.byBackend).length, 1);
+
+    // The agent comes back; with static discovery it learns the pod's IP from the file (with a cluster, from its watch).
+    c.pods[0] = { ...c.pods[0], ip: late.ipv4 };
+    c.publish();
+    await startMeshlite(run, c.node, c.paths);
+    await waitFor(
+      async () => {
+        const probe = await run.grpcClient(late, { target: `${CLUSTER_IP}:50051`, count: 30, concurrency: 3 });
+        return Object.keys(probe.byBackend).length > 1;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, message: 'new connections balanced' },
+    );
+    const balanced = await run.grpcClient(late, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 120_000);
+    assertSpread(balanced, c.backends, 3000);
+  } finally {
+    await run.cleanup();
+  }
+});
+
+/** What a dump says, without its timestamps and counters: `# Generated by …` lines and `[packets:bytes]`. */
+function normalizedDump(text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .map((line) => line.replace(/\[\d+:\d+\]/g, '[0:0]'))
+    .join('\n');
+}
+
+async function netfilterState(run: E2eRun, node: E2eNode): Promise<string> {
+  const dump = async (file: string, args: string[]): Promise<string> => {
+    const process = run.spawn(node.ns, file, args);
+    const exit = await process.wait(10_000);
+    assert.equal(exit.code, 0, `${file} ${args.join(' ')}: ${process.stderr()}`);
+    return normalizedDump(process.stdout());
+  };
+  return [await dump('iptables-save', []), await dump('ip6tables-save', []), await dump('ipset', ['save'])].join('\n--\n');
+}
+
+test('rules stay when the agent stops; after `meshlite uninstall` the node namespace is exactly as before the agent', { skip: skip ?? false, timeout: 120_000 }, async () => {
+  const run = await startE2eRun();
+  try {
+    const paths = agentPaths(run);
+    const node = await run.createNode();
+    await run.kubeProxy(node).addService({ name: 'echo', portName: 'grpc', clusterIp: CLUSTER_IP, port: 50051 }, [{ ip: '10.79.1.9', port: 50051 }]);
+    const before = await netfilterState(run, node);
+    writeStaticFile(paths.staticFile, [{ name: 'echo', clusterIP: CLUSTER_IP, port: 50051, endpoints: ['10.79.1.9:50051'] }], [
+      { name: 'client', ip: '10.79.2.9', inject: 'enabled' },
+    ]);
+    const agent = await startMeshlite(run, node, paths);
+    const installed = await netfilterState(run, node);
+    assert.match(installed, /-A PREROUTING .*-j MESHLITE-PREROUTING/);
+    assert.match(installed, /add meshlite-pods-v4 10\.79\.2\.9/);
+    assert.match(installed, /add meshlite-dsts-v4 10\.79\.100\.10,tcp:50051/);
+    // An upgrade or a crash must not open a window in which traffic bypasses the agent.
+    await agent.stop();
+    assert.equal(await netfilterState(run, node), installed, 'rules and sets kept after the agent stopped');
+
+    const uninstall = run.spawn(node.ns, process.execPath, [new URL('../../agent/main.ts', import.meta.url).pathname, 'uninstall']);
+    assert.equal((await uninstall.wait(30_000)).code, 0, uninstall.stderr());
+    assert.match(uninstall.stdout(), /removed /);
+    assert.equal(await netfilterState(run, node), before);
+    // Twice is fine: nothing left to remove.
+    const again = run.spawn(node.ns, process.execPath, [new URL('../../agent/main.ts', import.meta.url).pathname, 'uninstall']);
+    assert.equal((await again.wait(30_000)).code, 0, again.stderr());
+    assert.match(again.stdout(), /nothing of meshlite was installed/);
+  } finally {
+    await run.cleanup();
+  }
+});
