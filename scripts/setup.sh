@@ -10,7 +10,9 @@ APT_PACKAGES=(
   make           # node-gyp
   g++            # node-gyp (C and C++ compilers)
   iproute2       # `ip netns` for tests that build their own network namespaces
-  iptables       # DNAT inside those namespaces
+  iptables       # DNAT inside those namespaces, and the agent's interception rules
+  ipset          # the agent's sets of opted-in pods and gRPC destinations
+  containernetworking-plugins # bridge, host-local, loopback: e2e pods made as a container runtime makes them
 )
 # npm runs `npm ci`, which fetches the pinned Node (package.json), so any Node that runs npm will do. Debian's npm
 # also brings the Node headers node-gyp needs (npm → node-gyp → libnode-dev). An npm already installed is kept.
