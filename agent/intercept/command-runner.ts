@@ -12,6 +12,8 @@ export interface CommandResult {
 export interface CommandOptions {
   /** Written to the command's stdin, which is then closed (iptables-restore and ipset restore read their script). */
   input?: string;
+  /** The whole environment of the command (CNI plugins are driven by theirs); this process's when absent. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -23,7 +25,7 @@ export type CommandRunner = (file: string, args: readonly string[], options?: Co
 
 export const runCommand: CommandRunner = (file, args, options = {}) =>
   new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env: options.env });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {

@@ -1,7 +1,7 @@
 // The installer on temporary directories: binary and configuration in place, idempotent, re-applied, watched, uninstalled.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type CommandResult, runCommand } from '../../agent/intercept/command-runner.ts';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,20 +176,8 @@ test('watch puts meshlite back soon after the network plugin drops it, and stops
   assert.deepEqual(h.lines, [`installed ${join(h.binDir, 'meshlite')}`, 'meshlite added to 10-net.conflist', 'meshlite added to 10-net.conflist']);
 });
 
-function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [INSTALL_MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runCli(args: string[], env: Record<string, string> = {}): Promise<CommandResult> {
+  return runCommand(process.execPath, [INSTALL_MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
 }
 
 test('the command line: install from flags and environment, exit 1 without a configuration, 2 on bad usage', async () => {

@@ -1,6 +1,6 @@
 // A container runtime's part of CNI, as libcni plays it: run a conflist's plugins in order (ADD, CHECK) or in reverse (DEL).
 
-import { spawn } from 'node:child_process';
+import { inNetworkNamespace } from '../../../agent/intercept/command-runner.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -30,21 +30,7 @@ export interface Attachment {
 }
 
 function execute(file: string, env: Record<string, string>, stdin: string, nodeNamespace: string): Promise<Omit<PluginCall, 'type'>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', nodeNamespace, file], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.on('error', () => {});
-    child.stdin.end(stdin);
-  });
+  return inNetworkNamespace(nodeNamespace)(file, [], { env, input: stdin });
 }
 
 /**

@@ -1,6 +1,6 @@
 // Runs the meshlite CNI plugin as a runtime does: a child process with CNI_* variables and the configuration on stdin.
 
-import { spawn } from 'node:child_process';
+import { runCommand } from '../../../agent/intercept/command-runner.ts';
 import { fileURLToPath } from 'node:url';
 import type { CniVersion } from '../../../cni/cni-version.ts';
 
@@ -22,22 +22,8 @@ export interface RunOptions {
 }
 
 export function runPlugin({ env, stdin, executable, args: extra = [] }: RunOptions): Promise<PluginRun> {
-  return new Promise((resolve, reject) => {
-    const [file, args] = executable === undefined ? [process.execPath, [PLUGIN_MAIN]] : [executable, extra];
-    const child = spawn(file, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.on('error', () => {});
-    child.stdin.end(stdin);
-  });
+  const [file, args] = executable === undefined ? [process.execPath, [PLUGIN_MAIN]] : [executable, extra];
+  return runCommand(file, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, input: stdin });
 }
 
 /** The output must be exactly one JSON document and a newline: anything else on stdout breaks the runtime. */
