@@ -16,7 +16,7 @@ import { type ErrorCode, MeshliteError } from './errors.ts';
 import { formatHostPort, type HostPort } from './host-port.ts';
 import { AuthorityParser } from './proxy/authority.ts';
 import { BalancerRoutes } from './proxy/balancer-routes.ts';
-import { ProxyListener } from './proxy/listener.ts';
+import { nodeIPsToListenOn, ProxyListener } from './proxy/listener.ts';
 import { isOriginalDestinationAvailable, originalDestinationOf } from './proxy/original-destination.ts';
 import { Relay } from './proxy/relay.ts';
 import { EndpointRegistry } from './registry/endpoint-registry.ts';
@@ -102,6 +102,11 @@ async function run(config: Config, logger: Logger): Promise<void> {
     },
   });
   const proxyAddress = await listening('proxy', config.listen, listener.listen(config.listen.host, config.listen.port));
+  // Interception redirects to each node IP at this port (IPv6 too on a dual-stack node): serve those --listen misses.
+  for (const host of config.intercept ? nodeIPsToListenOn(config.listen.host, config.nodeIPs) : []) {
+    const also = { host, port: proxyAddress.port };
+    await listening('proxy', also, listener.listen(also.host, also.port));
+  }
   const transparent = config.intercept
     ? await startTransparentMode({
         config,

@@ -71,24 +71,30 @@ export function parseStaticFile(text: string, fileName: string): StaticConfig {
   const root: unknown = doc.toJS({ maxAliasCount: 100 });
   if (root === null || root === undefined) fail([], 'the file is empty; expected a mapping with a "services" list');
   const top = fields(root, [], ['services', 'pods'], ['services'], fail);
-  const services = list(top.services, ['services'], fail).map((item, i) => parseService(item, ['services', i], fail));
+  const parsed = list(top.services, ['services'], fail).map((item, i) => parseService(item, ['services', i], fail));
   const pods = top.pods === undefined ? [] : list(top.pods, ['pods'], fail).map((item, i) => parsePod(item, ['pods', i], fail));
-  checkServicesUnique(services, fail);
+  checkServicesUnique(parsed, fail);
   checkPodsUnique(pods, fail);
-  return { services, pods };
+  return { services: parsed.map(({ spec }) => spec), pods };
 }
 
 type Fail = (path: Path, what: string) => never;
 
-function parseService(item: unknown, path: Path, fail: Fail): ServiceSpec {
-  const f = fields(item, path, ['name', 'namespace', 'port', 'clusterIP', 'balancer', 'endpoints'], ['name', 'port', 'endpoints'], fail);
+/** A service and where each of its ClusterIPs stands in the file (for the duplicate check's message). */
+interface ParsedService {
+  spec: ServiceSpec;
+  clusterIPPaths: Path[];
+}
+
+function parseService(item: unknown, path: Path, fail: Fail): ParsedService {
+  const f = fields(item, path, ['name', 'namespace', 'port', 'clusterIP', 'clusterIPs', 'balancer', 'endpoints'], ['name', 'port', 'endpoints'], fail);
   const name = dnsName(f.name, [...path, 'name'], DNS_1035_LABEL, 'a Service name (lower-case letters, digits and "-", starting with a letter, at most 63)', fail);
   const namespace =
     f.namespace === undefined
       ? 'default'
       : dnsName(f.namespace, [...path, 'namespace'], DNS_1123_LABEL, 'a namespace (lower-case letters, digits and "-", at most 63)', fail);
   const port = portNumber(f.port, [...path, 'port'], fail);
-  const clusterIPs = f.clusterIP === undefined ? [] : [ipAddress(f.clusterIP, [...path, 'clusterIP'], fail)];
+  const { ips: clusterIPs, paths: clusterIPPaths } = parseClusterIPs(f, path, fail);
   let balancer: BalancerName | null = null;
   if (f.balancer !== undefined) {
     if (typeof f.balancer !== 'string' || !(BALANCER_NAMES as readonly string[]).includes(f.balancer)) {
@@ -104,7 +110,25 @@ function parseService(item: unknown, path: Path, fail: Fail): ServiceSpec {
     if (earlier !== undefined) fail([...endpointsPath, i, 'address'], `${endpoint.address} is listed twice (also endpoints[${earlier}])`);
     seen.set(endpoint.address, i);
   });
-  return { key: serviceKey(namespace, name, port), namespace, name, port, clusterIPs, balancer, endpoints };
+  return { spec: { key: serviceKey(namespace, name, port), namespace, name, port, clusterIPs, balancer, endpoints }, clusterIPPaths };
+}
+
+/**
+ * `clusterIP` (one address) or, for a dual-stack Service, `clusterIPs` (one per family, primary first), with
+ * Kubernetes' own rules for the two: when both are given, `clusterIP` is `clusterIPs[0]`.
+ */
+function parseClusterIPs(f: Fields, path: Path, fail: Fail): { ips: string[]; paths: Path[] } {
+  const singlePath = [...path, 'clusterIP'];
+  const single = f.clusterIP === undefined ? null : ipAddress(f.clusterIP, singlePath, fail);
+  if (f.clusterIPs === undefined) return single === null ? { ips: [], paths: [] } : { ips: [single], paths: [singlePath] };
+  const listPath = [...path, 'clusterIPs'];
+  const items = list(f.clusterIPs, listPath, fail);
+  if (items.length < 1 || items.length > 2) fail(listPath, `${items.length} addresses; expected one, or one IPv4 and one IPv6 (primary first)`);
+  const paths = items.map((_, i) => [...listPath, i]);
+  const ips = items.map((item, i) => ipAddress(item, paths[i], fail));
+  if (ips.length === 2 && isIP(ips[0]) === isIP(ips[1])) fail(paths[1], `${ips[1]} is of the same family as ${ips[0]}; expected one IPv4 and one IPv6`);
+  if (single !== null && single !== ips[0]) fail(singlePath, `${single} is not clusterIPs[0] (${ips[0]}); when both are given, clusterIP is the primary`);
+  return { ips, paths };
 }
 
 function parseEndpoint(item: unknown, path: Path, fail: Fail): EndpointSpec {
@@ -133,20 +157,20 @@ function parsePod(item: unknown, path: Path, fail: Fail): PodSpec {
   return { namespace, name, ip, inject: f.inject as PodSpec['inject'] };
 }
 
-function checkServicesUnique(services: readonly ServiceSpec[], fail: Fail): void {
+function checkServicesUnique(services: readonly ParsedService[], fail: Fail): void {
   const byKey = new Map<string, number>();
   const byClusterAddress = new Map<string, number>();
-  services.forEach((service, i) => {
+  services.forEach(({ spec: service, clusterIPPaths }, i) => {
     const earlier = byKey.get(service.key);
     if (earlier !== undefined) fail(['services', i], `duplicate of services[${earlier}] (${service.key})`);
     byKey.set(service.key, i);
-    for (const ip of service.clusterIPs) {
+    service.clusterIPs.forEach((ip, j) => {
       // Transparent mode finds the service by the address a client dialled: two services there would be ambiguous.
       const address = formatHostPort(ip, service.port);
       const other = byClusterAddress.get(address);
-      if (other !== undefined) fail(['services', i, 'clusterIP'], `${address} is also the address of services[${other}]`);
+      if (other !== undefined) fail(clusterIPPaths[j], `${address} is also the address of services[${other}]`);
       byClusterAddress.set(address, i);
-    }
+    });
   });
 }
 

@@ -2,6 +2,7 @@
 // anything else to a byte-for-byte passthrough.
 
 import net from 'node:net';
+import { formatHostPort } from '../host-port.ts';
 import type { Http2Connection } from '../http2/connection.ts';
 import { serveSocket } from '../http2/socket-transport.ts';
 import { sniffPreface } from './protocol-sniff.ts';
@@ -42,12 +43,42 @@ export interface ListenerOptions {
   sourceAllowed?: (ip: string) => boolean;
 }
 
-export type ListenerState = { state: 'idle' } | { state: 'listening'; address: string } | { state: 'draining'; since: number } | { state: 'closed' };
+export type ListenerState =
+  | { state: 'idle' }
+  | { state: 'listening'; addresses: readonly string[] }
+  | { state: 'draining'; since: number }
+  | { state: 'closed' };
 
+/**
+ * The node IPs that interception redirects to (DNAT to NODE_IP:port, one per family) and that a listener on
+ * `listenHost` does not already receive, in the order v4, v6: the agent must listen on these too, at the same port.
+ *
+ * Why a socket per node IP rather than one dual-stack `[::]` socket: both receive redirected connections of both
+ * families, and the addon reads the original destination on either (measured with PREROUTING DNAT from a pod
+ * namespace: an IPv4 connection accepted by `[::]` is `::ffff:<node IP>` locally and SO_ORIGINAL_DST still answers
+ * the IPv4 ClusterIP:port; IPv6 answers through IP6T_SO_ORIGINAL_DST on both; the dual-stack e2e passes both ways).
+ * But a wildcard socket also accepts on every other address of the node, where the `filter INPUT` guard — written
+ * for `-d NODE_IP` — does not apply: on the e2e node a pod reached `[::]:15001` at its bridge gateway
+ * (10.79.2.1 and fd79:2::1: connected), which node-IP sockets refuse. DESIGN §5 binds the node IP. A `--listen` of
+ * `::` or `0.0.0.0` chosen by the operator is honoured and covers what it covers (`::` both families, Node's
+ * default being dual-stack; `0.0.0.0` IPv4 only). A hostname covers nothing: it is resolved at bind time.
+ */
+export function nodeIPsToListenOn(listenHost: string, nodeIPs: { v4: string | null; v6: string | null }): string[] {
+  const missing: string[] = [];
+  if (nodeIPs.v4 !== null && listenHost !== nodeIPs.v4 && listenHost !== '0.0.0.0' && listenHost !== '::') missing.push(nodeIPs.v4);
+  // Both spellings are canonical (config and host-port canonicalize IPv6), so equal addresses compare equal.
+  if (nodeIPs.v6 !== null && listenHost !== nodeIPs.v6 && listenHost !== '::') missing.push(nodeIPs.v6);
+  return missing;
+}
+
+/**
+ * One listener may serve several addresses (`listen` once per address, e.g. the IPv4 and the IPv6 node IP): the
+ * connections of all of them share the relay, the routes, the counts, drain and destroyAll.
+ */
 export class ProxyListener {
   state: ListenerState = { state: 'idle' };
   readonly connections = new Set<Http2Connection>();
-  private readonly server: net.Server;
+  private readonly servers: net.Server[] = [];
   private readonly options: ListenerOptions;
   private readonly sockets = new Set<net.Socket>();
 
@@ -58,27 +89,41 @@ export class ProxyListener {
 
   constructor(options: ListenerOptions) {
     this.options = options;
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
   }
 
-  /** Binds with SO_REUSEPORT so that a new agent can bind beside an old one during an upgrade. */
+  /**
+   * Adds an address to serve. Binds with SO_REUSEPORT so that a new agent can bind beside an old one during an
+   * upgrade. A failed bind leaves the addresses already listening as they were.
+   */
   listen(host: string, port: number): Promise<net.AddressInfo> {
+    const { state } = this.state;
+    if (state === 'draining' || state === 'closed') return Promise.reject(new Error(`the proxy listener is ${state}`));
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port, reusePort: true }, () => {
-        this.server.off('error', reject);
-        const address = this.server.address() as net.AddressInfo;
-        this.state = { state: 'listening', address: `${address.address}:${address.port}` };
+      server.once('error', reject);
+      server.listen({ host, port, reusePort: true }, () => {
+        server.off('error', reject);
+        // A drain that began while this bind was under way: the address must not keep accepting after it.
+        if (this.state.state === 'draining' || this.state.state === 'closed') {
+          server.close();
+          reject(new Error(`the proxy listener is ${this.state.state}`));
+          return;
+        }
+        this.servers.push(server);
+        const address = server.address() as net.AddressInfo;
+        const addresses = this.state.state === 'listening' ? this.state.addresses : [];
+        this.state = { state: 'listening', addresses: [...addresses, formatHostPort(address.address, address.port)] };
         resolve(address);
       });
     });
   }
 
-  /** Stops accepting; client connections get a graceful GOAWAY and close once their streams finish. */
+  /** Stops accepting on every address; client connections get a graceful GOAWAY and close once their streams finish. */
   drain(now: number): Promise<void> {
     this.state = { state: 'draining', since: now };
     for (const connection of this.connections) connection.shutdown();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    return Promise.all(closed).then(() => undefined);
   }
 
   /** Abrupt end of every client connection, passed-through ones too (after the drain deadline). */

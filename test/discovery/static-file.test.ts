@@ -67,6 +67,26 @@ describe('parseStaticFile', () => {
     ]);
   });
 
+  it('accepts a dual-stack service: clusterIPs, one per family, primary first, IPv6 canonical; clusterIP may repeat the primary', () => {
+    const dual = parseStaticFile(service('    clusterIPs: ["10.96.0.10", "FD00:0::10"]\n'), 'mesh.yaml');
+    assert.deepEqual(dual.services[0].clusterIPs, ['10.96.0.10', 'fd00::10']);
+    const v6First = parseStaticFile(service('    clusterIP: fd00::10\n    clusterIPs: [fd00::10, 10.96.0.10]\n'), 'mesh.yaml');
+    assert.deepEqual(v6First.services[0].clusterIPs, ['fd00::10', '10.96.0.10']);
+    assert.deepEqual(parseStaticFile(service('    clusterIPs: [10.96.0.10]\n'), 'mesh.yaml').services[0].clusterIPs, ['10.96.0.10']);
+  });
+
+  it('rejects clusterIPs that Kubernetes would reject, pointing at the field', () => {
+    rejects(service('    clusterIPs: []\n'), 'mesh.yaml:4:5: services[0].clusterIPs: 0 addresses; expected one, or one IPv4 and one IPv6 (primary first)');
+    rejects(service('    clusterIPs: [10.96.0.1, fd00::1, 10.96.0.2]\n'), /services\[0\]\.clusterIPs: 3 addresses; expected one/);
+    rejects(service('    clusterIPs: 10.96.0.1\n'), 'mesh.yaml:4:5: services[0].clusterIPs: "10.96.0.1" is not a list');
+    rejects(service('    clusterIPs: [10.96.0.1, None]\n'), /services\[0\]\.clusterIPs\[1\]: "None" is not an IP address/);
+    rejects(service('    clusterIPs: [10.96.0.1, 10.96.0.2]\n'), /services\[0\]\.clusterIPs\[1\]: 10\.96\.0\.2 is of the same family as 10\.96\.0\.1; expected one IPv4 and one IPv6$/);
+    rejects(
+      service('    clusterIP: fd00::1\n    clusterIPs: [10.96.0.1, fd00::1]\n'),
+      'mesh.yaml:4:5: services[0].clusterIP: fd00::1 is not clusterIPs[0] (10.96.0.1); when both are given, clusterIP is the primary',
+    );
+  });
+
   it('accepts an explicit empty list of services and of endpoints', () => {
     assert.deepEqual(parseStaticFile('services: []\n', 'mesh.yaml'), { services: [], pods: [] });
     assert.deepEqual(parseStaticFile(service('', '      []\n'), 'mesh.yaml').services[0].endpoints, []);
@@ -113,7 +133,7 @@ pods:
 
   it('rejects unknown keys at every level, pointing at the key', () => {
     rejects('services: []\nendpoints: []\n', 'mesh.yaml:2:1: endpoints: unknown key; expected one of services, pods');
-    rejects(service('    balancr: round-robin\n'), 'mesh.yaml:4:5: services[0].balancr: unknown key; expected one of name, namespace, port, clusterIP, balancer, endpoints');
+    rejects(service('    balancr: round-robin\n'), 'mesh.yaml:4:5: services[0].balancr: unknown key; expected one of name, namespace, port, clusterIP, clusterIPs, balancer, endpoints');
     rejects(
       service('', '      - address: 10.0.0.1:50051\n        terminatng: true\n'),
       'mesh.yaml:6:9: services[0].endpoints[0].terminatng: unknown key; expected one of address, terminating',
@@ -174,6 +194,11 @@ pods:
   - { name: b, port: 80, clusterIP: 10.96.0.1, endpoints: [] }
 `;
     rejects(text, /services\[1\]\.clusterIP: 10\.96\.0\.1:80 is also the address of services\[0\]/);
+    const dual = `services:
+  - { name: a, port: 80, clusterIPs: [10.96.0.1, "fd00::1"], endpoints: [] }
+  - { name: b, port: 80, clusterIPs: [10.96.0.2, "fd00::1"], endpoints: [] }
+`;
+    rejects(dual, /^mesh\.yaml:3:\d+: services\[1\]\.clusterIPs\[1\]: \[fd00::1\]:80 is also the address of services\[0\]$/);
     rejects('services: []\npods:\n  - { name: a, ip: 10.0.0.1, inject: enabled }\n  - { name: b, ip: 10.0.0.1, inject: enabled }\n', /pods\[1\]\.ip: 10\.0\.0\.1 is also the IP of pods\[0\]/);
   });
 

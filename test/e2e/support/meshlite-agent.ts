@@ -15,7 +15,10 @@ const ADMIN = '127.0.0.1:15000';
 export interface StaticService {
   name: string;
   clusterIP: string;
+  /** A dual-stack Service's ClusterIPs, primary (= clusterIP) first, one per family. */
+  clusterIPs?: string[];
   port: number;
+  /** `IP:port` or `[IPv6]:port`. */
   endpoints: string[];
 }
 
@@ -31,8 +34,11 @@ export function writeStaticFile(path: string, services: StaticService[], pods: S
   const lines = ['services:'];
   if (services.length === 0) lines[0] = 'services: []';
   for (const s of services) {
-    lines.push(`  - name: ${s.name}`, '    namespace: default', `    port: ${s.port}`, `    clusterIP: ${s.clusterIP}`, '    endpoints:');
-    for (const address of s.endpoints) lines.push(`      - address: ${address}`);
+    lines.push(`  - name: ${s.name}`, '    namespace: default', `    port: ${s.port}`, `    clusterIP: ${s.clusterIP}`);
+    // Quoted: a plain `[fd79::1]:50051` would be a YAML flow sequence.
+    if (s.clusterIPs !== undefined) lines.push(`    clusterIPs: [${s.clusterIPs.map((ip) => JSON.stringify(ip)).join(', ')}]`);
+    lines.push('    endpoints:');
+    for (const address of s.endpoints) lines.push(`      - address: ${JSON.stringify(address)}`);
     if (s.endpoints.length === 0) lines[lines.length - 1] = '    endpoints: []';
   }
   if (pods.length > 0) lines.push('pods:');
@@ -53,8 +59,19 @@ export function agentPaths(run: E2eRun): AgentPaths {
   return { staticFile: join(run.tmpDir, 'meshlite.yaml'), cniSocket: join(run.tmpDir, 'cni.sock') };
 }
 
+export interface MeshliteOptions {
+  /**
+   * Both node IPs (`--node-ip 10.79.0.N,fd79::N`, as the DaemonSet passes status.hostIPs on a dual-stack node):
+   * IPv6 is intercepted too, redirected to `[fd79::N]:15001`, which the agent then listens on beside --listen.
+   * Needs a dual-stack node. Default false: IPv4 only.
+   */
+  dualStack?: boolean;
+}
+
 /** Starts the agent in the node namespace with interception on; resolves once it logged "meshlite ready". */
-export async function startMeshlite(run: E2eRun, node: E2eNode, paths: AgentPaths): Promise<NamespaceProcess> {
+export async function startMeshlite(run: E2eRun, node: E2eNode, paths: AgentPaths, options: MeshliteOptions = {}): Promise<NamespaceProcess> {
+  if (options.dualStack === true && node.ipv6 === undefined) throw new Error(`node ${node.name} is not dual-stack`);
+  const nodeIPs = options.dualStack === true ? `${node.ipv4},${node.ipv6}` : node.ipv4;
   const agent = run.spawn(node.ns, process.execPath, [
     MAIN,
     '--discovery',
@@ -68,7 +85,7 @@ export async function startMeshlite(run: E2eRun, node: E2eNode, paths: AgentPath
     '--intercept',
     'on',
     '--node-ip',
-    node.ipv4,
+    nodeIPs,
     '--cni-socket',
     paths.cniSocket,
     '--reconcile-interval-ms',
