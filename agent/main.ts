@@ -135,6 +135,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
   logger.info(
     {
       listen: formatHostPort(proxyAddress.address, proxyAddress.port),
+      listening: listener.state.state === 'listening' ? listener.state.addresses : [],
       admin: formatHostPort(config.admin.host, adminPort),
       services: balancers.size,
       balancer: config.balancer,

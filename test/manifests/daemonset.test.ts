@@ -97,6 +97,8 @@ describe('manifests/daemonset.yaml', () => {
     assert.equal(config?.nodeName, 'node-a');
     assert.deepEqual(config?.nodeIPs, { v4: '10.0.0.5', v6: 'fd00::5' });
     assert.equal(config?.cniSocket, '/run/meshlite/cni.sock');
+    // Not 0.0.0.0: the node IPs are added by the agent, and a wildcard would also serve the pods' bridge gateways.
+    assert.deepEqual(config?.listen, { host: '127.0.0.1', port: 15001 });
     assert.deepEqual(agent.securityContext?.capabilities, { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] });
     assert.ok(agent.volumeMounts?.some((m) => m.mountPath === '/run/meshlite'), 'the CNI socket is on the host');
   });
