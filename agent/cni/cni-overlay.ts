@@ -66,6 +66,8 @@ export class CniOverlay {
   /** Namespaces the informer delivered (or a GET learned): their usable setting, null when none or invalid. */
   private readonly namespaces = new Map<string, InjectSetting | null>();
   private readonly deletedContainers = new Set<string>();
+  /** Container id → `namespace/name` of its pod, for every live ADD: a DEL may name only the container. */
+  private readonly containerPods = new Map<string, string>();
 
   constructor(index: OptInFeed) {
     this.index = index;
@@ -86,7 +88,10 @@ export class CniOverlay {
 
   /** The pod is gone from the API: whatever its CNI said goes with it (a DEL the agent missed). */
   deletePod(record: PodRecord): void {
-    this.pods.delete(podKey(record.metadata.namespace, record.metadata.name));
+    const key = podKey(record.metadata.namespace, record.metadata.name);
+    const container = this.pods.get(key)?.container;
+    if (container !== undefined && container !== null) this.containerPods.delete(container.containerId);
+    this.pods.delete(key);
     this.index.deletePod(record);
   }
 
@@ -149,6 +154,8 @@ export class CniOverlay {
     const key = podKey(add.namespace, add.name);
     const state = this.pods.get(key) ?? this.remember(key);
     if (state.released.length > 0) state.released = state.released.filter((ip) => !add.ips.includes(ip));
+    if (state.container !== null) this.containerPods.delete(state.container.containerId);
+    this.containerPods.set(add.containerId, key);
     state.container = {
       containerId: add.containerId,
       ips: add.ips,
@@ -161,10 +168,12 @@ export class CniOverlay {
   }
 
   /** The sandbox is gone: the IPs its ADD gave are released. Returns them; [] for an unknown or older sandbox and
-   *  for a repeated DEL. */
-  del(namespace: string, name: string, containerId: string): readonly string[] {
+   *  for a repeated DEL. Without the pod's name, the container id finds it. */
+  del(namespace: string | null, name: string | null, containerId: string): readonly string[] {
     this.rememberDeleted(containerId);
-    const key = podKey(namespace, name);
+    const key = namespace !== null && name !== null ? podKey(namespace, name) : this.containerPods.get(containerId);
+    this.containerPods.delete(containerId);
+    if (key === undefined) return [];
     const state = this.pods.get(key);
     const container = state?.container ?? null;
     if (state === undefined || container === null || container.containerId !== containerId) return [];
@@ -174,7 +183,8 @@ export class CniOverlay {
     if (stillListed.length > 0) state.released = [...state.released, ...stillListed];
     if (state.api === null) {
       this.pods.delete(key);
-      this.index.deletePod(claimOnlyRecord(namespace, name, this.index.nodeName));
+      const [podNamespace, podName] = splitPodKey(key);
+      this.index.deletePod(claimOnlyRecord(podNamespace, podName, this.index.nodeName));
     } else {
       this.index.applyPod(effectiveRecord(state, this.index.nodeName));
     }
@@ -241,4 +251,10 @@ function sameIps(a: readonly string[], b: readonly string[]): boolean {
 
 function podKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
+}
+
+/** Namespaces cannot contain '/', so the first one separates the two. */
+function splitPodKey(key: string): [string, string] {
+  const slash = key.indexOf('/');
+  return [key.slice(0, slash), key.slice(slash + 1)];
 }

@@ -17,8 +17,9 @@ export interface CniAddRequest {
 /** `POST /v1/cni/del`: the sandbox is gone. */
 export interface CniDelRequest {
   containerId: string;
-  namespace: string;
-  name: string;
+  /** Null when the runtime's DEL did not name the pod (CNI_ARGS are optional on DEL): the container id is enough. */
+  namespace: string | null;
+  name: string | null;
 }
 
 /** `POST /v1/cni/check`: is the sandbox's enrollment what it should be? `ips` are the sandbox's when the plugin has
@@ -93,7 +94,8 @@ export function parseAddRequest(body: unknown): CniAddRequest {
 
 export function parseDelRequest(body: unknown): CniDelRequest {
   const fields = object(body);
-  return { containerId: containerId(fields), ...pod(fields) };
+  const unnamed = (fields.namespace === undefined || fields.namespace === null) && (fields.name === undefined || fields.name === null);
+  return { containerId: containerId(fields), ...(unnamed ? { namespace: null, name: null } : pod(fields)) };
 }
 
 export function parseCheckRequest(body: unknown): CniCheckRequest {

@@ -115,6 +115,17 @@ describe('CniOverlay: DEL and pod deletion', () => {
     assert.deepEqual(entries(), []);
   });
 
+  it('DEL without the pod\'s name finds it by the container id (CNI_ARGS are optional on DEL)', () => {
+    const { overlay, take, entries } = harness();
+    add(overlay, 'c1', 'a', ['10.0.0.1'], pod('a', { inject: 'enabled', phase: 'Pending' }));
+    take();
+    assert.deepEqual(overlay.del(null, null, 'c9'), [], 'an unknown container');
+    assert.deepEqual(overlay.del(null, null, 'c1'), ['10.0.0.1']);
+    assert.deepEqual(take(), ['- 10.0.0.1 app/a']);
+    assert.deepEqual(overlay.del(null, null, 'c1'), [], 'repeated');
+    assert.deepEqual(entries(), []);
+  });
+
   it('DEL after the API took over: the IPs stay released while the status still lists them', () => {
     const { overlay, take, entries } = harness();
     add(overlay, 'c1', 'a', ['10.0.0.1'], pod('a', { inject: 'enabled', phase: 'Pending' }));

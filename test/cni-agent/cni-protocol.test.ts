@@ -34,6 +34,9 @@ describe('CNI request bodies', () => {
 
   it('DEL needs only the sandbox and the pod; CHECK takes the addresses when the plugin has them', () => {
     assert.deepEqual(parseDelRequest({ containerId: 'f00d', namespace: 'shop', name: 'p', netns: '' }), { containerId: 'f00d', namespace: 'shop', name: 'p' });
+    // A runtime may leave CNI_ARGS out of a DEL: the container id alone is then enough; half a pod name is not.
+    assert.deepEqual(parseDelRequest({ containerId: 'f00d', namespace: null, name: null }), { containerId: 'f00d', namespace: null, name: null });
+    assert.throws(() => parseDelRequest({ containerId: 'f00d', namespace: 'shop', name: null }), /"name" is missing/);
     assert.deepEqual(parseCheckRequest({ containerId: 'f00d', namespace: 'shop', name: 'p' }), { containerId: 'f00d', namespace: 'shop', name: 'p', ips: null });
     assert.deepEqual(parseCheckRequest({ containerId: 'f00d', namespace: 'shop', name: 'p', ips: ['::ffff:10.0.0.1'] }), {
       containerId: 'f00d',
