@@ -19,6 +19,7 @@ import { readMemory } from './proc-memory.ts';
 import { killAllNow, stopAll } from './processes.ts';
 import { describeMachine, median } from './report.ts';
 import { SliceChanger } from './slice-changes.ts';
+import { numberOption } from './number-option.ts';
 
 const USAGE = `Usage: npm run bench:discovery -- [options]
   --changes N       in-agent change → picker samples (default 200)
@@ -60,20 +61,14 @@ function options(): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const number = (value: string | undefined, fallback: number, name: string, min: number, max: number): number => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got ${value}`);
-    return n;
-  };
   const quick = values.quick;
   return {
-    changes: number(values.changes, quick ? 30 : 200, 'changes', 1, 5000),
-    outside: number(values.outside, quick ? 10 : 30, 'outside', 0, 1000),
-    starts: number(values.starts, quick ? 2 : 3, 'starts', 1, 20),
-    seed: number(values.seed, 1, 'seed', 0, 2 ** 31),
+    changes: numberOption(values.changes, quick ? 30 : 200, 'changes', { min: 1, max: 5000, integer: true }),
+    outside: numberOption(values.outside, quick ? 10 : 30, 'outside', { min: 0, max: 1000, integer: true }),
+    starts: numberOption(values.starts, quick ? 2 : 3, 'starts', { min: 1, max: 20, integer: true }),
+    seed: numberOption(values.seed, 1, 'seed', { min: 0, max: 2 ** 31, integer: true }),
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
-    timeLimitS: number(values['time-limit'], 300, 'time-limit', 30, 3600),
+    timeLimitS: numberOption(values['time-limit'], 300, 'time-limit', { min: 30, max: 3600, integer: true }),
     quick,
   };
 }

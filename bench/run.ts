@@ -17,6 +17,7 @@ import {
 } from './proc-cpu.ts';
 import { killAllNow, stopAll } from './processes.ts';
 import { type RunRecord, acceptance, describeMachine, markdown, summarize } from './report.ts';
+import { numberOption } from './number-option.ts';
 import {
   type Backend,
   TARGET_NAMES,
@@ -59,21 +60,15 @@ function options(): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const number = (value: string | undefined, fallback: number, name: string, min: number, max: number): number => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max}, got ${value}`);
-    return n;
-  };
   const quick = values.quick;
   const targets = (values.targets?.split(',') ?? [...TARGET_NAMES]).map((t) => t.trim());
   for (const t of targets) {
     if (!(TARGET_NAMES as readonly string[]).includes(t)) throw new Error(`--targets: unknown target ${t}`);
   }
   return {
-    rounds: Math.round(number(values.rounds, quick ? 1 : 4, 'rounds', 1, 20)),
-    durationS: number(values.duration, quick ? 2 : 5, 'duration', 0.5, 60),
-    warmupS: number(values.warmup, quick ? 0.5 : 1, 'warmup', 0, 30),
+    rounds: Math.round(numberOption(values.rounds, quick ? 1 : 4, 'rounds', { min: 1, max: 20 })),
+    durationS: numberOption(values.duration, quick ? 2 : 5, 'duration', { min: 0.5, max: 60 }),
+    warmupS: numberOption(values.warmup, quick ? 0.5 : 1, 'warmup', { min: 0, max: 30 }),
     targets: TARGET_NAMES.filter((t) => targets.includes(t)),
     quick,
   };
