@@ -43,7 +43,7 @@ interface Cluster {
 }
 
 /** Agent first (pods must be able to enroll), then three backend pods, a web pod, kube-proxy's rules, the service. */
-async function cluster(run: E2eRun, pods: StaticPod[]): Promise<Cluster & { agentStop: () => Promise<unknown> }> {
+async function cluster(run: E2eRun, pods: StaticPod[]): Promise<Cluster & { agentStop: (graceMs?: number) => Promise<{ code: number | null }> }> {
   const paths = agentPaths(run);
   writeStaticFile(paths.staticFile, [], pods);
   const node = await run.createNode({ chain: meshliteChain(run, paths, writePluginWrapper) });
@@ -57,7 +57,7 @@ async function cluster(run: E2eRun, pods: StaticPod[]): Promise<Cluster & { agen
     writeStaticFile(paths.staticFile, [{ name: 'echo', clusterIP: CLUSTER_IP, port: 50051, endpoints: backends.map((b) => `${b.host.ipv4}:${b.port}`) }], pods);
   publish();
   await agent.line((line) => line.includes('static discovery file reloaded'), 10_000);
-  return { run, node, paths, backends, pods, publish, agentStop: () => agent.stop() };
+  return { run, node, paths, backends, pods, publish, agentStop: (graceMs?: number) => agent.stop({ graceMs }) };
 }
 
 test('an annotated pod is balanced per request over ONE channel (ClusterIP and pod IP); a plain pod is not; HTTP untouched; the proxy port refuses strangers', { skip: skip ?? false, timeout: 180_000 }, async () => {
@@ -133,6 +133,38 @@ test('agent down at CNI ADD, fail-open: the pod starts and works unintercepted; 
     );
     const balanced = await run.grpcClient(late, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 120_000);
     assertSpread(balanced, c.backends, 3000);
+  } finally {
+    await run.cleanup();
+  }
+});
+
+test('an upgrade loses nothing: the new agent starts beside the old one on the same port, the old one drains and exits; 0 failed', { skip: skip ?? false, timeout: 120_000 }, async () => {
+  const run = await startE2eRun();
+  try {
+    const c = await cluster(run, [{ name: 'client', inject: 'enabled' }]);
+    const client = await run.createPod(c.node, { name: 'client', network: 'clients' });
+    // The new agent cannot have seen the pod's CNI ADD: with static discovery the file must carry the pod's IP, as
+    // the pod's status does for an agent that watches the API.
+    c.pods[0] = { ...c.pods[0], ip: client.ipv4 };
+    c.publish();
+    // One channel, calls spaced out so that the load spans the whole upgrade.
+    let loadDone = false;
+    const load = run.grpcClient(client, { target: `${CLUSTER_IP}:50051`, count: 8000, concurrency: 8, intervalMs: 10 }, 100_000);
+    void load.finally(() => {
+      loadDone = true;
+    });
+    await waitFor(async () => (await relayedRequests(run, c.node)) > 200, { timeoutMs: 20_000, message: 'load through the old agent' });
+    // DESIGN §11: the DaemonSet surges, so the new agent binds the same port (SO_REUSEPORT) and becomes ready first.
+    const next = await startMeshlite(run, c.node, c.paths, { admin: '127.0.0.1:15010' });
+    const old = await c.agentStop(30_000);
+    assert.equal(old.code, 0, 'the old agent drained and exited on its own');
+    assert.equal(loadDone, false, 'the load outlasted the old agent');
+    const summary = await load;
+    assert.deepEqual(summary.failures, []);
+    assert.equal(summary.ok, 8000);
+    assert.ok((await relayedRequests(run, c.node, '127.0.0.1:15010')) > 0, 'the new agent took over the connection');
+    assert.equal(Object.keys(summary.byBackend).length, 3);
+    await next.stop({ graceMs: 30_000 });
   } finally {
     await run.cleanup();
   }

@@ -66,6 +66,8 @@ export interface MeshliteOptions {
    * Needs a dual-stack node. Default false: IPv4 only.
    */
   dualStack?: boolean;
+  /** The admin address (default 127.0.0.1:15000): a second agent on the node, as during an upgrade, needs another. */
+  admin?: string;
 }
 
 /** Starts the agent in the node namespace with interception on; resolves once it logged "meshlite ready". */
@@ -81,7 +83,7 @@ export async function startMeshlite(run: E2eRun, node: E2eNode, paths: AgentPath
     '--listen',
     `${node.ipv4}:${PROXY_PORT}`,
     '--admin',
-    ADMIN,
+    options.admin ?? ADMIN,
     '--intercept',
     'on',
     '--node-ip',
@@ -103,8 +105,8 @@ export function meshliteChain(run: E2eRun, paths: AgentPaths, writeWrapper: (dir
 }
 
 /** One GET on the agent's admin server, from inside the node namespace (it binds the node's loopback). */
-export async function adminGet(run: E2eRun, node: E2eNode, path: string): Promise<string> {
-  const script = `fetch('http://${ADMIN}${path}').then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(e); process.exit(1); })`;
+export async function adminGet(run: E2eRun, node: E2eNode, path: string, admin = ADMIN): Promise<string> {
+  const script = `fetch('http://${admin}${path}').then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(e); process.exit(1); })`;
   const fetcher = run.spawn(node.ns, process.execPath, ['-e', script]);
   const exit = await fetcher.wait(10_000);
   if (exit.code !== 0) throw new Error(`admin GET ${path} failed: ${fetcher.stderr()}`);
@@ -112,8 +114,8 @@ export async function adminGet(run: E2eRun, node: E2eNode, path: string): Promis
 }
 
 /** Requests the agent relayed so far (every service and status). */
-export async function relayedRequests(run: E2eRun, node: E2eNode): Promise<number> {
-  const text = await adminGet(run, node, '/metrics');
+export async function relayedRequests(run: E2eRun, node: E2eNode, admin = ADMIN): Promise<number> {
+  const text = await adminGet(run, node, '/metrics', admin);
   let total = 0;
   for (const match of text.matchAll(/^meshlite_requests_total\{[^}]*\} (\d+)$/gm)) total += Number(match[1]);
   return total;
