@@ -50,7 +50,7 @@ export class BalancerSet {
     this.hooks = options.hooks ?? {};
     this.balancerDeps = { policyFor: (name) => this.policyFor(name), load: this.load };
     this.unsubscribe = null;
-    this.unsubscribe = registry.subscribe((update) => this.apply(update));
+    this.unsubscribe = registry.subscribeBatches((updates) => this.applyBatch(updates));
   }
 
   get(key: string): ServiceBalancer | undefined {
@@ -81,15 +81,27 @@ export class BalancerSet {
     this.unsubscribe = null;
   }
 
-  private apply(update: RegistryUpdate): void {
-    let balancer = this.balancers.get(update.key);
-    if (balancer === undefined) {
-      if (update.type !== 'reset') throw new Error(`registry sent ${update.type} for unknown service ${update.key}`);
-      balancer = new ServiceBalancer(update.key, this.balancerDeps, this.hooks);
-      this.balancers.set(update.key, balancer);
+  /** The registry groups one service's updates together: each run of one key becomes one new picker. */
+  private applyBatch(updates: readonly RegistryUpdate[]): void {
+    let start = 0;
+    while (start < updates.length) {
+      let end = start + 1;
+      while (end < updates.length && updates[end].key === updates[start].key && updates[end - 1].type !== 'delete') end++;
+      this.apply(updates.slice(start, end));
+      start = end;
     }
-    if (update.type === 'delete') this.balancers.delete(update.key);
-    balancer.apply(update);
+  }
+
+  private apply(updates: readonly RegistryUpdate[]): void {
+    const first = updates[0];
+    let balancer = this.balancers.get(first.key);
+    if (balancer === undefined) {
+      if (first.type !== 'reset') throw new Error(`registry sent ${first.type} for unknown service ${first.key}`);
+      balancer = new ServiceBalancer(first.key, this.balancerDeps, this.hooks);
+      this.balancers.set(first.key, balancer);
+    }
+    if (updates[updates.length - 1].type === 'delete') this.balancers.delete(first.key);
+    balancer.applyAll(updates);
   }
 
   /** Policies are stateless apart from their injected randomness and clock, so one instance per name serves all. */

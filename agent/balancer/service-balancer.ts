@@ -92,33 +92,49 @@ export class ServiceBalancer {
   }
 
   apply(update: RegistryUpdate): void {
-    if (update.key !== this.key) throw new Error(`update for ${update.key} applied to balancer of ${this.key}`);
-    if (this.lifecycle === 'closed') throw new Error(`balancer of ${this.key} is closed`);
+    this.applyAll([update]);
+  }
+
+  /** Several updates of this service, in order, then one new picker (if the eligible set or the policy changed). */
+  applyAll(updates: readonly RegistryUpdate[]): void {
     const removed: EndpointLoad[] = [];
     let policyChanged = false;
-    switch (update.type) {
-      case 'reset': {
-        const listed = new Set(update.service.endpoints.map((e) => e.address));
-        for (const address of this.specs.keys()) if (!listed.has(address)) this.unlist(address, removed);
-        for (const endpoint of update.service.endpoints) this.list(endpoint);
-        if (update.service.balancer !== this.override) {
-          this.override = update.service.balancer;
-          const policy = this.deps.policyFor(this.override);
-          policyChanged = policy.name !== this.policy.name;
-          this.policy = policy;
+    // Every endpoint new in these updates starts from the same estimate: one median of the picker's, not one per
+    // endpoint (a slice of 100 new pods of a 10,000-pod service would otherwise sort 10,000 estimates 100 times).
+    let initial: number | null = null;
+    const initialRtt = (): number => {
+      initial ??= this.initialRtt();
+      return initial;
+    };
+    for (const update of updates) {
+      if (update.key !== this.key) throw new Error(`update for ${update.key} applied to balancer of ${this.key}`);
+      if (this.lifecycle === 'closed') throw new Error(`balancer of ${this.key} is closed`);
+      switch (update.type) {
+        case 'reset': {
+          const listed = new Set(update.service.endpoints.map((e) => e.address));
+          for (const address of this.specs.keys()) if (!listed.has(address)) this.unlist(address, removed);
+          for (const endpoint of update.service.endpoints) this.list(endpoint, initialRtt);
+          if (update.service.balancer !== this.override) {
+            this.override = update.service.balancer;
+            const policy = this.deps.policyFor(this.override);
+            policyChanged ||= policy.name !== this.policy.name;
+            this.policy = policy;
+          }
+          break;
         }
-        break;
+        case 'add':
+        case 'drain':
+          this.list(update.endpoint, initialRtt);
+          break;
+        case 'remove':
+          this.unlist(update.address, removed);
+          break;
+        case 'delete':
+          // What came before in this batch is published first, so its hooks fire before the removals of close().
+          this.publish(removed, policyChanged);
+          this.close();
+          return;
       }
-      case 'add':
-      case 'drain':
-        this.list(update.endpoint);
-        break;
-      case 'remove':
-        this.unlist(update.address, removed);
-        break;
-      case 'delete':
-        this.close();
-        return;
     }
     this.publish(removed, policyChanged);
   }
@@ -151,10 +167,10 @@ export class ServiceBalancer {
     return { key: this.key, balancer: this.policy.name, endpoints };
   }
 
-  private list(endpoint: EndpointSpec): void {
+  private list(endpoint: EndpointSpec, initialRtt: () => number): void {
     this.specs.set(endpoint.address, endpoint);
     if (this.loads.has(endpoint.address)) return;
-    this.loads.set(endpoint.address, new EndpointLoad(endpoint.address, this.deps.load, this.initialRtt()));
+    this.loads.set(endpoint.address, new EndpointLoad(endpoint.address, this.deps.load, initialRtt()));
   }
 
   /**

@@ -4,6 +4,9 @@ import { serviceKey } from '../discovery/service-key.ts';
 import { type EndpointSpec, isActive, type RegistryUpdate, type ServiceSpec } from './endpoint.ts';
 
 export type RegistryListener = (update: RegistryUpdate) => void;
+/** Gets every update of one registry call at once (a slice of 100 new pods is 100 `add`s): a balancer then builds
+ *  one picker for all of them instead of one per endpoint. */
+export type RegistryBatchListener = (updates: readonly RegistryUpdate[]) => void;
 
 /** How a service claims an address: its ClusterIP:port, or one of its endpoints' ip:port. */
 type ClaimKind = 'cluster' | 'endpoint';
@@ -32,6 +35,7 @@ interface ClaimedAddress {
 export class EndpointRegistry {
   private readonly services = new Map<string, ServiceSpec>();
   private listeners: RegistryListener[] = [];
+  private batchListeners: RegistryBatchListener[] = [];
   /** ip → port → claims, ClusterIP claims first, then in the order services claimed the address. */
   private readonly byAddress = new Map<string, Map<number, AddressClaim[]>>();
 
@@ -114,6 +118,18 @@ export class EndpointRegistry {
     };
   }
 
+  /** As subscribe(), one call per registry change: batch listeners run before per-update ones, so pickers are new
+   *  by the time the others look. */
+  subscribeBatches(listener: RegistryBatchListener): () => void {
+    this.batchListeners = [...this.batchListeners, listener];
+    const resets: RegistryUpdate[] = [];
+    for (const service of this.services.values()) resets.push({ type: 'reset', key: service.key, service });
+    if (resets.length > 0) listener(resets);
+    return () => {
+      this.batchListeners = this.batchListeners.filter((l) => l !== listener);
+    };
+  }
+
   /** Diffs `next` against the stored state, stores and indexes it, and appends the updates it implies. */
   private store(next: ServiceSpec, updates: RegistryUpdate[]): void {
     const old = this.services.get(next.key);
@@ -184,6 +200,13 @@ export class EndpointRegistry {
     if (updates.length === 0) return;
     const listeners = this.listeners;
     let failure: { error: unknown } | null = null;
+    for (const listener of this.batchListeners) {
+      try {
+        listener(updates);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
     for (const update of updates) {
       for (const listener of listeners) {
         try {

@@ -216,3 +216,38 @@ test('describe lists every listed endpoint with its state and load', () => {
     ],
   });
 });
+
+test('a batch of updates builds one picker, and every endpoint new in it starts from one median estimate', () => {
+  const { clock } = setup();
+  const load: LoadOptions = { now: clock.now, latestSample: null, decayNs: 10_000 * MS, defaultRttNs: 1 * MS, failurePenaltyNs: 1000 * MS };
+  const roundRobin = policyByName('round-robin', { randomInt: seededRandomInt(7), time: clock.cell });
+  let pickersBuilt = 0;
+  const counting = { ...roundRobin, createPicker: (loads: readonly EndpointLoad[]) => (pickersBuilt++, roundRobin.createPicker(loads)) };
+  const events: string[] = [];
+  const balancer = new ServiceBalancer(KEY, { policyFor: () => counting, load }, { onEndpointActive: (l, key) => events.push(`active ${l.address} ${key}`) });
+  balancer.apply({ type: 'reset', key: KEY, service: service([ep(1), ep(2)]) });
+  const before = balancer.picker;
+  events.length = 0;
+  pickersBuilt = 0;
+  balancer.applyAll([3, 4, 5].map((n) => ({ type: 'add', key: KEY, endpoint: ep(n) })));
+  assert.equal(pickersBuilt, 1, 'one picker for the three new endpoints');
+  assert.notEqual(balancer.picker, before);
+  assert.deepEqual(members(balancer.picker, 10), [1, 2, 3, 4, 5].map((n) => `10.0.0.${n}:50051`));
+  // One publish: the hooks of the three fire once each, after the new picker.
+  assert.deepEqual(events, [3, 4, 5].map((n) => `active 10.0.0.${n}:50051 ${KEY}`));
+  const estimates = [3, 4, 5].map((n) => balancer.loadOf(`10.0.0.${n}:50051`)?.latencyAt(0));
+  assert.equal(new Set(estimates).size, 1);
+});
+
+test('a batch that ends in delete publishes what came before, then closes', () => {
+  const { balancer, events } = setup();
+  balancer.apply({ type: 'reset', key: KEY, service: service([ep(1)]) });
+  events.length = 0;
+  balancer.applyAll([
+    { type: 'add', key: KEY, endpoint: ep(2) },
+    { type: 'delete', key: KEY },
+  ]);
+  assert.equal(balancer.closed, true);
+  assert.equal(balancer.picker, EMPTY_PICKER);
+  assert.deepEqual(events, [`active 10.0.0.2:50051 ${KEY}`, 'removed 10.0.0.1:50051', 'removed 10.0.0.2:50051']);
+});

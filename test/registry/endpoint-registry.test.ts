@@ -264,3 +264,23 @@ test('address lookups accept other spellings of the same IP', () => {
   assert.equal(normalizeIp('[::1]'), '::1');
   assert.equal(normalizeIp('10.0.0.1'), '10.0.0.1');
 });
+
+test('a batch listener gets each change at once, current services as one batch of resets, before per-update listeners', () => {
+  const registry = new EndpointRegistry();
+  registry.upsert(svc('greeter', [ep('10.0.0.1')]));
+  const order: string[] = [];
+  const batches: RegistryUpdate[][] = [];
+  registry.subscribe((update) => order.push(`one ${update.type}`));
+  const stop = registry.subscribeBatches((updates) => {
+    batches.push([...updates]);
+    order.push(`batch ${updates.length}`);
+  });
+  assert.deepEqual(batches.map((b) => b.map((u) => u.type)), [['reset']]);
+  order.length = 0;
+  registry.upsert(svc('greeter', [ep('10.0.0.1'), ep('10.0.0.2'), ep('10.0.0.3')]));
+  assert.deepEqual(batches[1].map((u) => u.type), ['add', 'add']);
+  assert.deepEqual(order, ['batch 2', 'one add', 'one add']);
+  stop();
+  registry.remove(KEY);
+  assert.equal(batches.length, 2);
+});
