@@ -222,7 +222,13 @@ test('a batch of updates builds one picker, and every endpoint new in it starts 
   const load: LoadOptions = { now: clock.now, latestSample: null, decayNs: 10_000 * MS, defaultRttNs: 1 * MS, failurePenaltyNs: 1000 * MS };
   const roundRobin = policyByName('round-robin', { randomInt: seededRandomInt(7), time: clock.cell });
   let pickersBuilt = 0;
-  const counting = { ...roundRobin, createPicker: (loads: readonly EndpointLoad[]) => (pickersBuilt++, roundRobin.createPicker(loads)) };
+  const counting = {
+    ...roundRobin,
+    createPicker: (loads: readonly EndpointLoad[]) => {
+      pickersBuilt++;
+      return roundRobin.createPicker(loads);
+    },
+  };
   const events: string[] = [];
   const balancer = new ServiceBalancer(KEY, { policyFor: () => counting, load }, { onEndpointActive: (l, key) => events.push(`active ${l.address} ${key}`) });
   balancer.apply({ type: 'reset', key: KEY, service: service([ep(1), ep(2)]) });
