@@ -68,18 +68,21 @@ export interface MeshliteOptions {
   dualStack?: boolean;
   /** The admin address (default 127.0.0.1:15000): a second agent on the node, as during an upgrade, needs another. */
   admin?: string;
+  /** Kubernetes discovery through this kubeconfig (an API server the node namespace reaches), instead of the file. */
+  kubernetes?: { kubeconfig: string; nodeName: string };
 }
 
 /** Starts the agent in the node namespace with interception on; resolves once it logged "meshlite ready". */
 export async function startMeshlite(run: E2eRun, node: E2eNode, paths: AgentPaths, options: MeshliteOptions = {}): Promise<NamespaceProcess> {
   if (options.dualStack === true && node.ipv6 === undefined) throw new Error(`node ${node.name} is not dual-stack`);
   const nodeIPs = options.dualStack === true ? `${node.ipv4},${node.ipv6}` : node.ipv4;
+  const discovery =
+    options.kubernetes === undefined
+      ? ['--discovery', 'static', '--static-file', paths.staticFile]
+      : ['--discovery', 'kubernetes', '--kubeconfig', options.kubernetes.kubeconfig, '--node-name', options.kubernetes.nodeName];
   const agent = run.spawn(node.ns, process.execPath, [
     MAIN,
-    '--discovery',
-    'static',
-    '--static-file',
-    paths.staticFile,
+    ...discovery,
     '--listen',
     `${node.ipv4}:${PROXY_PORT}`,
     '--admin',

@@ -1,0 +1,91 @@
+// meshlite end to end with Kubernetes discovery: the test API server runs in the node's namespace, pods opt in by
+// their own or their namespace's annotation, looked up in the API at CNI ADD, and a flipped annotation takes effect.
+
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { endpointSliceObject, grpcServiceObject } from '../support/kube-api-objects.ts';
+import { waitFor } from '../support/wait-for.ts';
+import { writePluginWrapper } from './support/cni-plugin-wrapper.ts';
+import { e2eSkipReason, startE2eRun } from './support/e2e-harness.ts';
+import type { GrpcBackend } from './support/grpc-backend-pod.ts';
+import type { GrpcClientSummary } from './support/grpc-client-run.ts';
+import { startKubeApiInNamespace } from './support/kube-api-in-namespace.ts';
+import { agentPaths, meshliteChain, relayedRequests, startMeshlite } from './support/meshlite-agent.ts';
+
+const skip = e2eSkipReason();
+const CLUSTER_IP = '10.79.100.10';
+const NODE_NAME = 'node-a';
+
+function podObject(name: string, namespace: string, inject?: 'enabled' | 'disabled') {
+  return {
+    metadata: { name, namespace, annotations: inject === undefined ? {} : { 'meshlite.io/inject': inject } },
+    spec: { nodeName: NODE_NAME, containers: [{ name: 'app', image: 'app:1' }] },
+    status: { phase: 'Pending' },
+  };
+}
+
+function assertSpread(summary: GrpcClientSummary, backends: GrpcBackend[], total: number): void {
+  assert.deepEqual(summary.failures, []);
+  assert.equal(summary.ok, total);
+  const counts = backends.map((b) => summary.byBackend[b.id] ?? 0);
+  const share = total / backends.length;
+  for (const count of counts) assert.ok(Math.abs(count - share) <= share * 0.25, `spread ${counts.join('/')}`);
+}
+
+test('Kubernetes discovery: opt-in by pod or namespace annotation decided at CNI ADD, one channel balanced, an annotation flip applies without a restart', { skip: skip ?? false, timeout: 180_000 }, async () => {
+  const run = await startE2eRun();
+  try {
+    const paths = agentPaths(run);
+    const node = await run.createNode({ chain: meshliteChain(run, paths, writePluginWrapper) });
+    const api = await startKubeApiInNamespace(run, node, join(run.tmpDir, 'kube-control.sock'));
+    await api.apply('namespaces', { metadata: { name: 'default' } });
+    await api.apply('namespaces', { metadata: { name: 'shop', annotations: { 'meshlite.io/inject': 'enabled' } } });
+    await startMeshlite(run, node, paths, { kubernetes: { kubeconfig: api.kubeconfigPath, nodeName: NODE_NAME } });
+
+    // Backends: Pod objects first (a kubelet's view), then the sandboxes, then the Service and its slice.
+    const backendPods = [];
+    for (const name of ['echo-a', 'echo-b', 'echo-c']) {
+      await api.apply('pods', podObject(name, 'default'));
+      backendPods.push(await run.createPod(node, { name }));
+    }
+    const backends = await Promise.all(backendPods.map((pod) => run.startGrpcBackend(pod)));
+    await run.kubeProxy(node).addService({ name: 'echo', portName: 'grpc', clusterIp: CLUSTER_IP, port: 50051 }, backends.map((b) => ({ ip: b.host.ipv4, port: b.port })));
+    await api.apply('services', grpcServiceObject('echo', { clusterIP: CLUSTER_IP, port: 50051 }));
+    await api.apply('endpointslices', endpointSliceObject('echo-x1', 'echo', 50051, backends.map((b) => ({ ip: b.host.ipv4 })), { triggerTimeMs: Date.now() }));
+
+    // Clients: annotated; unannotated; unannotated in an annotated namespace.
+    await api.apply('pods', podObject('client-on', 'default', 'enabled'));
+    await api.apply('pods', podObject('client-off', 'default'));
+    await api.apply('pods', podObject('shopper', 'shop'));
+    const on = await run.createPod(node, { name: 'client-on', network: 'clients' });
+    const off = await run.createPod(node, { name: 'client-off', network: 'clients' });
+    const shopper = await run.createPod(node, { name: 'shopper', namespace: 'shop', network: 'clients' });
+
+    await waitFor(async () => (await run.grpcClient(on, { target: `${CLUSTER_IP}:50051`, count: 1 })).ok === 1, { timeoutMs: 15_000, message: 'the Service reached' });
+    const before = await relayedRequests(run, node);
+    const first = await run.grpcClient(on, { target: `${CLUSTER_IP}:50051`, count: 30 });
+    assert.equal(first.ok, 30);
+    assert.equal((await relayedRequests(run, node)) - before, 30, 'the annotated pod was enrolled at CNI ADD');
+
+    assertSpread(await run.grpcClient(on, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 120_000), backends, 3000);
+    assertSpread(await run.grpcClient(shopper, { target: `${CLUSTER_IP}:50051`, count: 900, concurrency: 16 }, 60_000), backends, 900);
+    const plain = await run.grpcClient(off, { target: `${CLUSTER_IP}:50051`, count: 300, concurrency: 16 });
+    assert.deepEqual(plain.failures, []);
+    assert.equal(Object.keys(plain.byBackend).length, 1);
+
+    // The pod opts in while it runs: its next connections are balanced, without a restart.
+    await api.apply('pods', podObject('client-off', 'default', 'enabled'));
+    await waitFor(
+      async () => {
+        const probe = await run.grpcClient(off, { target: `${CLUSTER_IP}:50051`, count: 30, concurrency: 3 });
+        return probe.failures.length === 0 && Object.keys(probe.byBackend).length > 1;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, message: 'the flipped pod balanced' },
+    );
+    assertSpread(await run.grpcClient(off, { target: `${CLUSTER_IP}:50051`, count: 900, concurrency: 16 }, 60_000), backends, 900);
+  } finally {
+    await run.cleanup();
+  }
+  assert.deepEqual(run.leftovers(), { namespaces: [], processes: [], strays: [], tempDir: false });
+});
