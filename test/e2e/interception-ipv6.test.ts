@@ -92,12 +92,12 @@ test('dual-stack node: an annotated pod is balanced over IPv6 (ClusterIP and pod
     assertSpread(balanced, backends, 3000);
 
     // Headless style over IPv6: dialing one backend's IPv6 pod IP is balanced over all three too.
-    const headless = await run.grpcClient(on, { target: v6[0].address, count: 600, concurrency: 16 }, 30_000);
-    assertSpread(headless, backends, 600);
+    const headless = await run.grpcClient(on, { target: v6[0].address, count: 3000, concurrency: 16 }, 60_000);
+    assertSpread(headless, backends, 3000);
 
     // IPv4 on the same dual-stack node and agent: still balanced.
-    const overV4 = await run.grpcClient(on, { target: `${CLUSTER_IP}:${PORT}`, count: 600, concurrency: 16 }, 30_000);
-    assertSpread(overV4, backends, 600);
+    const overV4 = await run.grpcClient(on, { target: `${CLUSTER_IP}:${PORT}`, count: 3000, concurrency: 16 }, 60_000);
+    assertSpread(overV4, backends, 3000);
 
     // The listener guard covers the IPv6 node IP too: a direct connection to the proxy port is reset, from a plain pod
     // and from an annotated one alike (neither was DNATed here).

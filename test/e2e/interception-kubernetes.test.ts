@@ -69,7 +69,7 @@ test('Kubernetes discovery: opt-in by pod or namespace annotation decided at CNI
     assert.equal((await relayedRequests(run, node)) - before, 30, 'the annotated pod was enrolled at CNI ADD');
 
     assertSpread(await run.grpcClient(on, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 120_000), backends, 3000);
-    assertSpread(await run.grpcClient(shopper, { target: `${CLUSTER_IP}:50051`, count: 900, concurrency: 16 }, 60_000), backends, 900);
+    assertSpread(await run.grpcClient(shopper, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 60_000), backends, 3000);
     const plain = await run.grpcClient(off, { target: `${CLUSTER_IP}:50051`, count: 300, concurrency: 16 });
     assert.deepEqual(plain.failures, []);
     assert.equal(Object.keys(plain.byBackend).length, 1);
@@ -83,7 +83,7 @@ test('Kubernetes discovery: opt-in by pod or namespace annotation decided at CNI
       },
       { timeoutMs: 20_000, intervalMs: 200, message: 'the flipped pod balanced' },
     );
-    assertSpread(await run.grpcClient(off, { target: `${CLUSTER_IP}:50051`, count: 900, concurrency: 16 }, 60_000), backends, 900);
+    assertSpread(await run.grpcClient(off, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 60_000), backends, 3000);
   } finally {
     await run.cleanup();
   }

@@ -89,8 +89,8 @@ test('an annotated pod is balanced per request over ONE channel (ClusterIP and p
     assertSpread(balanced, backends, 3000);
 
     // Headless style: dialing one backend pod's IP is balanced over all three too.
-    const headless = await run.grpcClient(on, { target: backends[0].address, count: 600, concurrency: 16 }, 60_000);
-    assertSpread(headless, backends, 600);
+    const headless = await run.grpcClient(on, { target: backends[0].address, count: 3000, concurrency: 16 }, 60_000);
+    assertSpread(headless, backends, 3000);
 
     // Plain HTTP/1.1 on a port that is not gRPC: not intercepted, answered by the web pod itself.
     const page = await run.httpRequest(on, { url: `http://${HTTP_CLUSTER_IP}/hello` });
