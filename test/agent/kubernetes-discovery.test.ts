@@ -170,7 +170,10 @@ test('under load: scale 3 → 6 reaches the new pods within 1 s; terminating get
     );
     const metrics = await scrape(agent);
     const changes = Number(/meshlite_endpoint_change_to_picker_seconds_count (\d+)/.exec(metrics)?.[1] ?? 0);
-    assert.ok(changes >= 5, `every slice change measured from its trigger time (count ${changes})`);
+    // The four changes after the first publish each change the picker. The first publish may count too, or not: when
+    // its slice's event comes before its Service's (two informers, no order between them), the slice changes no
+    // picker yet, and it is the Service that brings the endpoints in.
+    assert.ok(changes >= 4, `every slice change measured from its trigger time (count ${changes})`);
   } finally {
     await run.stop();
     channel.close();

@@ -43,7 +43,7 @@ test('dual-stack node: an annotated pod is balanced over IPv6 (ClusterIP and pod
     const node = await run.createNode({ dualStack: true, chain: meshliteChain(run, paths, writePluginWrapper) });
     assert.ok(node.ipv6 !== undefined);
     // The agent first, so that the client pods enroll through meshlite's CNI plugin (both of their IPs).
-    const agent = await startMeshlite(run, node, paths, { dualStack: true });
+    const agent = await startMeshlite(run, node, paths, { dualStack: true, balancer: 'round-robin' });
     const backendPods = [];
     for (const name of ['echo-a', 'echo-b', 'echo-c']) backendPods.push(await run.createPod(node, { name }));
     // [::]: each backend answers on its IPv4 and its IPv6 pod IP.

@@ -41,7 +41,7 @@ test('Kubernetes discovery: opt-in by pod or namespace annotation decided at CNI
     const api = await startKubeApiInNamespace(run, node, join(run.tmpDir, 'kube-control.sock'));
     await api.apply('namespaces', { metadata: { name: 'default' } });
     await api.apply('namespaces', { metadata: { name: 'shop', annotations: { 'meshlite.io/inject': 'enabled' } } });
-    await startMeshlite(run, node, paths, { kubernetes: { kubeconfig: api.kubeconfigPath, nodeName: NODE_NAME } });
+    await startMeshlite(run, node, paths, { kubernetes: { kubeconfig: api.kubeconfigPath, nodeName: NODE_NAME }, balancer: 'round-robin' });
 
     // Backends: Pod objects first (a kubelet's view), then the sandboxes, then the Service and its slice.
     const backendPods = [];

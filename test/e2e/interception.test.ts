@@ -12,6 +12,7 @@ import type { GrpcClientSummary } from './support/grpc-client-run.ts';
 import {
   type AgentPaths,
   agentPaths,
+  type MeshliteOptions,
   meshliteChain,
   PROXY_PORT,
   relayedRequests,
@@ -24,11 +25,12 @@ const skip = e2eSkipReason();
 const CLUSTER_IP = '10.79.100.10';
 const HTTP_CLUSTER_IP = '10.79.100.20';
 
-/** Each backend within ±25% of an equal share. */
-function assertSpread(summary: GrpcClientSummary, backends: GrpcBackend[], total: number): void {
+/** Each backend within ±25% of an equal share; the spread is reported through `t` when given. */
+function assertSpread(summary: GrpcClientSummary, backends: GrpcBackend[], total: number, t?: { diagnostic(message: string): void }): void {
   assert.deepEqual(summary.failures, []);
   assert.equal(summary.ok, total);
   const counts = backends.map((b) => summary.byBackend[b.id] ?? 0);
+  t?.diagnostic(`${summary.target}: ${counts.join('/')}`);
   const share = total / backends.length;
   for (const count of counts) assert.ok(Math.abs(count - share) <= share * 0.25, `spread ${counts.join('/')}`);
 }
@@ -43,11 +45,11 @@ interface Cluster {
 }
 
 /** Agent first (pods must be able to enroll), then three backend pods, a web pod, kube-proxy's rules, the service. */
-async function cluster(run: E2eRun, pods: StaticPod[]): Promise<Cluster & { agentStop: (graceMs?: number) => Promise<{ code: number | null }> }> {
+async function cluster(run: E2eRun, pods: StaticPod[], options: MeshliteOptions = {}): Promise<Cluster & { agentStop: (graceMs?: number) => Promise<{ code: number | null }> }> {
   const paths = agentPaths(run);
   writeStaticFile(paths.staticFile, [], pods);
   const node = await run.createNode({ chain: meshliteChain(run, paths, writePluginWrapper) });
-  const agent = await startMeshlite(run, node, paths);
+  const agent = await startMeshlite(run, node, paths, options);
   const backendPods = [];
   for (const name of ['echo-a', 'echo-b', 'echo-c']) backendPods.push(await run.createPod(node, { name }));
   const backends = await Promise.all(backendPods.map((pod) => run.startGrpcBackend(pod)));
@@ -60,14 +62,16 @@ async function cluster(run: E2eRun, pods: StaticPod[]): Promise<Cluster & { agen
   return { run, node, paths, backends, pods, publish, agentStop: (graceMs?: number) => agent.stop({ graceMs }) };
 }
 
-test('an annotated pod is balanced per request over ONE channel (ClusterIP and pod IP); a plain pod is not; HTTP untouched; the proxy port refuses strangers', { skip: skip ?? false, timeout: 180_000 }, async () => {
+test('an annotated pod is balanced per request over ONE channel (ClusterIP and pod IP); a plain pod is not; HTTP untouched; the proxy port refuses strangers', { skip: skip ?? false, timeout: 180_000 }, async (t) => {
   const run = await startE2eRun();
   try {
     const pods: StaticPod[] = [
       { name: 'client-on', inject: 'enabled' },
       { name: 'client-off', inject: 'disabled' },
     ];
-    const { node, backends } = await cluster(run, pods);
+    // Round-robin: this checks that interception balances every request; p2c-ewma's evenness between pods that share
+    // two loaded cores is a statistic (±19% seen here, 26% once in CI) and is tested in explicit mode.
+    const { node, backends } = await cluster(run, pods, { balancer: 'round-robin' });
     const web = await run.createPod(node, { name: 'web' });
     const http = await run.startHttpServer(web);
     await run.kubeProxy(node).addService({ name: 'web', portName: 'http', clusterIp: HTTP_CLUSTER_IP, port: 80 }, [{ ip: web.ipv4, port: http.port }]);
@@ -86,11 +90,11 @@ test('an annotated pod is balanced per request over ONE channel (ClusterIP and p
     assert.deepEqual(plain.failures, []);
     assert.equal(Object.keys(plain.byBackend).length, 1, `a plain pod's channel reached ${Object.keys(plain.byBackend).join(', ')}`);
     const balanced = await run.grpcClient(on, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 120_000);
-    assertSpread(balanced, backends, 3000);
+    assertSpread(balanced, backends, 3000, t);
 
     // Headless style: dialing one backend pod's IP is balanced over all three too.
     const headless = await run.grpcClient(on, { target: backends[0].address, count: 3000, concurrency: 16 }, 60_000);
-    assertSpread(headless, backends, 3000);
+    assertSpread(headless, backends, 3000, t);
 
     // Plain HTTP/1.1 on a port that is not gRPC: not intercepted, answered by the web pod itself.
     const page = await run.httpRequest(on, { url: `http://${HTTP_CLUSTER_IP}/hello` });
@@ -112,7 +116,8 @@ test('agent down at CNI ADD, fail-open: the pod starts and works unintercepted; 
   const run = await startE2eRun();
   try {
     const pods: StaticPod[] = [{ name: 'late', inject: 'enabled' }];
-    const c = await cluster(run, pods);
+    // What is tested is enrolment after the outage, not the policy's evenness: see MeshliteOptions.balancer.
+    const c = await cluster(run, pods, { balancer: 'round-robin' });
     await c.agentStop();
     const late = await run.createPod(c.node, { name: 'late', network: 'clients' });
     // Not enrolled: kube-proxy's single choice, as without meshlite.
@@ -123,7 +128,7 @@ test('agent down at CNI ADD, fail-open: the pod starts and works unintercepted; 
     // The agent comes back; with static discovery it learns the pod's IP from the file (with a cluster, from its watch).
     c.pods[0] = { ...c.pods[0], ip: late.ipv4 };
     c.publish();
-    await startMeshlite(run, c.node, c.paths);
+    await startMeshlite(run, c.node, c.paths, { balancer: 'round-robin' });
     await waitFor(
       async () => {
         const probe = await run.grpcClient(late, { target: `${CLUSTER_IP}:50051`, count: 30, concurrency: 3 });
