@@ -5,8 +5,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { writePluginWrapper } from './support/cni-plugin-wrapper.ts';
 import { e2eSkipReason, startE2eRun } from './support/e2e-harness.ts';
-import type { GrpcBackend } from './support/grpc-backend-pod.ts';
-import type { GrpcClientSummary } from './support/grpc-client-run.ts';
 import {
   agentPaths,
   meshliteChain,
@@ -16,20 +14,12 @@ import {
   startMeshlite,
   writeStaticFile,
 } from './support/meshlite-agent.ts';
+import { assertSpread } from './support/spread.ts';
 
 const skip = e2eSkipReason();
 const CLUSTER_IP = '10.79.100.10';
 const CLUSTER_IP6 = 'fd79:100::10';
 const PORT = 50051;
-
-/** No failure, and each backend within ±25% of an equal share. */
-function assertSpread(summary: GrpcClientSummary, backends: GrpcBackend[], total: number): void {
-  assert.deepEqual(summary.failures, [], `${summary.target}: failures`);
-  assert.equal(summary.ok, total);
-  const counts = backends.map((b) => summary.byBackend[b.id] ?? 0);
-  const share = total / backends.length;
-  for (const count of counts) assert.ok(Math.abs(count - share) <= share * 0.25, `${summary.target}: spread ${counts.join('/')}`);
-}
 
 test('dual-stack node: an annotated pod is balanced over IPv6 (ClusterIP and pod IP) and IPv4; a plain pod over IPv6 is not; the IPv6 proxy port refuses strangers', { skip: skip ?? false, timeout: 120_000 }, async () => {
   const run = await startE2eRun();

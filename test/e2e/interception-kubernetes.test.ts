@@ -8,10 +8,9 @@ import { endpointSliceObject, grpcServiceObject } from '../support/kube-api-obje
 import { waitFor } from '../support/wait-for.ts';
 import { writePluginWrapper } from './support/cni-plugin-wrapper.ts';
 import { e2eSkipReason, startE2eRun } from './support/e2e-harness.ts';
-import type { GrpcBackend } from './support/grpc-backend-pod.ts';
-import type { GrpcClientSummary } from './support/grpc-client-run.ts';
 import { startKubeApiInNamespace } from './support/kube-api-in-namespace.ts';
 import { agentPaths, meshliteChain, relayedRequests, startMeshlite } from './support/meshlite-agent.ts';
+import { assertSpread } from './support/spread.ts';
 
 const skip = e2eSkipReason();
 const CLUSTER_IP = '10.79.100.10';
@@ -23,14 +22,6 @@ function podObject(name: string, namespace: string, inject?: 'enabled' | 'disabl
     spec: { nodeName: NODE_NAME, containers: [{ name: 'app', image: 'app:1' }] },
     status: { phase: 'Pending' },
   };
-}
-
-function assertSpread(summary: GrpcClientSummary, backends: GrpcBackend[], total: number): void {
-  assert.deepEqual(summary.failures, []);
-  assert.equal(summary.ok, total);
-  const counts = backends.map((b) => summary.byBackend[b.id] ?? 0);
-  const share = total / backends.length;
-  for (const count of counts) assert.ok(Math.abs(count - share) <= share * 0.25, `spread ${counts.join('/')}`);
 }
 
 test('Kubernetes discovery: opt-in by pod or namespace annotation decided at CNI ADD, one channel balanced, an annotation flip applies without a restart', { skip: skip ?? false, timeout: 180_000 }, async () => {

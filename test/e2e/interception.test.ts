@@ -8,7 +8,6 @@ import { writePluginWrapper } from './support/cni-plugin-wrapper.ts';
 import { e2eSkipReason, type E2eRun, startE2eRun } from './support/e2e-harness.ts';
 import type { E2eNode } from './support/node.ts';
 import type { GrpcBackend } from './support/grpc-backend-pod.ts';
-import type { GrpcClientSummary } from './support/grpc-client-run.ts';
 import {
   type AgentPaths,
   agentPaths,
@@ -20,20 +19,11 @@ import {
   startMeshlite,
   writeStaticFile,
 } from './support/meshlite-agent.ts';
+import { assertSpread } from './support/spread.ts';
 
 const skip = e2eSkipReason();
 const CLUSTER_IP = '10.79.100.10';
 const HTTP_CLUSTER_IP = '10.79.100.20';
-
-/** Each backend within ±25% of an equal share; the spread is reported through `t` when given. */
-function assertSpread(summary: GrpcClientSummary, backends: GrpcBackend[], total: number, t?: { diagnostic(message: string): void }): void {
-  assert.deepEqual(summary.failures, []);
-  assert.equal(summary.ok, total);
-  const counts = backends.map((b) => summary.byBackend[b.id] ?? 0);
-  t?.diagnostic(`${summary.target}: ${counts.join('/')}`);
-  const share = total / backends.length;
-  for (const count of counts) assert.ok(Math.abs(count - share) <= share * 0.25, `spread ${counts.join('/')}`);
-}
 
 interface Cluster {
   run: E2eRun;
