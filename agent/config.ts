@@ -1,11 +1,11 @@
 // Every setting of the agent in one table (flag, environment variable, default, validation, help) and its parser.
 
-import { BALANCER_NAMES, DEFAULT_BALANCER } from './balancer/policies.ts';
-import { MeshliteError } from './errors.ts';
+import { MeshliteError } from './vocabulary/errors.ts';
 import { isIP } from 'node:net';
-import { canonicalIPv6, formatHostPort, type HostPort, parseHostPort } from './host-port.ts';
-import type { BalancerName } from './registry/endpoint.ts';
+import { canonicalIPv6, formatHostPort, type HostPort, parseHostPort } from './vocabulary/host-port.ts';
 import { LOG_LEVELS, type LogLevel } from './telemetry/logger.ts';
+import { BALANCER_NAMES, DEFAULT_BALANCER } from './vocabulary/balancer-names.ts';
+import type { BalancerName } from './vocabulary/balancer-names.ts';
 
 export type DiscoveryMode = 'kubernetes' | 'static';
 export type IptablesBackendChoice = 'auto' | 'nft' | 'legacy';

@@ -4,16 +4,16 @@ import { createAdminServer, type Readiness } from './admin/admin-server.ts';
 import { BalancerSet } from './balancer/balancer-set.ts';
 import { ConfigError, helpText, parseConfig, type Config } from './config.ts';
 import { StaticSource, nodeFileAccess } from './discovery/static-source.ts';
-import { CniOverlay } from './cni/cni-overlay.ts';
-import { enrolledOrLoopback, SourceRefusalLog } from './cni/source-policy.ts';
+import { CniIpClaims } from './enrollment/cni-ip-claims.ts';
+import { enrolledOrLoopback, SourceRefusalLog } from './enrollment/source-policy.ts';
 import type { KubeApi } from './discovery/kube-api.ts';
 import { OptInIndex, staticPodRecords } from './discovery/opt-in-index.ts';
 import { runCommand } from './intercept/command-runner.ts';
 import { uninstall } from './intercept/uninstall.ts';
 import { startTransparentMode } from './transparent-mode.ts';
 import { ServiceIndex } from './discovery/service-index.ts';
-import { type ErrorCode, MeshliteError } from './errors.ts';
-import { formatHostPort, type HostPort } from './host-port.ts';
+import { type ErrorCode, MeshliteError } from './vocabulary/errors.ts';
+import { formatHostPort, type HostPort } from './vocabulary/host-port.ts';
 import { AuthorityParser } from './proxy/authority.ts';
 import { BalancerRoutes } from './proxy/balancer-routes.ts';
 import { nodeIPsToListenOn, ProxyListener } from './proxy/listener.ts';
@@ -23,13 +23,10 @@ import { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { DiscoveryMetrics } from './telemetry/discovery-metrics.ts';
 import { type AgentMetrics, createMetrics } from './telemetry/metrics.ts';
-import { RelayTelemetry } from './telemetry/relay-telemetry.ts';
+import { realClock } from './vocabulary/clock.ts';
+import { RelayTelemetry } from './proxy/relay-telemetry.ts';
 
-const realTimers = {
-  setTimeout: (callback: () => void, ms: number): unknown => setTimeout(callback, ms),
-  clearTimeout: (handle: unknown): void => clearTimeout(handle as NodeJS.Timeout),
-};
-const monotonicMs = (): number => performance.now();
+const monotonicMs = (): number => realClock.now();
 
 /** Retries against an API server in trouble: quick at first, then no more than one attempt per informer every 10 s. */
 const KUBE_BACKOFF = { initialMs: 250, maxMs: 10_000 };
@@ -51,7 +48,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
   relay = new Relay({
     routes,
     authority: new AuthorityParser(config.clusterDomain),
-    clock: { now: monotonicMs, ...realTimers },
+    clock: realClock,
     random: Math.random,
     connectTimeoutMs: config.connectTimeoutMs,
     maxConnectionsPerEndpoint: config.upstreamMaxConnections,
@@ -60,9 +57,9 @@ async function run(config: Config, logger: Logger): Promise<void> {
   });
 
   // This node's opted-in pods (IP → pod): interception's source set and the listener's source check. Discovery
-  // feeds it through the CNI overlay, which holds the IPs the CNI plugin reported until the pod's status has them.
+  // feeds it through the CNI IP claims, which holds the IPs the CNI plugin reported until the pod's status has them.
   const index = new OptInIndex(config.nodeName);
-  const optIn = new CniOverlay(index);
+  const optIn = new CniIpClaims(index);
   // Series follow the registry: a service's endpoint counts change with it, and go when it goes.
   registry.subscribe((update) => {
     if (update.type === 'delete') return metrics.forgetService(update.key);
@@ -113,11 +110,11 @@ async function run(config: Config, logger: Logger): Promise<void> {
         proxyPort: proxyAddress.port,
         registry,
         index,
-        overlay: optIn,
+        ipClaims: optIn,
         kubeApi: discovery.kubeApi,
         logger,
         metrics,
-        timers: { now: monotonicMs, ...realTimers },
+        timers: realClock,
       })
     : null;
 
@@ -183,14 +180,14 @@ interface RunningDiscovery {
 async function startStaticDiscovery(
   config: Config,
   registry: EndpointRegistry,
-  optIn: CniOverlay,
+  optIn: CniIpClaims,
   metrics: AgentMetrics,
   logger: Logger,
 ): Promise<RunningDiscovery> {
   const source = new StaticSource({
     path: config.staticFile,
     files: nodeFileAccess,
-    timers: realTimers,
+    timers: realClock,
     logger,
     metrics,
     onSnapshot: (snapshot) => {
@@ -205,7 +202,7 @@ async function startStaticDiscovery(
 async function startKubernetesDiscovery(
   config: Config,
   registry: EndpointRegistry,
-  optIn: CniOverlay,
+  optIn: CniIpClaims,
   metrics: AgentMetrics,
   logger: Logger,
 ): Promise<RunningDiscovery> {
@@ -221,7 +218,7 @@ async function startKubernetesDiscovery(
     optIn,
     metrics: Object.assign(new DiscoveryMetrics(metrics.registry), { countError: (code: ErrorCode) => metrics.countError(code) }),
     logger,
-    timers: { now: monotonicMs, ...realTimers },
+    timers: realClock,
     wallClockMs: Date.now,
     random: Math.random,
     backoff: KUBE_BACKOFF,

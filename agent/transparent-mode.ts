@@ -1,12 +1,12 @@
 // Wiring of transparent mode: the interception rules follow the registry and the opted-in pods; the CNI socket enrolls.
 
 import type { Config } from './config.ts';
-import { CniEnrollment, kubePodLookup } from './cni/enrollment.ts';
-import { EnrollmentServer } from './cni/enrollment-server.ts';
-import type { CniOverlay } from './cni/cni-overlay.ts';
+import { CniEnrollment, kubePodLookup } from './enrollment/enrollment.ts';
+import { EnrollmentServer } from './enrollment/enrollment-server.ts';
+import type { CniIpClaims } from './enrollment/cni-ip-claims.ts';
 import type { KubeApi } from './discovery/kube-api.ts';
 import type { OptInIndex } from './discovery/opt-in-index.ts';
-import type { ErrorCode } from './errors.ts';
+import type { ErrorCode } from './vocabulary/errors.ts';
 import { runCommand } from './intercept/command-runner.ts';
 import { grpcDestinations } from './intercept/grpc-destinations.ts';
 import { InterceptMetrics } from './intercept/intercept-metrics.ts';
@@ -21,7 +21,7 @@ export interface TransparentModeDeps {
   proxyPort: number;
   registry: EndpointRegistry;
   index: OptInIndex;
-  overlay: CniOverlay;
+  ipClaims: CniIpClaims;
   /** Null with static discovery: the file's pods are all there is. */
   kubeApi: KubeApi | null;
   logger: Logger;
@@ -72,7 +72,7 @@ export async function startTransparentMode(deps: TransparentModeDeps): Promise<T
   let server: EnrollmentServer | null = null;
   if (config.cniSocket !== null) {
     const enrollment = new CniEnrollment({
-      overlay: deps.overlay,
+      ipClaims: deps.ipClaims,
       index,
       lookup: deps.kubeApi === null ? null : kubePodLookup(deps.kubeApi),
       interception: manager,

@@ -9,7 +9,8 @@ import {
   monotonicNowNs,
 } from '../agent/balancer/endpoint-load.ts';
 import { fastRandomInt, type Picker, type PolicyDeps } from '../agent/balancer/picker.ts';
-import { BALANCER_NAMES, policyByName } from '../agent/balancer/policies.ts';
+import { policyByName } from '../agent/balancer/policies.ts';
+import { BALANCER_NAMES } from '../agent/vocabulary/balancer-names.ts';
 
 export interface MicroRow {
   name: string;

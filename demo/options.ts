@@ -1,8 +1,8 @@
 // The demo's command line: its options, their validation and the usage text.
 
 import { parseArgs } from 'node:util';
-import { BALANCER_NAMES, isBalancerName } from '../agent/balancer/policies.ts';
-import type { BalancerName } from '../agent/registry/endpoint.ts';
+import { BALANCER_NAMES, isBalancerName } from '../agent/vocabulary/balancer-names.ts';
+import type { BalancerName } from '../agent/vocabulary/balancer-names.ts';
 
 export const MODE_NAMES = ['auto', 'transparent', 'explicit'] as const;
 export type ModeName = (typeof MODE_NAMES)[number];

@@ -1,10 +1,11 @@
 // One ServiceBalancer per service key, kept in step with the endpoint registry.
 
 import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
-import type { BalancerName, RegistryUpdate } from '../registry/endpoint.ts';
+import type { RegistryUpdate } from '../registry/endpoint.ts';
 import { createTimeCell, DEFAULT_LOAD_OPTIONS, type LoadOptions } from './endpoint-load.ts';
 import { type BalancingPolicy, fastRandomInt, type PolicyDeps } from './picker.ts';
 import { policyByName } from './policies.ts';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
 import {
   type EndpointHooks,
   ServiceBalancer,

@@ -1,8 +1,8 @@
 // Least-request: the endpoint with the fewest requests in flight; full scan for small sets, two choices above.
 
-import type { BalancerName } from '../registry/endpoint.ts';
 import type { EndpointLoad } from './endpoint-load.ts';
 import { type BalancingPolicy, EMPTY_PICKER, fastRandomInt, type Picker, type PolicyDeps } from './picker.ts';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
 
 /**
  * Up to this many endpoints the picker scans them all. Power of two choices exists to avoid herding on stale,

@@ -1,8 +1,8 @@
 // Power of two choices over peak-EWMA cost (latency × (in flight + 1)): the default policy, as in Linkerd.
 
-import type { BalancerName } from '../registry/endpoint.ts';
 import type { EndpointLoad, TimeCell } from './endpoint-load.ts';
 import { type BalancingPolicy, EMPTY_PICKER, type Picker, type PolicyDeps } from './picker.ts';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
 
 /**
  * Two distinct endpoints drawn at random, the cheaper one wins. Comparing two instead of scanning all keeps a

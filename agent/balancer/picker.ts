@@ -1,7 +1,7 @@
 // The balancer contract: a policy builds immutable picker snapshots; pick() is synchronous and allocation-free.
 
-import type { BalancerName } from '../registry/endpoint.ts';
 import type { EndpointLoad, TimeCell } from './endpoint-load.ts';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
 
 /**
  * A snapshot of one service's eligible endpoints. The relay calls pick() once per request on the hot path, so it

@@ -1,20 +1,11 @@
 // The policies by name: what config validates against and what the balancer set instantiates.
 
-import type { BalancerName } from '../registry/endpoint.ts';
+import { BALANCER_NAMES, type BalancerName } from '../vocabulary/balancer-names.ts';
 import { createTimeCell } from './endpoint-load.ts';
 import { LeastRequestPolicy } from './least-request.ts';
 import { PeakEwmaPolicy } from './p2c-peak-ewma.ts';
 import { type BalancingPolicy, fastRandomInt, type PolicyDeps } from './picker.ts';
 import { RoundRobinPolicy } from './round-robin.ts';
-
-/** Every valid balancer name; the first is the default. */
-export const BALANCER_NAMES: readonly BalancerName[] = Object.freeze(['p2c-ewma', 'least-request', 'round-robin']);
-
-export const DEFAULT_BALANCER: BalancerName = 'p2c-ewma';
-
-export function isBalancerName(value: unknown): value is BalancerName {
-  return typeof value === 'string' && (BALANCER_NAMES as readonly string[]).includes(value);
-}
 
 /** For a policy used alone: its time cell never advances, so p2c-ewma compares estimates as of their last samples
  *  without fading them; the balancer set passes a cell its load objects keep at the latest sample time. */

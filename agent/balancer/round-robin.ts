@@ -1,8 +1,8 @@
 // Round-robin: each eligible endpoint in turn; the simplest even spread when endpoints are alike.
 
-import type { BalancerName } from '../registry/endpoint.ts';
 import type { EndpointLoad } from './endpoint-load.ts';
 import { type BalancingPolicy, EMPTY_PICKER, fastRandomInt, type Picker, type PolicyDeps } from './picker.ts';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
 
 class RoundRobinPicker implements Picker {
   private readonly endpoints: readonly EndpointLoad[];

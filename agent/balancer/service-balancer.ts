@@ -1,8 +1,9 @@
 // One service's balancer: keeps a load object per endpoint across updates and publishes picker snapshots.
 
-import { type BalancerName, type EndpointSpec, eligibleEndpoints, type RegistryUpdate } from '../registry/endpoint.ts';
+import { type EndpointSpec, eligibleEndpoints, type RegistryUpdate } from '../registry/endpoint.ts';
 import { EndpointLoad, type LoadOptions } from './endpoint-load.ts';
 import { type BalancingPolicy, EMPTY_PICKER, type Picker } from './picker.ts';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
 
 /** Told about an endpoint of service `key`; the owner (relay) keeps the endpoint's upstream pool in load.context. */
 export type EndpointHook = (load: EndpointLoad, key: string) => void;

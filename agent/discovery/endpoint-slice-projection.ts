@@ -14,7 +14,7 @@ import {
   show,
   Warnings,
 } from './kube-fields.ts';
-import { parseKubeIp } from './kube-ip.ts';
+import { parseKubeIp } from '../vocabulary/ip-address.ts';
 import {
   ANNOTATIONS,
   type EndpointSliceRecord,

@@ -2,7 +2,7 @@
 
 import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
 import { fetch, type Response } from 'undici';
-import { MeshliteError } from '../errors.ts';
+import { MeshliteError } from '../vocabulary/errors.ts';
 
 /** One page-joined LIST: the raw items as the API sent them, and the collection's resourceVersion. */
 export interface ListResult {

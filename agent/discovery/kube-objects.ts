@@ -1,6 +1,6 @@
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
 // What meshlite keeps of each Kubernetes object it watches: small records projected from the API's JSON, never the whole object.
 
-import type { BalancerName } from '../registry/endpoint.ts';
 
 /** Annotations meshlite reads (on Pods, Namespaces and Services). */
 export const ANNOTATIONS = {

@@ -1,7 +1,5 @@
 // Projections of the Kubernetes API's JSON (LIST items, WATCH event objects) into meshlite's records: pure, and never throwing.
 
-import { BALANCER_NAMES, isBalancerName } from '../balancer/policies.ts';
-import type { BalancerName } from '../registry/endpoint.ts';
 import { GRPC_PROTOCOL_ANNOTATION_VALUE, isGrpcServicePort } from './grpc-ports.ts';
 import {
   annotation,
@@ -16,7 +14,9 @@ import {
   show,
   Warnings,
 } from './kube-fields.ts';
-import { parseKubeIp } from './kube-ip.ts';
+import { parseKubeIp } from '../vocabulary/ip-address.ts';
+import { BALANCER_NAMES, isBalancerName } from '../vocabulary/balancer-names.ts';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
 import {
   ANNOTATIONS,
   type GrpcServicePort,

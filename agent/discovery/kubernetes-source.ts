@@ -1,9 +1,9 @@
 // Kubernetes discovery: four supervised informers (Services, EndpointSlices, this node's Pods, Namespaces) feeding the indexes.
 
-import type { ErrorCode } from '../errors.ts';
+import type { ErrorCode } from '../vocabulary/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { InformerStateName } from '../telemetry/discovery-metrics.ts';
-import type { BackoffPolicy } from '../upstream/backoff.ts';
+import type { BackoffPolicy } from '../vocabulary/backoff.ts';
 import type { KubeApi } from './kube-api.ts';
 import type { EndpointSliceRecord, NamespaceRecord, PodRecord, RecordBase, ServiceRecord } from './kube-objects.ts';
 import { projectEndpointSlice, projectNamespace, projectPod, projectService } from './kube-projection.ts';

@@ -1,7 +1,7 @@
 // The opt-in index: this node's pods enrolled for interception (DESIGN §6), IP → pod, kept from Pod and Namespace events.
 
 import type { InjectSetting, NamespaceRecord, PodRecord } from './kube-objects.ts';
-import { parseKubeIp } from './kube-ip.ts';
+import { parseKubeIp } from '../vocabulary/ip-address.ts';
 import type { PodSpec } from './static-file.ts';
 
 /** The pod an enrolled IP belongs to. Frozen: the same object is handed to every subscriber. */

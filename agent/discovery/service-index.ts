@@ -3,7 +3,7 @@
 import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
 import type { EndpointSpec, ServiceSpec } from '../registry/endpoint.ts';
 import type { EndpointSliceRecord, GrpcServicePort, ObjectIdentity, ServiceRecord } from './kube-objects.ts';
-import { serviceKey } from './service-key.ts';
+import { serviceKey } from '../vocabulary/service-key.ts';
 import { mergeSliceEndpoints, slicePortNamed } from './slice-endpoints.ts';
 
 /** What the index holds, for the debug endpoint and gauges. */

@@ -1,6 +1,6 @@
 // EndpointSlice endpoints → EndpointSpecs of one Service port, merged across slices: a duplicate keeps its most usable state.
 
-import { formatHostPort } from '../host-port.ts';
+import { formatHostPort } from '../vocabulary/host-port.ts';
 import { type EndpointSpec, isActive } from '../registry/endpoint.ts';
 import type { EndpointSliceRecord, SlicePort } from './kube-objects.ts';
 

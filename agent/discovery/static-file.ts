@@ -2,11 +2,12 @@
 
 import { isIP } from 'node:net';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import { BALANCER_NAMES } from '../balancer/policies.ts';
-import { MeshliteError } from '../errors.ts';
-import { canonicalIPv6, formatHostPort, parseHostPort } from '../host-port.ts';
-import type { BalancerName, EndpointSpec, ServiceSpec } from '../registry/endpoint.ts';
-import { serviceKey } from './service-key.ts';
+import { MeshliteError } from '../vocabulary/errors.ts';
+import { canonicalIPv6, formatHostPort, parseHostPort } from '../vocabulary/host-port.ts';
+import type { EndpointSpec, ServiceSpec } from '../registry/endpoint.ts';
+import { serviceKey } from '../vocabulary/service-key.ts';
+import { BALANCER_NAMES } from '../vocabulary/balancer-names.ts';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
 
 /** A local pod and its opt-in, for interception without a cluster (used from issue 5 on). */
 export interface PodSpec {

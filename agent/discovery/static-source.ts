@@ -3,10 +3,11 @@
 import { watch as fsWatch } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import type { ErrorCode } from '../errors.ts';
+import type { ErrorCode } from '../vocabulary/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { StaticReloadResult } from '../telemetry/metrics.ts';
 import { parseStaticFile, type StaticConfig, StaticFileError } from './static-file.ts';
+import type { Clock } from '../vocabulary/clock.ts';
 
 /** Enough of a file's identity to notice a change without reading it: a cheap stat per poll. */
 export interface FileStamp {
@@ -24,11 +25,6 @@ export interface FileAccess {
   watchDirectory(dir: string, onEvent: (fileName: string | null) => void, onError: (error: Error) => void): { close(): void };
 }
 
-export interface SourceTimers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface StaticSourceMetrics {
   countStaticReload(result: StaticReloadResult): void;
   countError(code: ErrorCode): void;
@@ -37,7 +33,7 @@ export interface StaticSourceMetrics {
 export interface StaticSourceOptions {
   path: string;
   files: FileAccess;
-  timers: SourceTimers;
+  timers: Clock;
   logger: Logger;
   metrics: StaticSourceMetrics;
   /** Every version of the file that parsed, the first one included; complete, never a delta. */

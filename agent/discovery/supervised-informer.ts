@@ -1,11 +1,12 @@
 // One watched resource kept in sync under supervision: client-node's ListWatch, restarted with backoff after any error.
 
 import { ListWatch } from '@kubernetes/client-node';
-import type { ErrorCode } from '../errors.ts';
+import type { ErrorCode } from '../vocabulary/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { type BackoffPolicy, backoffDelay } from '../upstream/backoff.ts';
+import { type BackoffPolicy, backoffDelay } from '../vocabulary/backoff.ts';
 import type { KubeApi, WatchClient } from './kube-api.ts';
 import type { RecordBase } from './kube-objects.ts';
+import type { Clock } from '../vocabulary/clock.ts';
 
 export interface InformerSpec<R extends RecordBase> {
   /** The resource's plural name, for logs and metrics: services, endpointslices, pods, namespaces. */
@@ -14,12 +15,6 @@ export interface InformerSpec<R extends RecordBase> {
   path: string;
   fieldSelector?: string;
   project: (raw: unknown) => R;
-}
-
-export interface InformerTimers {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
 }
 
 export interface InformerHandlers<R> {
@@ -35,7 +30,7 @@ export interface SupervisedInformerOptions<R extends RecordBase> {
   spec: InformerSpec<R>;
   api: KubeApi;
   handlers: InformerHandlers<R>;
-  timers: InformerTimers;
+  timers: Clock;
   random: () => number;
   logger: Logger;
   backoff: BackoffPolicy;

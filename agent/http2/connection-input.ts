@@ -3,7 +3,7 @@
 
 import { CONNECTION_PREFACE, ErrorCode, Flag, FrameType } from './constants.ts';
 import type { Http2Connection } from './connection.ts';
-import type { Timers } from './connection-options.ts';
+import type { Clock } from '../vocabulary/clock.ts';
 import { FrameReader, type FrameSink } from './frame-reader.ts';
 import type { FrameWriter } from './frame-writer.ts';
 import type { Http2Handler } from './handler.ts';
@@ -43,7 +43,7 @@ export interface InputParts {
   readonly role: 'server' | 'client';
   readonly localSettings: Http2Settings;
   readonly remoteSettings: Http2Settings;
-  readonly timers: Timers;
+  readonly timers: Clock;
   readonly prefaceTimeoutMs: number;
   readonly settingsTimeoutMs: number;
   readonly writer: FrameWriter;
@@ -65,7 +65,7 @@ export class ConnectionInput implements FrameSink {
   private readonly handler: Http2Handler;
   private readonly role: 'server' | 'client';
   private readonly remoteSettings: Http2Settings;
-  private readonly timers: Timers;
+  private readonly timers: Clock;
   private readonly settingsTimeoutMs: number;
   private readonly writer: FrameWriter;
   private readonly streams: StreamTable;

@@ -1,5 +1,6 @@
 // What a connection is given: the transport it writes to, its clock, and its options.
 
+import type { Clock } from '../vocabulary/clock.ts';
 import type { Http2Settings } from './settings.ts';
 
 /** Where the connection writes. After `write`, memory may be reused once `writableLength` is 0: copy if you keep it. */
@@ -10,12 +11,6 @@ export interface Transport {
   readonly writableLength: number;
   end(): void;
   destroy(): void;
-}
-
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  now(): number;
 }
 
 export interface ConnectionOptions {
@@ -30,15 +25,5 @@ export interface ConnectionOptions {
   creditConnectionOnReceive?: boolean;
   settingsTimeoutMs?: number;
   prefaceTimeoutMs?: number;
-  timers?: Timers;
+  clock?: Clock;
 }
-
-export const realTimers: Timers = {
-  setTimeout: (callback, ms) => {
-    const handle = setTimeout(callback, ms);
-    handle.unref();
-    return handle;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-  now: () => Date.now(),
-};

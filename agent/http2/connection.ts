@@ -3,7 +3,8 @@
 // Frame input, stream output, receive credit and header intake are collaborators, each given only what it needs.
 
 import { CONNECTION_PREFACE, ErrorCode, MAX_STREAM_ID, errorCodeName } from './constants.ts';
-import { type ConnectionOptions, type Timers, type Transport, realTimers } from './connection-options.ts';
+import { backgroundClock, type Clock } from '../vocabulary/clock.ts';
+import type { ConnectionOptions, Transport } from './connection-options.ts';
 import { ConnectionInput, type InputOwner } from './connection-input.ts';
 import type { FrameSink } from './frame-reader.ts';
 import { FrameWriter } from './frame-writer.ts';
@@ -18,7 +19,7 @@ import { type OutputOwner, StreamOutput } from './stream-output.ts';
 import { StreamTable } from './stream-table.ts';
 
 export type { Http2Settings } from './settings.ts';
-export type { ConnectionOptions, Timers, Transport } from './connection-options.ts';
+export type { ConnectionOptions, Transport } from './connection-options.ts';
 
 export type ConnectionState =
   | { state: 'open' }
@@ -37,7 +38,7 @@ export class Http2Connection implements FrameSink {
 
   private readonly transport: Transport;
   private readonly handler: Http2Handler;
-  private readonly timers: Timers;
+  private readonly timers: Clock;
   private readonly writer = new FrameWriter();
   private readonly streams: StreamTable;
   private readonly receiveWindow: ReceiveWindow;
@@ -52,7 +53,7 @@ export class Http2Connection implements FrameSink {
     this.transport = transport;
     this.handler = handler;
     this.role = options.role;
-    this.timers = options.timers ?? realTimers;
+    this.timers = options.clock ?? backgroundClock;
     this.localSettings = { ...advertisedDefaultSettings(), ...options.settings, enablePush: false };
     this.streams = new StreamTable(this.role);
     // The collaborators reach back only through these steps (closures: the methods stay private).

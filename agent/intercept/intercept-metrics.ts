@@ -1,7 +1,7 @@
 // Metrics of interception: the manager's state, passes and their duration, repairs, and the members of each set.
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { ErrorCode } from '../errors.ts';
+import type { ErrorCode } from '../vocabulary/errors.ts';
 
 export type InterceptionStateName = 'idle' | 'installing' | 'ready' | 'applying' | 'failed' | 'stopped';
 export const INTERCEPTION_STATES: readonly InterceptionStateName[] = ['idle', 'installing', 'ready', 'applying', 'failed', 'stopped'];

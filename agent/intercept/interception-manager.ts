@@ -1,8 +1,8 @@
 // Keeps the kernel's interception rules and sets equal to the desired ones: install, coalesced updates, periodic repair, retry.
 
-import { type ErrorCode, MeshliteError } from '../errors.ts';
+import { type ErrorCode, MeshliteError } from '../vocabulary/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { type BackoffPolicy, backoffDelay } from '../upstream/backoff.ts';
+import { type BackoffPolicy, backoffDelay } from '../vocabulary/backoff.ts';
 import { type BackendDecision, detectBackend } from './backend-detection.ts';
 import type { CommandRunner } from './command-runner.ts';
 import { type Destination, DesiredSets, type Replaced } from './desired-sets.ts';
@@ -13,18 +13,13 @@ import { type IpFamily, setDefinitions } from './names.ts';
 import { summarizePass } from './pass-summary.ts';
 import { podMember } from './set-members.ts';
 import { removeRulesFrom, removeSets } from './uninstall.ts';
-
-export interface InterceptionTimers {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+import type { Clock } from '../vocabulary/clock.ts';
 
 export interface InterceptionManagerOptions {
   runner: CommandRunner;
   logger: Logger;
   metrics?: InterceptObserver;
-  timers: InterceptionTimers;
+  timers: Clock;
   /** A family is intercepted when its node IP is set; the IP is the DNAT target and the listener guard's address. */
   nodeIPs: { v4: string | null; v6: string | null };
   proxyPort: number;

@@ -1,6 +1,6 @@
 // Runs one iptables/ipset command through the injected runner and turns any failure into one coded error.
 
-import { type ErrorCode, MeshliteError } from '../errors.ts';
+import { type ErrorCode, MeshliteError } from '../vocabulary/errors.ts';
 import type { CommandResult, CommandRunner } from './command-runner.ts';
 
 /** A command failed (non-zero exit, killed, or could not be started); carries what is needed to act on it. */

@@ -1,6 +1,6 @@
 // Set members in the one spelling meshlite compares with the kernel's: `ipset save` prints them this way.
 
-import { parseKubeIp } from '../discovery/kube-ip.ts';
+import { parseKubeIp } from '../vocabulary/ip-address.ts';
 import type { IpFamily } from './names.ts';
 
 export interface Member {

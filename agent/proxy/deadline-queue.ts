@@ -1,5 +1,7 @@
 // Request deadlines in one binary heap behind one timer: no timer or closure per request.
 
+import type { Clock } from '../vocabulary/clock.ts';
+
 export interface DeadlineEntry {
   /** Absolute deadline in clock milliseconds. */
   deadlineAt: number;
@@ -8,20 +10,14 @@ export interface DeadlineEntry {
   onDeadline(): void;
 }
 
-export interface DeadlineClock {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export class DeadlineQueue {
   private readonly heap: DeadlineEntry[] = [];
-  private readonly clock: DeadlineClock;
+  private readonly clock: Clock;
   private timer: unknown = null;
   private timerAt = Number.POSITIVE_INFINITY;
   private readonly fire = (): void => this.expire();
 
-  constructor(clock: DeadlineClock) {
+  constructor(clock: Clock) {
     this.clock = clock;
   }
 

@@ -2,7 +2,7 @@
 // given by the gRPC "HTTP/2 protocol" document.
 
 import { ErrorCode } from '../http2/constants.ts';
-import { GrpcStatus } from '../errors.ts';
+import { GrpcStatus } from '../vocabulary/errors.ts';
 
 /** A Trailers-Only response: HTTP 200 with the status in the only header block (never a 502/503 to gRPC). */
 export function trailersOnly(status: number, message: string): string[] {

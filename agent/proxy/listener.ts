@@ -2,7 +2,7 @@
 // anything else to a byte-for-byte passthrough.
 
 import net from 'node:net';
-import { formatHostPort } from '../host-port.ts';
+import { formatHostPort } from '../vocabulary/host-port.ts';
 import type { Http2Connection } from '../http2/connection.ts';
 import { serveSocket } from '../http2/socket-transport.ts';
 import { sniffPreface } from './protocol-sniff.ts';

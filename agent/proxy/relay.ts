@@ -2,29 +2,25 @@
 // and headers, DATA, trailers, flow control, cancellation and deadlines are carried across.
 
 import type { EndpointLoad } from '../balancer/endpoint-load.ts';
-import { type ErrorCode as ErrorCodeName, GrpcStatus, grpcStatusOf } from '../errors.ts';
+import { type ErrorCode as ErrorCodeName, GrpcStatus, grpcStatusOf } from '../vocabulary/errors.ts';
 import { ErrorCode, errorCodeName } from '../http2/constants.ts';
 import type { Http2Connection } from '../http2/connection.ts';
 import type { Stream } from '../http2/stream.ts';
 import { UpstreamPool } from '../upstream/upstream-pool.ts';
 import type { UpstreamConnection } from '../upstream/upstream-connection.ts';
 import type { AuthorityParser } from './authority.ts';
-import { type DeadlineClock, DeadlineQueue } from './deadline-queue.ts';
+import { DeadlineQueue } from './deadline-queue.ts';
 import { DownstreamHandler } from './downstream-handler.ts';
 import { Exchange, type ExchangeDriver } from './exchange.ts';
 import { statusTrailers, trailersOnly, grpcStatusForReset } from './grpc-status.ts';
 import { formatGrpcTimeout, parseGrpcTimeout } from './grpc-timeout.ts';
 import type { Route, RouteTable } from './route.ts';
+import type { Clock } from '../vocabulary/clock.ts';
 import { UpstreamHandler } from './upstream-handler.ts';
 
 /** Request bodies up to this size are kept until the response starts, so a refused request can be sent again. */
 const RETRY_BODY_LIMIT = 64 * 1024;
 const MAX_ATTEMPTS = 3;
-
-export interface RelayClock extends DeadlineClock {
-  /** Monotonic milliseconds (fractional). */
-  now(): number;
-}
 
 export interface RelayObserver {
   /** Once per request, when its outcome is known. `errorCode` is set when the agent made the response. */
@@ -37,7 +33,7 @@ export interface RelayObserver {
 export interface RelayOptions {
   routes: RouteTable;
   authority: AuthorityParser;
-  clock: RelayClock;
+  clock: Clock;
   random: () => number;
   connectTimeoutMs: number;
   maxConnectionsPerEndpoint: number;

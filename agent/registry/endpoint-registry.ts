@@ -1,6 +1,7 @@
 // Endpoint sets per service key: takes discovery's snapshots, diffs them, emits typed updates, indexes addresses.
 
-import { serviceKey } from '../discovery/service-key.ts';
+import { normalizeIp } from '../vocabulary/ip-address.ts';
+import { serviceKey } from '../vocabulary/service-key.ts';
 import { type EndpointSpec, isActive, type RegistryUpdate, type ServiceSpec } from './endpoint.ts';
 
 export type RegistryListener = (update: RegistryUpdate) => void;
@@ -306,18 +307,4 @@ function normalizeService(service: ServiceSpec): ServiceSpec {
     balancer: service.balancer,
     endpoints: Object.freeze([...endpoints.values()]) as EndpointSpec[],
   });
-}
-
-const MAPPED_IPV4 = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/;
-
-/** One spelling per address: no brackets, lower case, IPv4-mapped IPv6 as plain IPv4 (what a dual-stack socket
- *  may report for an IPv4 peer). */
-export function normalizeIp(ip: string): string {
-  let result = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
-  if (result.includes(':')) {
-    result = result.toLowerCase();
-    const mapped = MAPPED_IPV4.exec(result);
-    if (mapped !== null) result = mapped[1];
-  }
-  return result;
 }

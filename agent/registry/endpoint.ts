@@ -1,7 +1,6 @@
 // The shared vocabulary of discovery, registry and balancers: endpoints, services, registry updates, eligibility.
 
-/** The balancing policies an agent or a service can select. */
-export type BalancerName = 'p2c-ewma' | 'least-request' | 'round-robin';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
 
 /** What discovery knows about one endpoint (the EndpointSlice conditions, or the static file). */
 export interface EndpointSpec {

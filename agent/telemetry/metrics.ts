@@ -1,7 +1,7 @@
 // The agent's Prometheus metrics in its own prom-client Registry: plain-number accumulators on the hot path, read at scrape.
 
 import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'prom-client';
-import { ERROR_CODES, type ErrorCode } from '../errors.ts';
+import { ERROR_CODES, type ErrorCode } from '../vocabulary/errors.ts';
 import { type EndpointSpec, isActive } from '../registry/endpoint.ts';
 
 /**

@@ -3,7 +3,7 @@
 
 import type { Http2Connection } from '../http2/connection.ts';
 import type { Http2Handler } from '../http2/handler.ts';
-import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from './backoff.ts';
+import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from '../vocabulary/backoff.ts';
 import { UpstreamConnection, type UpstreamConnectionOwner, type UpstreamState } from './upstream-connection.ts';
 
 /** A request waiting for a connection; implemented by the relay's exchange record (no closure per request). */

@@ -5,8 +5,9 @@ import { test } from 'node:test';
 import { BalancerSet } from '../../agent/balancer/balancer-set.ts';
 import { EMPTY_PICKER } from '../../agent/balancer/picker.ts';
 import { EndpointRegistry } from '../../agent/registry/endpoint-registry.ts';
-import type { BalancerName, EndpointSpec, ServiceSpec } from '../../agent/registry/endpoint.ts';
+import type { EndpointSpec, ServiceSpec } from '../../agent/registry/endpoint.ts';
 import { FakeClock } from '../support/balancer-simulation.ts';
+import type { BalancerName } from '../../agent/vocabulary/balancer-names.ts';
 
 function ep(ip: string, terminating = false): EndpointSpec {
   return { address: `${ip}:8080`, host: ip, port: 8080, ready: !terminating, serving: true, terminating };

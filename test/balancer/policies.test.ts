@@ -2,8 +2,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BALANCER_NAMES, DEFAULT_BALANCER, isBalancerName, policyByName } from '../../agent/balancer/policies.ts';
-import type { BalancerName } from '../../agent/registry/endpoint.ts';
+import { policyByName } from '../../agent/balancer/policies.ts';
+import { BALANCER_NAMES, DEFAULT_BALANCER, isBalancerName } from '../../agent/vocabulary/balancer-names.ts';
+import type { BalancerName } from '../../agent/vocabulary/balancer-names.ts';
 
 test('the valid names, default first', () => {
   assert.deepEqual(BALANCER_NAMES, ['p2c-ewma', 'least-request', 'round-robin']);

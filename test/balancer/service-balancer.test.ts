@@ -6,9 +6,10 @@ import type { EndpointLoad, LoadOptions } from '../../agent/balancer/endpoint-lo
 import { EMPTY_PICKER, type Picker } from '../../agent/balancer/picker.ts';
 import { policyByName } from '../../agent/balancer/policies.ts';
 import { ServiceBalancer } from '../../agent/balancer/service-balancer.ts';
-import type { BalancerName, EndpointSpec, ServiceSpec } from '../../agent/registry/endpoint.ts';
+import type { EndpointSpec, ServiceSpec } from '../../agent/registry/endpoint.ts';
 import { FakeClock, simulate } from '../support/balancer-simulation.ts';
 import { seededRandomInt } from '../support/seeded-random.ts';
+import type { BalancerName } from '../../agent/vocabulary/balancer-names.ts';
 
 const KEY = 'default/greeter:50051';
 const MS = 1e6;

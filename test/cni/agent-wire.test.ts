@@ -5,13 +5,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { CniOverlay } from '../../agent/cni/cni-overlay.ts';
-import { CniEnrollment } from '../../agent/cni/enrollment.ts';
-import { EnrollmentServer } from '../../agent/cni/enrollment-server.ts';
+import { CniIpClaims } from '../../agent/enrollment/cni-ip-claims.ts';
+import { CniEnrollment } from '../../agent/enrollment/enrollment.ts';
+import { EnrollmentServer } from '../../agent/enrollment/enrollment-server.ts';
 import { OptInIndex } from '../../agent/discovery/opt-in-index.ts';
 import { createLogger } from '../../agent/telemetry/logger.ts';
 import { NODE, pod } from '../support/opt-in-records.ts';
 import { attachmentEnv, CONTAINER_ID, type PluginRun, pluginConfig, runPlugin, stdoutJson } from './support/plugin-process.ts';
+import { realClock } from '../../agent/vocabulary/clock.ts';
 
 let directory: string;
 let socketPath: string;
@@ -24,21 +25,21 @@ before(async () => {
   directory = await mkdtemp(join(tmpdir(), 'ml-cni-wire-'));
   socketPath = join(directory, 'run', 'meshlite', 'cni.sock');
   index = new OptInIndex(NODE);
-  const overlay = new CniOverlay(index);
+  const ipClaims = new CniIpClaims(index);
   const enrollment = new CniEnrollment({
-    overlay,
+    ipClaims,
     index,
     lookup: null,
     interception: { whenApplied: () => applied() },
-    timers: { setTimeout: (callback, ms) => setTimeout(callback, ms), clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout) },
+    timers: realClock,
     applyTimeoutMs: 200,
     lookupTimeoutMs: 1000,
     logger: createLogger('silent'),
     countError: () => {},
   });
   server = new EnrollmentServer({ path: socketPath, enrollment, logger: createLogger('silent'), countError: () => {}, probeTimeoutMs: 500 });
-  overlay.applyPod(pod('checkout-7d9f', { namespace: 'shop', inject: 'enabled', phase: 'Pending' }));
-  overlay.applyPod(pod('plain', { namespace: 'shop', phase: 'Pending' }));
+  ipClaims.applyPod(pod('checkout-7d9f', { namespace: 'shop', inject: 'enabled', phase: 'Pending' }));
+  ipClaims.applyPod(pod('plain', { namespace: 'shop', phase: 'Pending' }));
   await server.start();
 });
 

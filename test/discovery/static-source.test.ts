@@ -7,14 +7,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { StaticConfig } from '../../agent/discovery/static-file.ts';
 import { type FileAccess, nodeFileAccess, StaticSource } from '../../agent/discovery/static-source.ts';
-import type { ErrorCode } from '../../agent/errors.ts';
+import type { ErrorCode } from '../../agent/vocabulary/errors.ts';
 import { createLogger } from '../../agent/telemetry/logger.ts';
 import { waitFor } from '../support/wait-for.ts';
-
-const realTimers = {
-  setTimeout: (callback: () => void, ms: number): unknown => setTimeout(callback, ms),
-  clearTimeout: (handle: unknown): void => clearTimeout(handle as NodeJS.Timeout),
-};
+import { realClock } from '../../agent/vocabulary/clock.ts';
 
 function fileWith(addresses: string[]): string {
   return `services:\n  - name: greeter\n    port: 50051\n    endpoints:\n${addresses.map((a) => `      - address: ${a}\n`).join('')}`;
@@ -69,7 +65,7 @@ describe('StaticSource', () => {
     h.source = new StaticSource({
       path,
       files,
-      timers: realTimers,
+      timers: realClock,
       logger: createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line)) }),
       metrics: { countStaticReload: (result) => void h.reloads.push(result), countError: (code) => void h.errors.push(code) },
       onSnapshot: (config) => void h.snapshots.push(config),

@@ -285,7 +285,7 @@ async function runOne(seed: number): Promise<void> {
   const handler = new CheckingHandler(rng);
   const connection = new Http2Connection(transport, handler, {
     role: 'server',
-    timers,
+    clock: timers,
     settings: {
       maxConcurrentStreams: rng.pick([1, 2, 100]),
       initialWindowSize: rng.pick([100, 65_535, 1 << 20]),

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import type { ErrorCode } from '../../agent/errors.ts';
+import type { ErrorCode } from '../../agent/vocabulary/errors.ts';
 import { InterceptMetrics } from '../../agent/intercept/intercept-metrics.ts';
 import { createHarness, settle } from './manager-harness.ts';
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_INTERCEPT_BACKOFF } from '../../agent/intercept/interception-manager.ts';
-import { backoffDelay } from '../../agent/upstream/backoff.ts';
+import { backoffDelay } from '../../agent/vocabulary/backoff.ts';
 import { FakeNetfilter } from './fake-netfilter.ts';
 import { createHarness, type Harness, KUBE_PROXY_V4, settle, started, warnings } from './manager-harness.ts';
 

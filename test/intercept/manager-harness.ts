@@ -1,6 +1,6 @@
 // An InterceptionManager on a fake kernel and a fake clock, with its log lines, state changes and metrics recorded.
 
-import type { ErrorCode } from '../../agent/errors.ts';
+import type { ErrorCode } from '../../agent/vocabulary/errors.ts';
 import type { InterceptionStateName, InterceptObserver, PassKind, RepairKind } from '../../agent/intercept/intercept-metrics.ts';
 import { InterceptionManager, type InterceptionManagerOptions } from '../../agent/intercept/interception-manager.ts';
 import { createLogger, type Logger } from '../../agent/telemetry/logger.ts';

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { enrolledOrLoopback } from '../../agent/cni/source-policy.ts';
+import { enrolledOrLoopback } from '../../agent/enrollment/source-policy.ts';
 import { type ListenerEvents, type ListenerOptions, ProxyListener } from '../../agent/proxy/listener.ts';
 import type { Relay } from '../../agent/proxy/relay.ts';
 import { waitFor } from '../support/wait-for.ts';

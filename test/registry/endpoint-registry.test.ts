@@ -2,8 +2,10 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EndpointRegistry, normalizeIp } from '../../agent/registry/endpoint-registry.ts';
-import type { BalancerName, EndpointSpec, RegistryUpdate, ServiceSpec } from '../../agent/registry/endpoint.ts';
+import { EndpointRegistry } from '../../agent/registry/endpoint-registry.ts';
+import type { EndpointSpec, RegistryUpdate, ServiceSpec } from '../../agent/registry/endpoint.ts';
+import type { BalancerName } from '../../agent/vocabulary/balancer-names.ts';
+import { normalizeIp } from '../../agent/vocabulary/ip-address.ts';
 
 type State = 'ready' | 'terminating' | 'gone-dark' | 'not-ready';
 

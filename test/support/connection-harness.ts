@@ -124,7 +124,7 @@ export class RecordingHandler implements Http2Handler {
   }
 }
 
-export interface PeerOptions extends Omit<ConnectionOptions, 'role' | 'timers'> {
+export interface PeerOptions extends Omit<ConnectionOptions, 'role' | 'clock'> {
   handler?: Partial<HandlerBehaviour>;
 }
 
@@ -143,7 +143,7 @@ export class Peer {
   constructor(role: 'server' | 'client', options: PeerOptions = {}) {
     const { handler, ...connectionOptions } = options;
     this.handler = new RecordingHandler(handler);
-    this.connection = new Http2Connection(this.transport, this.handler, { ...connectionOptions, role, timers: this.timers });
+    this.connection = new Http2Connection(this.transport, this.handler, { ...connectionOptions, role, clock: this.timers });
     this.transport.onDrain = () => this.connection.transportDrained();
   }
 

@@ -1,13 +1,13 @@
-// A fake clock implementing the connection's Timers: time moves only when a test advances it.
+// A fake Clock: time moves only when a test advances it.
 
-import type { Timers } from '../../agent/http2/connection.ts';
+import type { Clock } from '../../agent/vocabulary/clock.ts';
 
 interface Pending {
   at: number;
   callback: () => void;
 }
 
-export class FakeTimers implements Timers {
+export class FakeTimers implements Clock {
   private nowMs = 0;
   private nextHandle = 1;
   private readonly pending = new Map<number, Pending>();

@@ -8,6 +8,7 @@ import { AuthorityParser } from '../../agent/proxy/authority.ts';
 import { type OriginalDestination, ProxyListener } from '../../agent/proxy/listener.ts';
 import { Relay, type RelayObserver } from '../../agent/proxy/relay.ts';
 import type { Route, RouteTable } from '../../agent/proxy/route.ts';
+import { realClock } from '../../agent/vocabulary/clock.ts';
 
 export const SERVICE_KEY = 'default/greeter:50051';
 export const SERVICE_AUTHORITY = 'greeter.default.svc.cluster.local:50051';
@@ -58,11 +59,7 @@ export async function startRelay(
   const relay = new Relay({
     routes,
     authority: new AuthorityParser('cluster.local'),
-    clock: {
-      now: () => performance.now(),
-      setTimeout: (callback, ms) => setTimeout(callback, ms),
-      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-    },
+    clock: realClock,
     random: Math.random,
     connectTimeoutMs: 2000,
     maxConnectionsPerEndpoint: 4,

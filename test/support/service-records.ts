@@ -10,7 +10,8 @@ import type {
 } from '../../agent/discovery/kube-objects.ts';
 import { ServiceIndex } from '../../agent/discovery/service-index.ts';
 import { EndpointRegistry } from '../../agent/registry/endpoint-registry.ts';
-import type { BalancerName, EndpointSpec, RegistryUpdate, ServiceSpec } from '../../agent/registry/endpoint.ts';
+import type { EndpointSpec, RegistryUpdate, ServiceSpec } from '../../agent/registry/endpoint.ts';
+import type { BalancerName } from '../../agent/vocabulary/balancer-names.ts';
 
 /** `active`: ready, serving; `terminating`: serving while terminating; `dark`: terminating, not serving;
  *  `not-ready`: neither ready nor serving. */

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MeshliteError } from '../../agent/errors.ts';
+import { MeshliteError } from '../../agent/vocabulary/errors.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../agent/telemetry/logger.ts';
 
 function capture(level: LogLevel) {

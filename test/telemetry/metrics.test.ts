@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { register as globalRegistry } from 'prom-client';
-import { ERROR_CODES } from '../../agent/errors.ts';
+import { ERROR_CODES } from '../../agent/vocabulary/errors.ts';
 import type { EndpointSpec } from '../../agent/registry/endpoint.ts';
 import { type AgentMetrics, createMetrics, NO_ENDPOINT, UNKNOWN_SERVICE } from '../../agent/telemetry/metrics.ts';
 

@@ -1,7 +1,7 @@
 // The wire protocol between the CNI plugin and the agent: request bodies (validated, never trusted) and the answers.
 
-import type { ErrorCode } from '../errors.ts';
-import { parseKubeIp } from '../discovery/kube-ip.ts';
+import type { ErrorCode } from '../vocabulary/errors.ts';
+import { parseKubeIp } from '../vocabulary/ip-address.ts';
 
 /** `POST /v1/cni/add`: a sandbox of the pod got these IPs from the plugins before meshlite in the chain. */
 export interface CniAddRequest {

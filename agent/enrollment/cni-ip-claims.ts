@@ -3,7 +3,7 @@
 import type { InjectSetting, NamespaceRecord, PodRecord } from '../discovery/kube-objects.ts';
 import type { OptInIndex } from '../discovery/opt-in-index.ts';
 
-/** What the overlay feeds: the opt-in index's own event methods. */
+/** What the IP claims feeds: the opt-in index's own event methods. */
 export type OptInFeed = Pick<OptInIndex, 'nodeName' | 'applyPod' | 'deletePod' | 'replacePods' | 'applyNamespace' | 'deleteNamespace'>;
 
 /** What a CNI ADD gives for one sandbox of a pod. */
@@ -46,8 +46,8 @@ const DELETED_CONTAINERS_KEPT = 4096;
 
 /**
  * Sits where the Pod and Namespace informers (or the static file) feed the OptInIndex and merges what CNI ADD and
- * DEL say into the records the index gets. The index keeps deciding ownership and opt-in (IP reuse included); the
- * overlay only decides which IPs a pod holds:
+ * DEL say into the records the index gets. The index keeps deciding ownership and opt-in (IP reuse included); this
+ * class only decides which IPs a pod holds:
  * - after an ADD, the CNI's IPs, until a record from the API carries IPs of its own (a Pod update without IPs, its
  *   status not written yet, keeps them), or the pod is deleted, or its DEL comes;
  * - then the API's IPs, less those a DEL released.
@@ -59,7 +59,7 @@ const DELETED_CONTAINERS_KEPT = 4096;
  * status reaches the informer; the window is the watch's lag, far shorter than deleting, creating, scheduling and
  * starting a pod. Telling them apart needs the pod's UID, which the records do not carry.
  */
-export class CniOverlay {
+export class CniIpClaims {
   private readonly index: OptInFeed;
   /** By `namespace/name`: every pod of this node the informer delivered, and every pod with a live ADD. */
   private readonly pods = new Map<string, PodState>();

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalIPv6, formatHostPort, parseHostPort } from '../agent/host-port.ts';
+import { canonicalIPv6, formatHostPort, parseHostPort } from '../../agent/vocabulary/host-port.ts';
 
 const listener = { allowHostname: true, allowPortZero: true };
 const endpoint = { allowHostname: false, allowPortZero: false };

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseAddRequest, parseCheckRequest, parseDelRequest } from '../../agent/cni/cni-protocol.ts';
+import { parseAddRequest, parseCheckRequest, parseDelRequest } from '../../agent/enrollment/cni-protocol.ts';
 
 const ADD = { containerId: 'f00d', netns: '/var/run/netns/cni-1', ifName: 'eth0', namespace: 'shop', name: 'client-6c9f8-xk2pq', ips: ['10.79.2.5', 'fd79:2::5'] };
 

@@ -1,8 +1,7 @@
 // IP addresses as the Kubernetes API writes them, read into the one spelling meshlite compares (the registry's and the kernel's).
 
 import { isIPv4, isIPv6 } from 'node:net';
-import { canonicalIPv6 } from '../host-port.ts';
-import { normalizeIp } from '../registry/endpoint-registry.ts';
+import { canonicalIPv6 } from './host-port.ts';
 
 export interface KubeIp {
   /** Dotted IPv4, or RFC 5952 IPv6 (lower case, compressed): what inet_ntop gives for the original destination. */
@@ -22,7 +21,7 @@ const MAPPED_HEX = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
 
 /**
  * The address in `text`, or null when it is not one. IPv4-mapped IPv6 (`::ffff:10.0.0.1`) is IPv4, as Go (and so
- * Kubernetes' validation) reads it and as the registry's normalizeIp spells it. Zone indexes (`fe80::1%eth0`) are
+ * Kubernetes' validation) reads it and as normalizeIp below spells it. Zone indexes (`fe80::1%eth0`) are
  * refused: an API address never has one, and a dialled one would depend on the node's interfaces.
  */
 export function parseKubeIp(text: unknown): KubeIp | null {
@@ -42,4 +41,18 @@ export function parseKubeIp(text: unknown): KubeIp | null {
   if (legacy === null) return null;
   const parts = legacy.slice(1).map(Number);
   return parts.every((part) => part <= 255) ? { ip: parts.join('.'), family: 4 } : null;
+}
+
+const MAPPED_IPV4 = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/;
+
+/** One spelling per address: no brackets, lower case, IPv4-mapped IPv6 as plain IPv4 (what a dual-stack socket
+ *  may report for an IPv4 peer). */
+export function normalizeIp(ip: string): string {
+  let result = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
+  if (result.includes(':')) {
+    result = result.toLowerCase();
+    const mapped = MAPPED_IPV4.exec(result);
+    if (mapped !== null) result = mapped[1];
+  }
+  return result;
 }

@@ -1,13 +1,13 @@
 // Turns relay events into metrics and log lines: counters per request, a log line per connection event or error
 // code (requests themselves are logged only at debug level, so the request path does no I/O by default).
 
-import { GrpcStatus, type ErrorCode } from '../errors.ts';
-import type { Exchange } from '../proxy/exchange.ts';
-import type { RelayObserver } from '../proxy/relay.ts';
+import { GrpcStatus, type ErrorCode } from '../vocabulary/errors.ts';
+import type { Exchange } from './exchange.ts';
+import type { RelayObserver } from './relay.ts';
 import type { UpstreamConnection } from '../upstream/upstream-connection.ts';
 import type { UpstreamPool } from '../upstream/upstream-pool.ts';
-import type { Logger } from './logger.ts';
-import { type AgentMetrics, NO_ENDPOINT, UNKNOWN_SERVICE } from './metrics.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { type AgentMetrics, NO_ENDPOINT, UNKNOWN_SERVICE } from '../telemetry/metrics.ts';
 
 export class RelayTelemetry implements RelayObserver {
   private readonly metrics: AgentMetrics;

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseKubeIp } from '../../agent/discovery/kube-ip.ts';
+import { parseKubeIp } from '../../agent/vocabulary/ip-address.ts';
 
 describe('parseKubeIp', () => {
   it('keeps IPv4 as written', () => {

@@ -1,13 +1,14 @@
-// CNI enrollment: whether a pod opts in (its annotation, else its namespace's), its sandbox's IPs claimed in the overlay, and the answer once the rules hold them.
+// CNI enrollment: whether a pod opts in (its annotation, else its namespace's), its sandbox's IPs claimed in the IP claims, and the answer once the rules hold them.
 
 import type { KubeApi } from '../discovery/kube-api.ts';
 import { ANNOTATIONS, type InjectSetting, type PodRecord } from '../discovery/kube-objects.ts';
 import { projectNamespace, projectPod } from '../discovery/kube-projection.ts';
 import { type PodRef, RELEASED_PHASES } from '../discovery/opt-in-index.ts';
-import type { ErrorCode } from '../errors.ts';
+import type { ErrorCode } from '../vocabulary/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { claimOnlyRecord, type CniOverlay } from './cni-overlay.ts';
+import { claimOnlyRecord, type CniIpClaims } from './cni-ip-claims.ts';
 import { type CniAddRequest, type CniCheckRequest, type CniDelRequest, type CniReply, errorReply } from './cni-protocol.ts';
+import type { Clock } from '../vocabulary/clock.ts';
 
 /** The API reads enrollment needs when the informer has not delivered the pod (or its namespace) yet. */
 export interface PodLookup {
@@ -29,19 +30,14 @@ export interface InterceptionProgress {
   whenApplied(): Promise<void>;
 }
 
-export interface EnrollmentTimers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface EnrollmentOptions {
-  overlay: CniOverlay;
-  /** The opt-in index the overlay feeds: what is enrolled now. */
+  ipClaims: CniIpClaims;
+  /** The opt-in index the IP claims feeds: what is enrolled now. */
   index: { podAt(ip: string): PodRef | undefined };
-  /** Null with static discovery: the file's pods (fed to the overlay with replacePods) are all there is. */
+  /** Null with static discovery: the file's pods (fed to the IP claims with replacePods) are all there is. */
   lookup: PodLookup | null;
   interception: InterceptionProgress;
-  timers: EnrollmentTimers;
+  timers: Clock;
   /** Bound on the wait for the rules; below the plugin's own timeout, so that it gets an answer with a code. */
   applyTimeoutMs: number;
   /** Bound on each API read. */
@@ -71,7 +67,7 @@ export function decideOptIn(pod: PodRecord, namespaceInject: InjectSetting | nul
 class LookupError extends Error {}
 
 /**
- * The three CNI commands. ADD claims the sandbox's IPs in the overlay whatever the pod's opt-in (a sandbox that has
+ * The three CNI commands. ADD claims the sandbox's IPs in the IP claims whatever the pod's opt-in (a sandbox that has
  * an IP now is its holder), then waits for the interception rules, because the plugin's answer lets the runtime
  * start the containers: an opted-in pod's first connection must already be intercepted, and an IP that stopped
  * being enrolled (reused by a pod that did not opt in) must already be out of the rules, or its connections would
@@ -87,7 +83,7 @@ export class CniEnrollment {
   }
 
   async add(request: CniAddRequest): Promise<CniReply> {
-    const { overlay } = this.options;
+    const { ipClaims } = this.options;
     const { containerId, namespace, name, ips } = request;
     const fields = { containerId, namespace, name, ips };
     let known: PodRecord | null;
@@ -95,13 +91,13 @@ export class CniEnrollment {
       known = await this.lookUp(namespace, name);
     } catch (error) {
       // The opt-in is unknown, but these IPs are this sandbox's now; the pod watch decides once it has the pod.
-      this.claim(request, claimOnlyRecord(namespace, name, overlay.nodeName));
+      this.claim(request, claimOnlyRecord(namespace, name, ipClaims.nodeName));
       return this.failed(503, 'ML_CNI_POD_LOOKUP_FAILED', `cannot read pod ${namespace}/${name}: ${(error as Error).message}`, fields);
     }
-    const record = known ?? claimOnlyRecord(namespace, name, overlay.nodeName);
+    const record = known ?? claimOnlyRecord(namespace, name, ipClaims.nodeName);
     let claimed: boolean;
     try {
-      claimed = overlay.add({ containerId, namespace, name, ips, record });
+      claimed = ipClaims.add({ containerId, namespace, name, ips, record });
     } catch (error) {
       // A subscriber of the index (the interception manager) threw; the index is up to date all the same.
       return this.failed(503, 'ML_CNI_NOT_APPLIED', `the interception rules refused the change: ${(error as Error).message}`, fields);
@@ -126,7 +122,7 @@ export class CniEnrollment {
     const { containerId, namespace, name } = request;
     let released: readonly string[] = [];
     try {
-      released = this.options.overlay.del(namespace, name, containerId);
+      released = this.options.ipClaims.del(namespace, name, containerId);
     } catch (error) {
       // The state is updated (the index delivers to every subscriber first); only a subscriber failed.
       this.options.countError('ML_CNI_NOT_APPLIED');
@@ -137,7 +133,7 @@ export class CniEnrollment {
   }
 
   async check(request: CniCheckRequest): Promise<CniReply> {
-    const { overlay } = this.options;
+    const { ipClaims } = this.options;
     const { containerId, namespace, name } = request;
     const fields = { containerId, namespace, name };
     let known: PodRecord | null;
@@ -147,7 +143,7 @@ export class CniEnrollment {
       return this.failed(503, 'ML_CNI_POD_LOOKUP_FAILED', `cannot read pod ${namespace}/${name}: ${(error as Error).message}`, fields);
     }
     const decision = this.decide(namespace, name, known);
-    const ips = request.ips ?? overlay.containerIps(namespace, name, containerId) ?? [];
+    const ips = request.ips ?? ipClaims.containerIps(namespace, name, containerId) ?? [];
     const enrolled = ips.length > 0 && this.allEnrolled(ips, namespace, name);
     let reason = decision.reason;
     if (ips.length === 0) reason += '; no IP is known for this sandbox';
@@ -165,12 +161,12 @@ export class CniEnrollment {
 
   /**
    * The pod, null when it does not exist: the informer's record first (the stream the index follows), the API only
-   * for what the informer has not delivered yet. A namespace read from the API is handed to the overlay, so that the
+   * for what the informer has not delivered yet. A namespace read from the API is handed to the IP claims, so that the
    * index decides on it too.
    */
   private async lookUp(namespace: string, name: string): Promise<PodRecord | null> {
-    const { overlay, lookup } = this.options;
-    const cached = overlay.apiPod(namespace, name);
+    const { ipClaims, lookup } = this.options;
+    const cached = ipClaims.apiPod(namespace, name);
     if (lookup === null) return cached ?? null;
     let pod: PodRecord;
     if (cached !== undefined) {
@@ -181,18 +177,18 @@ export class CniEnrollment {
       pod = projectPod(raw);
     }
     // The pod's own value wins: its namespace does not matter then.
-    if (pod.inject !== null || overlay.namespaceSetting(namespace) !== undefined) return pod;
+    if (pod.inject !== null || ipClaims.namespaceSetting(namespace) !== undefined) return pod;
     const namespaceRaw = await this.read(`GET namespace ${namespace}`, (signal) => lookup.getNamespace(namespace, signal));
-    if (namespaceRaw !== null) overlay.learnNamespace(projectNamespace(namespaceRaw));
+    if (namespaceRaw !== null) ipClaims.learnNamespace(projectNamespace(namespaceRaw));
     return pod;
   }
 
   /** The decision on the records the index uses: the informer's when it has them, else what the API gave. */
   private decide(namespace: string, name: string, fromApi: PodRecord | null): OptInDecision {
-    const { overlay } = this.options;
-    const pod = overlay.apiPod(namespace, name) ?? fromApi;
+    const { ipClaims } = this.options;
+    const pod = ipClaims.apiPod(namespace, name) ?? fromApi;
     if (pod === null) return { optIn: false, reason: this.notFoundReason() };
-    return decideOptIn(pod, overlay.namespaceSetting(namespace) ?? null, overlay.nodeName);
+    return decideOptIn(pod, ipClaims.namespaceSetting(namespace) ?? null, ipClaims.nodeName);
   }
 
   private async read(what: string, get: (signal: AbortSignal) => Promise<unknown | null>): Promise<unknown | null> {
@@ -210,7 +206,7 @@ export class CniEnrollment {
 
   private claim(request: CniAddRequest, record: PodRecord): void {
     try {
-      this.options.overlay.add({ ...request, record });
+      this.options.ipClaims.add({ ...request, record });
     } catch {
       // A subscriber failed; the answer is an error already.
     }

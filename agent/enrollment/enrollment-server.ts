@@ -1,7 +1,7 @@
 // The CNI enrollment server: HTTP/1.1 JSON on a unix socket on the host, where the chained plugin asks the agent to enroll a sandbox.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { MeshliteError, type ErrorCode } from '../errors.ts';
+import { MeshliteError, type ErrorCode } from '../vocabulary/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import {
   CniRequestError,

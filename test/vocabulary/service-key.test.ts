@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseServiceKey, serviceKey } from '../../agent/discovery/service-key.ts';
+import { parseServiceKey, serviceKey } from '../../agent/vocabulary/service-key.ts';
 
 test('serviceKey formats namespace/name:port', () => {
   assert.equal(serviceKey('default', 'greeter', 50051), 'default/greeter:50051');

@@ -1,7 +1,7 @@
 // Which sources the proxy listener serves (DESIGN §5): an enrolled pod of this node, or loopback; refusals counted and logged sparingly.
 
 import type { PodRef } from '../discovery/opt-in-index.ts';
-import { parseKubeIp } from '../discovery/kube-ip.ts';
+import { parseKubeIp } from '../vocabulary/ip-address.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
 /** 127.0.0.0/8 and ::1, in any spelling a socket reports (`::ffff:127.0.0.1` on a dual-stack socket). */

@@ -2,9 +2,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CniOverlay } from '../../agent/cni/cni-overlay.ts';
-import type { CniAddRequest } from '../../agent/cni/cni-protocol.ts';
-import { CniEnrollment, decideOptIn, kubePodLookup, type PodLookup } from '../../agent/cni/enrollment.ts';
+import { CniIpClaims } from '../../agent/enrollment/cni-ip-claims.ts';
+import type { CniAddRequest } from '../../agent/enrollment/cni-protocol.ts';
+import { CniEnrollment, decideOptIn, kubePodLookup, type PodLookup } from '../../agent/enrollment/enrollment.ts';
 import { createKubeApi, loadKubeConfig } from '../../agent/discovery/kube-api.ts';
 import { OptInIndex, staticPodRecords } from '../../agent/discovery/opt-in-index.ts';
 import { createLogger } from '../../agent/telemetry/logger.ts';
@@ -34,7 +34,7 @@ class FakeInterception {
 
 interface Setup {
   index: OptInIndex;
-  overlay: CniOverlay;
+  ipClaims: CniIpClaims;
   enrollment: CniEnrollment;
   interception: FakeInterception;
   timers: FakeTimers;
@@ -43,12 +43,12 @@ interface Setup {
 
 function setup(lookup: PodLookup | null): Setup {
   const index = new OptInIndex(NODE);
-  const overlay = new CniOverlay(index);
+  const ipClaims = new CniIpClaims(index);
   const interception = new FakeInterception(index);
   const timers = new FakeTimers();
   const errors: string[] = [];
   const enrollment = new CniEnrollment({
-    overlay,
+    ipClaims,
     index,
     lookup,
     interception,
@@ -58,7 +58,7 @@ function setup(lookup: PodLookup | null): Setup {
     logger: createLogger('silent'),
     countError: (code) => errors.push(code),
   });
-  return { index, overlay, enrollment, interception, timers, errors };
+  return { index, ipClaims, enrollment, interception, timers, errors };
 }
 
 function addRequest(name: string, ips: string[], containerId = `c-${name}`, namespace = 'app'): CniAddRequest {
@@ -105,8 +105,8 @@ describe('decideOptIn', () => {
 
 describe('CniEnrollment: from the informer’s cache', () => {
   it('enrolls a pod annotated enabled, the IPs in the index before the wait for the rules', async () => {
-    const { overlay, enrollment, interception, index } = setup(null);
-    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
+    const { ipClaims, enrollment, interception, index } = setup(null);
+    ipClaims.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
     const reply = await enrollment.add(addRequest('a', ['10.0.0.1', 'fd00::1']));
     assert.deepEqual(reply, { status: 200, body: ENABLED_BY_POD });
     assert.deepEqual(interception.asked, [['10.0.0.1', 'fd00::1']]);
@@ -114,10 +114,10 @@ describe('CniEnrollment: from the informer’s cache', () => {
   });
 
   it('uses the namespace’s annotation, and the pod’s own value wins over it', async () => {
-    const { overlay, enrollment } = setup(null);
-    overlay.applyNamespace(ns('app', 'enabled'));
-    overlay.applyPod(pod('plain', { phase: 'Pending' }));
-    overlay.applyPod(pod('out', { inject: 'disabled', phase: 'Pending' }));
+    const { ipClaims, enrollment } = setup(null);
+    ipClaims.applyNamespace(ns('app', 'enabled'));
+    ipClaims.applyPod(pod('plain', { phase: 'Pending' }));
+    ipClaims.applyPod(pod('out', { inject: 'disabled', phase: 'Pending' }));
     assert.deepEqual(await enrollment.add(addRequest('plain', ['10.0.0.1'])), {
       status: 200,
       body: { enrolled: true, reason: 'namespace annotation meshlite.io/inject=enabled' },
@@ -129,9 +129,9 @@ describe('CniEnrollment: from the informer’s cache', () => {
   });
 
   it('waits for the rules when the pod does not opt in too: its IP may just have left a stale owner', async () => {
-    const { overlay, enrollment, interception, index } = setup(null);
-    overlay.applyPod(pod('old', { inject: 'enabled', ips: ['10.0.0.9'] }));
-    overlay.applyPod(pod('new', { phase: 'Pending' }));
+    const { ipClaims, enrollment, interception, index } = setup(null);
+    ipClaims.applyPod(pod('old', { inject: 'enabled', ips: ['10.0.0.9'] }));
+    ipClaims.applyPod(pod('new', { phase: 'Pending' }));
     const reply = await enrollment.add(addRequest('new', ['10.0.0.9']));
     assert.deepEqual(reply, { status: 200, body: { enrolled: false, reason: 'no meshlite.io/inject annotation on the pod or its namespace' } });
     assert.deepEqual(interception.asked, [[]], 'asked after the stale owner was unenrolled');
@@ -139,8 +139,8 @@ describe('CniEnrollment: from the informer’s cache', () => {
   });
 
   it('answers 503 ML_CNI_NOT_APPLIED when the rules are not applied in time, or applying fails', async () => {
-    const { overlay, enrollment, interception, timers, errors } = setup(null);
-    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
+    const { ipClaims, enrollment, interception, timers, errors } = setup(null);
+    ipClaims.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
     interception.mode = 'held';
     const pending = enrollment.add(addRequest('a', ['10.0.0.1']));
     await waitFor(() => timers.activeCount === 1, { message: 'the apply deadline is set' });
@@ -172,8 +172,8 @@ describe('CniEnrollment: from the informer’s cache', () => {
   });
 
   it('DEL releases the sandbox’s IPs once, then answers with nothing released', async () => {
-    const { overlay, enrollment, index } = setup(null);
-    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
+    const { ipClaims, enrollment, index } = setup(null);
+    ipClaims.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
     await enrollment.add(addRequest('a', ['10.0.0.1'], 'c1'));
     assert.deepEqual(enrollment.del({ containerId: 'c1', namespace: 'app', name: 'a' }), { status: 200, body: { released: ['10.0.0.1'] } });
     assert.equal(index.podAt('10.0.0.1'), undefined);
@@ -185,8 +185,8 @@ describe('CniEnrollment: from the informer’s cache', () => {
   });
 
   it('CHECK says what is enrolled and what should be', async () => {
-    const { overlay, enrollment } = setup(null);
-    overlay.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
+    const { ipClaims, enrollment } = setup(null);
+    ipClaims.applyPod(pod('a', { inject: 'enabled', phase: 'Pending' }));
     const check = { containerId: 'c1', namespace: 'app', name: 'a' };
     assert.deepEqual(await enrollment.check({ ...check, ips: null }), {
       status: 200,
@@ -194,7 +194,7 @@ describe('CniEnrollment: from the informer’s cache', () => {
     });
     await enrollment.add(addRequest('a', ['10.0.0.1'], 'c1'));
     assert.deepEqual(await enrollment.check({ ...check, ips: null }), { status: 200, body: { enrolled: true, expected: true, reason: 'pod annotation meshlite.io/inject=enabled' } });
-    overlay.applyPod(pod('a', { inject: 'disabled', phase: 'Pending' }));
+    ipClaims.applyPod(pod('a', { inject: 'disabled', phase: 'Pending' }));
     assert.deepEqual(await enrollment.check({ ...check, ips: ['10.0.0.1'] }), {
       status: 200,
       body: { enrolled: false, expected: false, reason: 'pod annotation meshlite.io/inject=disabled' },
@@ -204,8 +204,8 @@ describe('CniEnrollment: from the informer’s cache', () => {
 
 describe('CniEnrollment: static discovery', () => {
   it('enrolls a pod the file lists as enabled and refuses one it does not list', async () => {
-    const { overlay, enrollment, index } = setup(null);
-    overlay.replacePods(staticPodRecords([{ namespace: 'app', name: 'listed', ip: '10.0.0.1', inject: 'enabled' }], NODE));
+    const { ipClaims, enrollment, index } = setup(null);
+    ipClaims.replacePods(staticPodRecords([{ namespace: 'app', name: 'listed', ip: '10.0.0.1', inject: 'enabled' }], NODE));
     assert.deepEqual(await enrollment.add(addRequest('listed', ['10.0.0.1'])), { status: 200, body: ENABLED_BY_POD });
     assert.deepEqual(await enrollment.add(addRequest('unlisted', ['10.0.0.2'])), {
       status: 200,
@@ -243,17 +243,17 @@ describe('CniEnrollment: pods the informer has not delivered, read from the API'
   });
 
   it('GETs the namespace too when the pod has no annotation and the informer does not know the namespace', async () => {
-    const { enrollment, overlay } = setup(lookup);
+    const { enrollment, ipClaims } = setup(lookup);
     assert.deepEqual(await enrollment.add(addRequest('plain', ['10.0.1.2'], 'c-plain', 'opted')), {
       status: 200,
       body: { enrolled: true, reason: 'namespace annotation meshlite.io/inject=enabled' },
     });
-    assert.equal(overlay.namespaceSetting('opted'), 'enabled', 'the index learned it as well');
+    assert.equal(ipClaims.namespaceSetting('opted'), 'enabled', 'the index learned it as well');
   });
 
   it('GETs only the namespace when the informer has the pod but not yet its namespace', async () => {
-    const { enrollment, overlay } = setup(lookup);
-    overlay.applyPod(pod('plain', { namespace: 'opted', phase: 'Pending' }));
+    const { enrollment, ipClaims } = setup(lookup);
+    ipClaims.applyPod(pod('plain', { namespace: 'opted', phase: 'Pending' }));
     const podGets = server.requestCount('pods', 'get');
     const namespaceGets = server.requestCount('namespaces', 'get');
     assert.deepEqual(await enrollment.add(addRequest('plain', ['10.0.1.8'], 'c-plain', 'opted')), {
@@ -262,7 +262,7 @@ describe('CniEnrollment: pods the informer has not delivered, read from the API'
     });
     assert.equal(server.requestCount('pods', 'get'), podGets);
     assert.equal(server.requestCount('namespaces', 'get'), namespaceGets + 1);
-    overlay.applyNamespace(ns('opted', 'disabled'));
+    ipClaims.applyNamespace(ns('opted', 'disabled'));
     assert.deepEqual(await enrollment.add(addRequest('plain', ['10.0.1.8'], 'c-plain', 'opted')), {
       status: 200,
       body: { enrolled: false, reason: 'namespace annotation meshlite.io/inject=disabled' },
@@ -280,8 +280,8 @@ describe('CniEnrollment: pods the informer has not delivered, read from the API'
   });
 
   it('prefers the informer’s record: no GET', async () => {
-    const { enrollment, overlay } = setup(lookup);
-    overlay.applyPod(pod('annotated', { inject: 'disabled', phase: 'Pending' }));
+    const { enrollment, ipClaims } = setup(lookup);
+    ipClaims.applyPod(pod('annotated', { inject: 'disabled', phase: 'Pending' }));
     const gets = server.requestCount('pods', 'get');
     assert.deepEqual(await enrollment.add(addRequest('annotated', ['10.0.1.3'])), {
       status: 200,
@@ -291,8 +291,8 @@ describe('CniEnrollment: pods the informer has not delivered, read from the API'
   });
 
   it('a pod the API does not have is not enrolled, and its IPs leave their stale owner', async () => {
-    const { enrollment, overlay, index } = setup(lookup);
-    overlay.applyPod(pod('stale', { inject: 'enabled', ips: ['10.0.1.4'] }));
+    const { enrollment, ipClaims, index } = setup(lookup);
+    ipClaims.applyPod(pod('stale', { inject: 'enabled', ips: ['10.0.1.4'] }));
     assert.deepEqual(await enrollment.add(addRequest('missing', ['10.0.1.4'])), {
       status: 200,
       body: { enrolled: false, reason: 'the pod does not exist in the Kubernetes API' },
@@ -309,8 +309,8 @@ describe('CniEnrollment: pods the informer has not delivered, read from the API'
   });
 
   it('answers 503 ML_CNI_POD_LOOKUP_FAILED when the API fails, holding the IPs as not opted in', async () => {
-    const { enrollment, overlay, index, errors } = setup(lookup);
-    overlay.applyPod(pod('stale', { inject: 'enabled', ips: ['10.0.1.6'] }));
+    const { enrollment, ipClaims, index, errors } = setup(lookup);
+    ipClaims.applyPod(pod('stale', { inject: 'enabled', ips: ['10.0.1.6'] }));
     server.failNext(1, { resource: 'pods', status: 500 });
     const reply = await enrollment.add(addRequest('annotated', ['10.0.1.6']));
     assert.equal(reply.status, 503);
@@ -319,7 +319,7 @@ describe('CniEnrollment: pods the informer has not delivered, read from the API'
     assert.match((reply.body as { message: string }).message, /^cannot read pod app\/annotated: GET pod app\/annotated: GET \/api\/v1\/namespaces\/app\/pods\/annotated: HTTP 500/);
     assert.deepEqual(errors, ['ML_CNI_POD_LOOKUP_FAILED']);
     assert.equal(index.podAt('10.0.1.6'), undefined);
-    overlay.applyPod(pod('annotated', { inject: 'enabled', phase: 'Pending' }));
+    ipClaims.applyPod(pod('annotated', { inject: 'enabled', phase: 'Pending' }));
     assert.deepEqual(index.podAt('10.0.1.6'), { namespace: 'app', name: 'annotated' }, 'the pod watch decides once it has the pod');
   });
 

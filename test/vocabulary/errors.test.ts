@@ -11,7 +11,7 @@ import {
   GrpcStatus,
   grpcStatusOf,
   MeshliteError,
-} from '../agent/errors.ts';
+} from '../../agent/vocabulary/errors.ts';
 
 const docsPath = new URL('../docs/errors.md', import.meta.url);
 

@@ -5,25 +5,21 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CniOverlay } from '../../agent/cni/cni-overlay.ts';
-import { CniEnrollment } from '../../agent/cni/enrollment.ts';
-import { EnrollmentServer, type EnrollmentHandler } from '../../agent/cni/enrollment-server.ts';
+import { CniIpClaims } from '../../agent/enrollment/cni-ip-claims.ts';
+import { CniEnrollment } from '../../agent/enrollment/enrollment.ts';
+import { EnrollmentServer, type EnrollmentHandler } from '../../agent/enrollment/enrollment-server.ts';
 import { OptInIndex } from '../../agent/discovery/opt-in-index.ts';
 import { createLogger } from '../../agent/telemetry/logger.ts';
 import { NODE, pod } from '../support/opt-in-records.ts';
 import { call } from './unix-http.ts';
-
-const realTimers = {
-  setTimeout: (callback: () => void, ms: number): unknown => setTimeout(callback, ms),
-  clearTimeout: (handle: unknown): void => clearTimeout(handle as NodeJS.Timeout),
-};
+import { realClock } from '../../agent/vocabulary/clock.ts';
 
 describe('EnrollmentServer: the routes', () => {
   let directory: string;
   let socketPath: string;
   let server: EnrollmentServer;
   let index: OptInIndex;
-  let overlay: CniOverlay;
+  let ipClaims: CniIpClaims;
   const errors: string[] = [];
   /** The interception manager stand-in: applied at once unless a test holds it. */
   let applied: () => Promise<void> = () => Promise.resolve();
@@ -32,21 +28,21 @@ describe('EnrollmentServer: the routes', () => {
     directory = await mkdtemp(join(tmpdir(), 'ml-enr-'));
     socketPath = join(directory, 'run', 'meshlite', 'cni.sock');
     index = new OptInIndex(NODE);
-    overlay = new CniOverlay(index);
+    ipClaims = new CniIpClaims(index);
     const enrollment = new CniEnrollment({
-      overlay,
+      ipClaims,
       index,
       lookup: null,
       interception: { whenApplied: () => applied() },
-      timers: realTimers,
+      timers: realClock,
       applyTimeoutMs: 100,
       lookupTimeoutMs: 1000,
       logger: createLogger('silent'),
       countError: (code) => errors.push(code),
     });
     server = new EnrollmentServer({ path: socketPath, enrollment, logger: createLogger('silent'), countError: (code) => errors.push(code), probeTimeoutMs: 500 });
-    overlay.applyPod(pod('client', { inject: 'enabled', phase: 'Pending' }));
-    overlay.applyPod(pod('other', { phase: 'Pending' }));
+    ipClaims.applyPod(pod('client', { inject: 'enabled', phase: 'Pending' }));
+    ipClaims.applyPod(pod('other', { phase: 'Pending' }));
   });
 
   after(async () => {

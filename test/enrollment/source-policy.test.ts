@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { enrolledOrLoopback, isLoopback, SourceRefusalLog } from '../../agent/cni/source-policy.ts';
+import { enrolledOrLoopback, isLoopback, SourceRefusalLog } from '../../agent/enrollment/source-policy.ts';
 import { OptInIndex } from '../../agent/discovery/opt-in-index.ts';
 import { createLogger } from '../../agent/telemetry/logger.ts';
 import { FakeTimers } from '../support/fake-timers.ts';
