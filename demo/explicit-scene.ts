@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { type GrpcServerHandle, makeEchoClient, startGrpcServer } from '../test/support/grpc-peers.ts';
+import { type GrpcServerHandle, makeEchoClient, startGrpcServer } from '../lab/grpc-peers.ts';
 import { clientConnections } from './agent-connections.ts';
 import { startAgent } from './agent-child.ts';
 import { startLoad } from './load.ts';

@@ -1,7 +1,7 @@
 // The demo's client load: a fixed number of unary RPCs kept in flight on one grpc-js channel, tallied by backend.
 
 import type { Client } from '@grpc/grpc-js';
-import { META, unary } from '../test/support/grpc-peers.ts';
+import { META, unary } from '../lab/grpc-peers.ts';
 
 export interface Tally {
   /** Successful RPCs by the id of the backend that answered (its `x-served-by` response header). */

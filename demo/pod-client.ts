@@ -3,7 +3,7 @@
 // It is an ordinary gRPC client: nothing in it knows meshlite exists. Whether its requests are balanced depends only
 // on whether the pod it runs in is annotated.
 
-import { makeEchoClient } from '../test/support/grpc-peers.ts';
+import { makeEchoClient } from '../lab/grpc-peers.ts';
 import { startLoad } from './load.ts';
 import { connectReporter } from './progress-channel.ts';
 

@@ -1,6 +1,6 @@
 // Transparent mode: a node made of network namespaces, as in a cluster; the client pod dials a ClusterIP, unaware of meshlite.
 //
-// Built with the e2e harness (test/e2e/support), the project's network-namespace toolkit: everything lives in
+// Built with lab/, the project's network-namespace toolkit (the e2e tests use it too): everything lives in
 // namespaces named `ml-e2e-<pid>-<rand>-…` (never the machine's own), so deleting them removes every interface,
 // rule and set, and a run that was killed is swept by the next one. Long-running processes start under `setsid`:
 // the terminal's Ctrl-C then reaches only the demo, which stops them in order.
@@ -9,12 +9,12 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writePluginWrapper } from '../test/e2e/support/cni-plugin-wrapper.ts';
-import { type E2eRun, startE2eRun } from '../test/e2e/support/e2e-harness.ts';
-import { startGrpcBackend } from '../test/e2e/support/grpc-backend-pod.ts';
-import { agentPaths, meshliteChain, PROXY_PORT, writeStaticFile } from '../test/e2e/support/meshlite-agent.ts';
-import type { NamespaceProcess, NamespaceSpawner } from '../test/e2e/support/netns-process.ts';
-import type { E2ePod } from '../test/e2e/support/pod.ts';
+import { writePluginWrapper } from '../lab/cni-plugin-wrapper.ts';
+import { type E2eRun, startE2eRun } from '../lab/e2e-harness.ts';
+import { startGrpcBackend } from '../lab/grpc-backend-pod.ts';
+import { agentPaths, meshliteChain, PROXY_PORT, writeStaticFile } from '../lab/meshlite-agent.ts';
+import type { NamespaceProcess, NamespaceSpawner } from '../lab/netns-process.ts';
+import type { E2ePod } from '../lab/pod.ts';
 import type { Tally } from './load.ts';
 import type { Options } from './options.ts';
 import type { PodClientArgs } from './pod-client.ts';

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runAgentExpectingFailure, startAgent } from '../support/agent-process.ts';
-import { makeEchoClient, startGrpcServer, unary } from '../support/grpc-peers.ts';
+import { makeEchoClient, startGrpcServer, unary } from '../../lab/grpc-peers.ts';
 import { endpointSliceObject, grpcServiceObject } from '../support/kube-api-objects.ts';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 test('bad objects are skipped with a logged code; good ones, and ones that only look odd, keep working', async () => {
   const api = await startKubeApiServer();

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { type AgentProcess, startAgent } from '../support/agent-process.ts';
-import { type BackendProcess, spawnBackend } from '../support/grpc-backend-process.ts';
-import { type EchoServiceClient, META, makeEchoClient, unary } from '../support/grpc-peers.ts';
+import { type BackendProcess, spawnBackend } from '../../lab/grpc-backend-process.ts';
+import { type EchoServiceClient, META, makeEchoClient, unary } from '../../lab/grpc-peers.ts';
 import { endpointSliceObject, grpcServiceObject, type SliceEndpointState } from '../support/kube-api-objects.ts';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 /** Six "pods": each backend on a loopback IP of its own, all on one port, as pods share their container port. */
 const IPS = ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14', '127.0.0.15', '127.0.0.16'];

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { startAgent, runAgentExpectingFailure } from '../support/agent-process.ts';
-import { spawnBackend } from '../support/grpc-backend-process.ts';
-import { type GrpcServerHandle, META, makeEchoClient, startGrpcServer, unary } from '../support/grpc-peers.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { spawnBackend } from '../../lab/grpc-backend-process.ts';
+import { type GrpcServerHandle, META, makeEchoClient, startGrpcServer, unary } from '../../lab/grpc-peers.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 const AUTHORITY = 'greeter.default.svc.cluster.local:50051';
 let dir = '';

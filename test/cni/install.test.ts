@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createInstaller, type InstallerOptions } from '../../cni/install.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ml-cni-install-'));
 after(() => rmSync(root, { recursive: true, force: true }));

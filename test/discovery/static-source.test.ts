@@ -9,7 +9,7 @@ import type { StaticConfig } from '../../agent/discovery/static-file.ts';
 import { type FileAccess, nodeFileAccess, StaticSource } from '../../agent/discovery/static-source.ts';
 import type { ErrorCode } from '../../agent/vocabulary/errors.ts';
 import { createLogger } from '../../agent/telemetry/logger.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 import { realClock } from '../../agent/vocabulary/clock.ts';
 
 function fileWith(addresses: string[]): string {

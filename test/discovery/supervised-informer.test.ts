@@ -10,7 +10,7 @@ import { type InformerState, SupervisedInformer } from '../../agent/discovery/su
 import { createLogger } from '../../agent/telemetry/logger.ts';
 import { grpcServiceObject } from '../support/kube-api-objects.ts';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 let api: KubeApiServer;
 let informer: SupervisedInformer<ServiceRecord> | null = null;

@@ -2,8 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { e2eSkipReason, type E2eRun, startE2eRun } from './support/e2e-harness.ts';
-import type { GrpcBackend } from './support/grpc-backend-pod.ts';
+import { e2eSkipReason, type E2eRun, startE2eRun } from '../../lab/e2e-harness.ts';
+import type { GrpcBackend } from '../../lab/grpc-backend-pod.ts';
 
 const skip = e2eSkipReason();
 const CLUSTER_IP = '10.79.100.10';

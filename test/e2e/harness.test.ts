@@ -6,12 +6,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { writePluginWrapper } from './support/cni-plugin-wrapper.ts';
-import { e2eSkipReason, type E2eRun, startE2eRun, withE2eRun } from './support/e2e-harness.ts';
-import { listNamespaces } from './support/netns.ts';
-import { processIsAlive } from './support/netns-process.ts';
+import { writePluginWrapper } from '../../lab/cni-plugin-wrapper.ts';
+import { e2eSkipReason, type E2eRun, startE2eRun, withE2eRun } from '../../lab/e2e-harness.ts';
+import { listNamespaces } from '../../lab/netns.ts';
+import { processIsAlive } from '../../lab/netns-process.ts';
 import { readRecord } from './support/recorder-cni-plugin.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 const skip = e2eSkipReason() ?? false;
 const RECORDER = fileURLToPath(new URL('./support/recorder-cni-plugin.ts', import.meta.url));

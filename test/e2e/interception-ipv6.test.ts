@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { writePluginWrapper } from './support/cni-plugin-wrapper.ts';
-import { e2eSkipReason, startE2eRun } from './support/e2e-harness.ts';
+import { writePluginWrapper } from '../../lab/cni-plugin-wrapper.ts';
+import { e2eSkipReason, startE2eRun } from '../../lab/e2e-harness.ts';
 import {
   agentPaths,
   meshliteChain,
@@ -13,7 +13,7 @@ import {
   type StaticPod,
   startMeshlite,
   writeStaticFile,
-} from './support/meshlite-agent.ts';
+} from '../../lab/meshlite-agent.ts';
 import { assertSpread } from './support/spread.ts';
 
 const skip = e2eSkipReason();

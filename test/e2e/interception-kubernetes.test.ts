@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { endpointSliceObject, grpcServiceObject } from '../support/kube-api-objects.ts';
-import { waitFor } from '../support/wait-for.ts';
-import { writePluginWrapper } from './support/cni-plugin-wrapper.ts';
-import { e2eSkipReason, startE2eRun } from './support/e2e-harness.ts';
+import { waitFor } from '../../lab/wait-for.ts';
+import { writePluginWrapper } from '../../lab/cni-plugin-wrapper.ts';
+import { e2eSkipReason, startE2eRun } from '../../lab/e2e-harness.ts';
 import { startKubeApiInNamespace } from './support/kube-api-in-namespace.ts';
-import { agentPaths, meshliteChain, relayedRequests, startMeshlite } from './support/meshlite-agent.ts';
+import { agentPaths, meshliteChain, relayedRequests, startMeshlite } from '../../lab/meshlite-agent.ts';
 import { assertSpread } from './support/spread.ts';
 
 const skip = e2eSkipReason();

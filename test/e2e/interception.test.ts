@@ -3,11 +3,11 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { waitFor } from '../support/wait-for.ts';
-import { writePluginWrapper } from './support/cni-plugin-wrapper.ts';
-import { e2eSkipReason, type E2eRun, startE2eRun } from './support/e2e-harness.ts';
-import type { E2eNode } from './support/node.ts';
-import type { GrpcBackend } from './support/grpc-backend-pod.ts';
+import { waitFor } from '../../lab/wait-for.ts';
+import { writePluginWrapper } from '../../lab/cni-plugin-wrapper.ts';
+import { e2eSkipReason, type E2eRun, startE2eRun } from '../../lab/e2e-harness.ts';
+import type { E2eNode } from '../../lab/node.ts';
+import type { GrpcBackend } from '../../lab/grpc-backend-pod.ts';
 import {
   type AgentPaths,
   agentPaths,
@@ -18,7 +18,7 @@ import {
   type StaticPod,
   startMeshlite,
   writeStaticFile,
-} from './support/meshlite-agent.ts';
+} from '../../lab/meshlite-agent.ts';
 import { assertSpread } from './support/spread.ts';
 
 const skip = e2eSkipReason();

@@ -11,7 +11,7 @@ import { createLogger } from '../../agent/telemetry/logger.ts';
 import { FakeTimers } from '../support/fake-timers.ts';
 import { type KubeApiServer, type KubeObject, startKubeApiServer } from '../support/kube-api-server.ts';
 import { NODE, ns, pod } from '../support/opt-in-records.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 /** The interception manager's promise, held or settled by the test; notes what the index held when it was asked. */
 class FakeInterception {

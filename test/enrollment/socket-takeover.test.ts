@@ -11,7 +11,7 @@ import type { CniReply } from '../../agent/enrollment/cni-protocol.ts';
 import { EnrollmentServer, type EnrollmentHandler } from '../../agent/enrollment/enrollment-server.ts';
 import { probeSocket } from '../../agent/enrollment/socket-path.ts';
 import { createLogger } from '../../agent/telemetry/logger.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 import { call } from './unix-http.ts';
 
 /** A handler whose DEL names the agent that answered, so a test sees which of two agents got a request. */

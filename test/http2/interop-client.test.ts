@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import { ErrorCode } from '../../agent/http2/constants.ts';
 import { headerValue } from '../support/grpc-on-core.ts';
 import { CoreClient } from '../support/grpc-on-core-client.ts';
-import { decodeSummary, encodeServerStreamRequest, type GrpcServerHandle, startGrpcServer } from '../support/grpc-peers.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { decodeSummary, encodeServerStreamRequest, type GrpcServerHandle, startGrpcServer } from '../../lab/grpc-peers.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

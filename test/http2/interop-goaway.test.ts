@@ -8,8 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { ErrorCode } from '../../agent/http2/constants.ts';
 import { type CoreGrpcServer, startCoreGrpcServer } from '../support/grpc-on-core.ts';
 import { CoreClient, type CoreRequest } from '../support/grpc-on-core-client.ts';
-import { makeEchoClient, unary } from '../support/grpc-peers.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { makeEchoClient, unary } from '../../lab/grpc-peers.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 const LOCAL_POOL = { 'grpc.use_local_subchannel_pool': 1 };
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -10,9 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode } from '../../agent/http2/constants.ts';
 import { type CoreGrpcServer, grpcFrame, startCoreGrpcServer } from '../support/grpc-on-core.ts';
-import { bidi, clientStream, makeEchoClient, serverStream, unary } from '../support/grpc-peers.ts';
+import { bidi, clientStream, makeEchoClient, serverStream, unary } from '../../lab/grpc-peers.ts';
 import { runH2load } from '../support/h2load.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 const MiB = 1024 * 1024;
 // A local subchannel pool: a new client really opens a new connection instead of sharing another client's.

@@ -10,7 +10,7 @@ import { chainRules, parseIptablesSave } from '../../agent/intercept/iptables-du
 import { parseIpsetSave } from '../../agent/intercept/ipset-dump.ts';
 import { uninstall } from '../../agent/intercept/uninstall.ts';
 import { createLogger } from '../../agent/telemetry/logger.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 import type { LogLine } from './manager-harness.ts';
 import {
   addNamespace,

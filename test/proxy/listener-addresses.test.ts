@@ -5,9 +5,9 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type ListenerEvents, nodeIPsToListenOn, ProxyListener } from '../../agent/proxy/listener.ts';
 import type { Relay } from '../../agent/proxy/relay.ts';
-import { makeEchoClient, startGrpcServer, unary } from '../support/grpc-peers.ts';
+import { makeEchoClient, startGrpcServer, unary } from '../../lab/grpc-peers.ts';
 import { SERVICE_AUTHORITY, startRelay } from '../support/relay-harness.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 describe('nodeIPsToListenOn: the node IPs interception redirects to that --listen does not receive', () => {
   const dual = { v4: '10.79.0.1', v6: 'fd79::1' };

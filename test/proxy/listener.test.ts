@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { enrolledOrLoopback } from '../../agent/enrollment/source-policy.ts';
 import { type ListenerEvents, type ListenerOptions, ProxyListener } from '../../agent/proxy/listener.ts';
 import type { Relay } from '../../agent/proxy/relay.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 const run = promisify(execFile);
 

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { spawnBackend } from '../support/grpc-backend-process.ts';
-import { META, makeEchoClient, serverStream, startGrpcServer, unary } from '../support/grpc-peers.ts';
+import { spawnBackend } from '../../lab/grpc-backend-process.ts';
+import { META, makeEchoClient, serverStream, startGrpcServer, unary } from '../../lab/grpc-peers.ts';
 import { SERVICE_AUTHORITY, startRelay } from '../support/relay-harness.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 const CLIENT_OPTIONS = { 'grpc.default_authority': SERVICE_AUTHORITY };
 

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { META, makeEchoClient, startGrpcServer, unary } from '../support/grpc-peers.ts';
+import { META, makeEchoClient, startGrpcServer, unary } from '../../lab/grpc-peers.ts';
 import { SERVICE_AUTHORITY, startRelay } from '../support/relay-harness.ts';
-import { waitFor } from '../support/wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 const GRPC_HEADERS = {
   ':method': 'POST',

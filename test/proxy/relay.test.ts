@@ -12,7 +12,7 @@ import {
   serverStream,
   startGrpcServer,
   unary,
-} from '../support/grpc-peers.ts';
+} from '../../lab/grpc-peers.ts';
 import { type RelayHarness, SERVICE_AUTHORITY, startRelay } from '../support/relay-harness.ts';
 
 let backends: GrpcServerHandle[] = [];

@@ -6,7 +6,7 @@ import type { Http2Connection } from '../../agent/http2/connection.ts';
 import type { Http2ConnectionError, Http2Handler } from '../../agent/http2/handler.ts';
 import { type SocketConnectionOptions, serveSocket } from '../../agent/http2/socket-transport.ts';
 import type { Stream } from '../../agent/http2/stream.ts';
-import { META } from './grpc-peers.ts';
+import { META } from '../../lab/grpc-peers.ts';
 
 const EMPTY = Buffer.alloc(0);
 /** ServerStream keeps at most this much response queued; the rest is produced as DATA leaves (onDataSent). */

@@ -14,8 +14,8 @@ import {
   serverStream,
   startGrpcServer,
   unary,
-} from './grpc-peers.ts';
-import { waitFor } from './wait-for.ts';
+} from '../../lab/grpc-peers.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 describe('grpc-peers: echo service over grpc-js, no meshlite', () => {
   let peer: GrpcServerHandle;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { ADD, CoreV1Api, DELETE, ERROR, KubeConfig, ListWatch, UPDATE, type V1Service, Watch } from '@kubernetes/client-node';
 import { type KubeApiServer, type KubeApiServerOptions, startKubeApiServer } from './kube-api-server.ts';
-import { waitFor } from './wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 interface Informer {
   readonly informer: ListWatch<V1Service>;

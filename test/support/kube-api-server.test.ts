@@ -5,7 +5,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { CoreV1Api, DiscoveryV1Api, KubeConfig } from '@kubernetes/client-node';
 import { type KubeApiServer, type KubeApiServerOptions, startKubeApiServer } from './kube-api-server.ts';
 import { recordWatch } from './kube-watch-recorder.ts';
-import { waitFor } from './wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 async function serve(t: TestContext, options: KubeApiServerOptions = {}): Promise<{ server: KubeApiServer; core: CoreV1Api; kubeConfig: KubeConfig }> {
   const server = await startKubeApiServer(options);

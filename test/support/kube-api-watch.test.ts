@@ -7,7 +7,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { type KubeApiServer, type KubeApiServerOptions, startKubeApiServer } from './kube-api-server.ts';
 import { recordWatch, type WatchRecording } from './kube-watch-recorder.ts';
-import { waitFor } from './wait-for.ts';
+import { waitFor } from '../../lab/wait-for.ts';
 
 async function serve(t: TestContext, options: KubeApiServerOptions = {}): Promise<{ server: KubeApiServer; kubeConfig: KubeConfig }> {
   const server = await startKubeApiServer(options);

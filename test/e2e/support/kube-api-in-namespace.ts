@@ -6,8 +6,8 @@ import { createServer } from 'node:http';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type KubeObject, type ResourceName, startKubeApiServer } from '../../support/kube-api-server.ts';
-import type { E2eRun } from './e2e-harness.ts';
-import type { E2eNode } from './node.ts';
+import type { E2eRun } from '../../../lab/e2e-harness.ts';
+import type { E2eNode } from '../../../lab/node.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 

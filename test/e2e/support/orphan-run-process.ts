@@ -1,6 +1,6 @@
 // A run that is killed mid-way (the test SIGKILLs this process), so the next run's sweep has leftovers to remove.
 
-import { startE2eRun } from './e2e-harness.ts';
+import { startE2eRun } from '../../../lab/e2e-harness.ts';
 
 if (import.meta.main) {
   const run = await startE2eRun();

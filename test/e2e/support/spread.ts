@@ -1,8 +1,8 @@
 // The e2e tests' one measure of "balanced": every RPC answered, and each backend within ±25% of an equal share.
 
 import assert from 'node:assert/strict';
-import type { GrpcBackend } from './grpc-backend-pod.ts';
-import type { GrpcClientSummary } from './grpc-client-run.ts';
+import type { GrpcBackend } from '../../../lab/grpc-backend-pod.ts';
+import type { GrpcClientSummary } from '../../../lab/grpc-client-run.ts';
 
 /** The spread is reported through `t` when given, so a run's figures are in its output. */
 export function assertSpread(summary: GrpcClientSummary, backends: GrpcBackend[], total: number, t?: { diagnostic(message: string): void }): void {

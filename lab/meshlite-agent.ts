@@ -7,8 +7,8 @@ import type { E2eRun } from './e2e-harness.ts';
 import type { E2eNode } from './node.ts';
 import type { NamespaceProcess } from './netns-process.ts';
 
-const MAIN = fileURLToPath(new URL('../../../agent/main.ts', import.meta.url));
-const CNI_MAIN = fileURLToPath(new URL('../../../cni/main.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../agent/main.ts', import.meta.url));
+const CNI_MAIN = fileURLToPath(new URL('../cni/main.ts', import.meta.url));
 export const PROXY_PORT = 15001;
 const ADMIN = '127.0.0.1:15000';
 

@@ -1,10 +1,10 @@
-// A gRPC backend pod: test/support/grpc-backend-process.ts run inside a pod's (or node's) namespace, bound to its IP.
+// A gRPC backend pod: grpc-backend-process.ts run inside a pod's (or node's) namespace, bound to its IP.
 
 import { fileURLToPath } from 'node:url';
 import type { NetHost } from './netns.ts';
 import type { NamespaceProcess, NamespaceSpawner } from './netns-process.ts';
 
-const BACKEND_PROGRAM = fileURLToPath(new URL('../../support/grpc-backend-process.ts', import.meta.url));
+const BACKEND_PROGRAM = fileURLToPath(new URL('./grpc-backend-process.ts', import.meta.url));
 
 export interface GrpcBackendOptions {
   /** Reported in the `x-served-by` header (META.servedBy); defaults to the host's name. */

@@ -1,4 +1,5 @@
-// The e2e harness: one run owns its nodes, pods, kube-proxy rules and processes, and undoes all of them in cleanup.
+// One lab run, the harness of the e2e tests and the transparent demo: it owns its nodes, pods, kube-proxy rules and
+// processes, and undoes all of them in cleanup.
 //
 // What a run builds, all inside network namespaces named `ml-e2e-<pid>-<rand>-…` (the root namespace is never
 // changed: no interface, route, rule or sysctl is set there):
@@ -35,12 +36,12 @@
 //          failPolicy: 'closed', logFile: join(run.tmpDir, 'cni.log') }], cniPath: [dir] } });
 //      A runtime finds a plugin by `type` in CNI_PATH, so the wrapper is an executable named `meshlite` that runs
 //      cni/main.ts with this Node. The plugin gets bridge's result as prevResult and must pass it on (see the
-//      chaining test in harness.test.ts). The socket is a filesystem path, reachable from every namespace.
+//      chaining test in test/e2e/harness.test.ts). The socket is a filesystem path, reachable from every namespace.
 //   3. Opt-in is the pod's annotation in the static file (namespace/name as in CNI_ARGS: pod.namespace, pod.name).
 
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor } from '../../support/wait-for.ts';
+import { waitFor } from './wait-for.ts';
 import { CleanupStack } from './cleanup-stack.ts';
 import type { CniExecOptions } from './cni-runtime.ts';
 import { type GrpcBackend, type GrpcBackendOptions, startGrpcBackend } from './grpc-backend-pod.ts';

@@ -2,7 +2,7 @@
 
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { makeEchoClient, META, unary } from '../../support/grpc-peers.ts';
+import { makeEchoClient, META, unary } from './grpc-peers.ts';
 import type { NetHost } from './netns.ts';
 import type { NamespaceSpawner } from './netns-process.ts';
 
