@@ -1,15 +1,15 @@
 // Fails when folders of agent/ import each other in a cycle, or when agent/vocabulary imports anything of meshlite.
 // Run by .ci/run (npm run check:imports); docs/architecture.md shows the layering it keeps.
+// `node scripts/check-imports.ts [agent-dir]` checks another tree (the default is this repository's agent/).
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative, resolve } from 'node:path';
 
-const root = resolve(import.meta.dirname, '..');
-const agent = join(root, 'agent');
+const AGENT = resolve(import.meta.dirname, '..', 'agent');
 const LEAF = 'vocabulary';
 
-/** Every relative module an agent file imports, statically or with import(). */
-const IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*)'(\.{1,2}\/[^']+)'/g;
+/** Every relative module an agent file imports: `from '…'`, `import '…'` (side effects only) or `import('…')`. */
+const IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)'(\.{1,2}\/[^']+)'/g;
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -19,12 +19,13 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** "." for agent/ itself, else the folder's path below agent/. */
-function folderOf(file: string): string {
-  return relative(agent, dirname(file)) || '.';
-}
-
-export function folderEdges(): Map<string, Map<string, string>> {
+/**
+ * Which folder imports which: folder → (imported folder → one example import, `file → target`, for the message).
+ * A folder is its path below `agent` ("." for agent/ itself, "../cni" for a folder outside it).
+ */
+export function folderEdges(agent: string = AGENT): Map<string, Map<string, string>> {
+  const root = dirname(agent);
+  const folderOf = (file: string): string => relative(agent, dirname(file)) || '.';
   const edges = new Map<string, Map<string, string>>();
   for (const file of sourceFiles(agent)) {
     const from = folderOf(file);
@@ -59,8 +60,8 @@ export function folderCycles(edges: Map<string, Map<string, string>>): string[][
   return cycles;
 }
 
-function main(): void {
-  const edges = folderEdges();
+/** Every cycle and every import out of the leaf folder, one message each (with example imports); empty when clean. */
+export function importProblems(edges: Map<string, Map<string, string>>): string[] {
   const problems: string[] = [];
   for (const cycle of folderCycles(edges)) {
     const steps = cycle.slice(1).map((to, i) => `  ${edges.get(cycle[i])?.get(to)}`);
@@ -69,6 +70,12 @@ function main(): void {
   for (const [to, example] of edges.get(LEAF) ?? []) {
     problems.push(`agent/${LEAF} must import nothing of meshlite, but imports agent/${to}: ${example}`);
   }
+  return problems;
+}
+
+function main(agent: string): void {
+  const edges = folderEdges(agent);
+  const problems = importProblems(edges);
   if (problems.length > 0) {
     process.stderr.write(`${problems.join('\n\n')}\n`);
     process.exit(1);
@@ -77,4 +84,4 @@ function main(): void {
   process.stdout.write(`agent/: ${folders.size} folders, no import cycle; agent/${LEAF} imports nothing of meshlite\n`);
 }
 
-if (process.argv[1] === import.meta.filename) main();
+if (process.argv[1] === import.meta.filename) main(resolve(process.argv[2] ?? AGENT));
