@@ -1,4 +1,5 @@
-// Which Service ports carry gRPC (DESIGN §3), decided from a port's raw API fields and the Service's protocol annotation.
+// Which Service ports carry gRPC, decided from a port's raw API fields and the Service's protocol annotation (see
+// docs/architecture.md, Discovery).
 
 /**
  * appProtocol values that mean gRPC or HTTP/2 cleartext. Compared exactly, case included: Kubernetes treats the

@@ -44,7 +44,7 @@ export interface RecordBase {
   warnings?: readonly string[];
 }
 
-/** A Service port that carries gRPC (DESIGN §3); other ports are not kept at all. */
+/** A Service port that carries gRPC (see docs/architecture.md, Discovery); other ports are not kept at all. */
 export interface GrpcServicePort {
   /** The Service port's name, '' for the single unnamed port; EndpointSlice ports carry the same name. */
   name: string;

@@ -1,4 +1,5 @@
-// The opt-in index: this node's pods enrolled for interception (DESIGN §6), IP → pod, kept from Pod and Namespace events.
+// The opt-in index: this node's pods enrolled for interception, IP → pod, kept from Pod and Namespace events (see
+// docs/architecture.md, Enrollment).
 
 import type { InjectSetting, NamespaceRecord, PodRecord } from './kube-objects.ts';
 import { parseKubeIp } from '../vocabulary/ip-address.ts';

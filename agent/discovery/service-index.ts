@@ -58,9 +58,9 @@ const NONE: readonly string[] = Object.freeze([]);
  * went away; treating it as a deletion would turn one unreadable field into withdrawn endpoints (ML_NO_ENDPOINT) or
  * a withdrawn Service for every client, while everything else keeps working either way. The risk taken instead is
  * that one slice's endpoint states go stale until a readable version or its deletion arrives: a pod that has gone
- * fails at connect, which the relay retries on another endpoint (DESIGN §9). A deletion always applies, whatever the
- * last record was; an object never seen valid contributes nothing. The source logs ML_KUBE_OBJECT_INVALID for each
- * invalid version; describe() counts the objects in that state.
+ * fails at connect, which the relay retries on another endpoint (nothing was sent yet). A deletion always applies,
+ * whatever the last record was; an object never seen valid contributes nothing. The source logs
+ * ML_KUBE_OBJECT_INVALID for each invalid version; describe() counts the objects in that state.
  *
  * resourceVersions are not compared. The API defines them as opaque and tells clients not to order them; a watch
  * delivers the events of one object in order, a relist delivers state at least as new as what is held, and the

@@ -1,4 +1,5 @@
-// Which sources the proxy listener serves (DESIGN §5): an enrolled pod of this node, or loopback; refusals counted and logged sparingly.
+// Which sources the proxy listener serves: an enrolled pod of this node, or loopback, so that it is no open proxy (see
+// docs/architecture.md, Interception); refusals counted and logged sparingly.
 
 import type { PodRef } from '../discovery/opt-in-index.ts';
 import { parseKubeIp } from '../vocabulary/ip-address.ts';

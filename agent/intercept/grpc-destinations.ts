@@ -4,7 +4,7 @@ import type { ServiceSpec } from '../registry/endpoint.ts';
 import type { Destination } from './desired-sets.ts';
 
 /**
- * DESIGN §3: both the ClusterIP:port and each endpoint IP:port, so that clients of headless Services, and CNIs that
+ * Both the ClusterIP:port and each endpoint IP:port, so that clients of headless Services, and CNIs that
  * translate ClusterIPs in the socket layer (the packet then already carries the pod IP), are balanced too.
  * Duplicates (an endpoint shared by two services) are given once.
  */

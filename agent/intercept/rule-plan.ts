@@ -41,11 +41,12 @@ export function jumpSpec(hook: ChainHook): string {
  * nat: a TCP connection from an opted-in pod (source in the pods set) to a gRPC destination (address and port in
  * the destinations set) is redirected to the listener on the node IP.
  *
- * filter (the listener guard, DESIGN §5): on the node IP, the proxy port takes only connections that were DNATed
- * here; anything else addressed to it directly is refused with a TCP reset. Reset rather than drop: the port is no
- * secret (the DaemonSet's manifest names it), so silence hides nothing, while a reset makes a misdirected client
- * fail at once with "connection refused" — what it would see were nothing listening — instead of hanging until its
- * connect timeout; and it answers each SYN with one small packet, no amplification.
+ * filter (the listener guard; see docs/architecture.md, Interception): on the node IP, the proxy port takes only
+ * connections that were DNATed here; anything else addressed to it directly is refused with a TCP reset. Reset
+ * rather than drop: the port is no secret (the DaemonSet's manifest names it), so silence hides nothing, while a
+ * reset makes a misdirected client fail at once with "connection refused" — what it would see were nothing
+ * listening — instead of hanging until its connect timeout; and it answers each SYN with one small packet, no
+ * amplification.
  */
 export function ownChainRules(spec: RuleSpec): Record<TableName, string[]> {
   const { family, nodeIP, proxyPort } = spec;

@@ -90,9 +90,10 @@ export class EndpointRegistry {
   }
 
   /**
-   * The service a client meant when it dialled `ip:port` (transparent mode, DESIGN §3): a ClusterIP:port, or an
-   * endpoint's ip:port (headless Services, socket-level ClusterIP translation). When two services list the same
-   * endpoint address, the one that listed it first keeps it, so the answer does not flap with unrelated updates.
+   * The service a client meant when it dialled `ip:port` (transparent mode; see docs/architecture.md,
+   * Interception): a ClusterIP:port, or an endpoint's ip:port (headless Services, socket-level ClusterIP
+   * translation). When two services list the same endpoint address, the one that listed it first keeps it, so the
+   * answer does not flap with unrelated updates.
    */
   lookupByAddress(ip: string, port: number): ServiceSpec | undefined {
     let ports = this.byAddress.get(ip);

@@ -54,9 +54,9 @@ export function isActive(endpoint: EndpointSpec): boolean {
 }
 
 /**
- * The endpoints that may get new requests (DESIGN §8, kube-proxy's rule): the ready, non-terminating ones; when
- * there are none, the ones that are terminating but still serving (better a pod on its way out than a failed
- * request); never one that is not serving. Returns a new array, in the given order.
+ * The endpoints that may get new requests (kube-proxy's rule; see docs/architecture.md, Balancing): the ready,
+ * non-terminating ones; when there are none, the ones that are terminating but still serving (better a pod on its
+ * way out than a failed request); never one that is not serving. Returns a new array, in the given order.
  */
 export function eligibleEndpoints(endpoints: readonly EndpointSpec[]): EndpointSpec[] {
   const active = endpoints.filter(isActive);

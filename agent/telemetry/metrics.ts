@@ -24,7 +24,10 @@ export const NO_ENDPOINT = 'none';
 const GRPC_CODE_COUNT = 17;
 const GRPC_UNKNOWN = 2;
 
-/** For meshlite_endpoints{state}: active (isActive), terminating but serving, or neither (DESIGN.md §8). */
+/**
+ * For meshlite_endpoints{state}: active (isActive), terminating but serving, or neither (see docs/architecture.md,
+ * Balancing).
+ */
 export type EndpointState = 'ready' | 'terminating' | 'not_ready';
 const ENDPOINT_STATES: readonly EndpointState[] = ['ready', 'terminating', 'not_ready'];
 

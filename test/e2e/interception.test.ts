@@ -149,7 +149,8 @@ test('an upgrade loses nothing: the new agent starts beside the old one on the s
       loadDone = true;
     });
     await waitFor(async () => (await relayedRequests(run, c.node)) > 200, { timeoutMs: 20_000, message: 'load through the old agent' });
-    // DESIGN §11: the DaemonSet surges, so the new agent binds the same port (SO_REUSEPORT) and becomes ready first.
+    // An upgrade (see docs/architecture.md, Drain and upgrades): the DaemonSet surges, so the new agent binds the same
+    // port (SO_REUSEPORT) and becomes ready first.
     const next = await startMeshlite(run, c.node, c.paths, { admin: '127.0.0.1:15010' });
     const old = await c.agentStop(30_000);
     assert.equal(old.code, 0, 'the old agent drained and exited on its own');

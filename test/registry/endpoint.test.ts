@@ -1,4 +1,5 @@
-// Eligibility rules (DESIGN §8, kube-proxy's): ready first, then terminating-but-serving, never not-serving.
+// Eligibility rules (kube-proxy's; see docs/architecture.md, Balancing): ready first, then terminating-but-serving,
+// never not-serving.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
