@@ -13,7 +13,7 @@ import {
   MeshliteError,
 } from '../../agent/vocabulary/errors.ts';
 
-const docsPath = new URL('../docs/errors.md', import.meta.url);
+const docsPath = new URL('../../docs/errors.md', import.meta.url);
 
 interface DocRow {
   code: string;
@@ -70,7 +70,7 @@ describe('errors table', () => {
     }
   });
 
-  it('maps the request errors the relay produces to the statuses DESIGN.md fixes', () => {
+  it('maps the request errors the relay produces to the statuses docs/errors.md lists', () => {
     assert.equal(grpcStatusOf('ML_NO_ENDPOINT'), GrpcStatus.UNAVAILABLE);
     assert.equal(grpcStatusOf('ML_UNKNOWN_TARGET'), GrpcStatus.UNAVAILABLE);
     assert.equal(grpcStatusOf('ML_CONNECT_FAILED'), GrpcStatus.UNAVAILABLE);
