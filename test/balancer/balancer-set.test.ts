@@ -70,6 +70,31 @@ test('endpoint updates reach the balancer of their service only', () => {
   assert.equal(set.get('default/a:50051')?.picker.pick()?.address, '10.0.0.3:8080');
 });
 
+test('a rolling update in one slice update (pod 2 terminating, pod 3 ready: same count) sends no new request to pod 2', () => {
+  const { registry, events, create } = setup('round-robin');
+  const set = create();
+  registry.upsert(svc('a', [ep('10.0.0.1'), ep('10.0.0.2')]));
+  const balancer = set.get('default/a:50051');
+  const before = balancer?.picker;
+  events.length = 0;
+  registry.upsert(svc('a', [ep('10.0.0.1'), ep('10.0.0.2', true), ep('10.0.0.3')]));
+  assert.equal(set.get('default/a:50051'), balancer, 'the same balancer');
+  assert.notEqual(balancer?.picker, before);
+  const picks = new Map<string, number>();
+  for (let i = 0; i < 40; i++) {
+    const address = balancer?.picker.pick()?.address ?? 'none';
+    picks.set(address, (picks.get(address) ?? 0) + 1);
+  }
+  assert.deepEqual(
+    [...picks].sort(),
+    [
+      ['10.0.0.1:8080', 20],
+      ['10.0.0.3:8080', 20],
+    ],
+  );
+  assert.deepEqual(events, ['draining default/a:50051 10.0.0.2:8080', 'active default/a:50051 10.0.0.3:8080']);
+});
+
 test('a deleted service: endpoints handed back, balancer closed and forgotten; a new one if it returns', () => {
   const { registry, events, create } = setup();
   const set = create();

@@ -6,7 +6,7 @@ import type { EndpointLoad, LoadOptions } from '../../agent/balancer/endpoint-lo
 import { EMPTY_PICKER, type Picker } from '../../agent/balancer/picker.ts';
 import { policyByName } from '../../agent/balancer/policies.ts';
 import { ServiceBalancer } from '../../agent/balancer/service-balancer.ts';
-import type { EndpointSpec, ServiceSpec } from '../../agent/registry/endpoint.ts';
+import type { EndpointSpec, RegistryUpdate, ServiceSpec } from '../../agent/registry/endpoint.ts';
 import { FakeClock, simulate } from '../support/balancer-simulation.ts';
 import { seededRandomInt } from '../support/seeded-random.ts';
 import type { BalancerName } from '../../agent/vocabulary/balancer-names.ts';
@@ -96,6 +96,73 @@ test('the picker is not rebuilt when the eligible set does not change', () => {
   balancer.apply({ type: 'reset', key: KEY, service: service([ep(1), ep(2, 'terminating')]) });
   assert.equal(balancer.picker, picker);
   assert.deepEqual(events, ['active 10.0.0.1:50051 default/greeter:50051']);
+});
+
+/** Picks per address over `n` picks, sorted by address. */
+function counts(picker: Picker, n: number): Array<[string, number]> {
+  const seen = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const address = picker.pick()?.address ?? 'none';
+    seen.set(address, (seen.get(address) ?? 0) + 1);
+  }
+  return [...seen].sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+test('a rolling update that swaps one endpoint for another in one step (same count) rebuilds the picker', () => {
+  // A slice update in which pod 2 starts terminating and pod 3 becomes ready: two eligible before and after.
+  const swaps: Array<{ name: string; updates: RegistryUpdate[]; events: string[] }> = [
+    {
+      name: 'one reset',
+      updates: [{ type: 'reset', key: KEY, service: service([ep(1), ep(2, 'terminating'), ep(3)]) }],
+      events: ['draining 10.0.0.2:50051', `active 10.0.0.3:50051 ${KEY}`],
+    },
+    {
+      name: 'drain and add in one batch',
+      updates: [
+        { type: 'drain', key: KEY, address: '10.0.0.2:50051', endpoint: ep(2, 'terminating') },
+        { type: 'add', key: KEY, endpoint: ep(3) },
+      ],
+      events: ['draining 10.0.0.2:50051', `active 10.0.0.3:50051 ${KEY}`],
+    },
+    {
+      name: 'remove and add in one batch',
+      updates: [
+        { type: 'remove', key: KEY, address: '10.0.0.2:50051' },
+        { type: 'add', key: KEY, endpoint: ep(3) },
+      ],
+      events: ['removed 10.0.0.2:50051', `active 10.0.0.3:50051 ${KEY}`],
+    },
+  ];
+  for (const swap of swaps) {
+    const { balancer, events } = setup();
+    balancer.apply({ type: 'reset', key: KEY, service: service([ep(1), ep(2)]) });
+    const before = balancer.picker;
+    events.length = 0;
+    balancer.applyAll(swap.updates);
+    assert.notEqual(balancer.picker, before, `${swap.name}: a new picker`);
+    // Round-robin over the new pair: every new pick goes to 1 or 3, exactly half each; none to the leaving pod.
+    assert.deepEqual(
+      counts(balancer.picker, 20),
+      [
+        ['10.0.0.1:50051', 10],
+        ['10.0.0.3:50051', 10],
+      ],
+      swap.name,
+    );
+    assert.deepEqual(events, swap.events, swap.name);
+    assert.equal(balancer.describe().endpoints.find((e) => e.address === '10.0.0.2:50051')?.eligible ?? false, false, swap.name);
+  }
+});
+
+test('two endpoints swapped for two others keep the count and still rebuild', () => {
+  const { balancer } = setup();
+  balancer.apply({ type: 'reset', key: KEY, service: service([ep(1), ep(2), ep(3)]) });
+  balancer.apply({ type: 'reset', key: KEY, service: service([ep(1), ep(2, 'terminating'), ep(3, 'terminating'), ep(4), ep(5)]) });
+  assert.deepEqual(counts(balancer.picker, 30), [
+    ['10.0.0.1:50051', 10],
+    ['10.0.0.4:50051', 10],
+    ['10.0.0.5:50051', 10],
+  ]);
 });
 
 test('remove hands the load object back once; drain reports draining; both leave the picker', () => {
