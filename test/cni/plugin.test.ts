@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AgentClient, AgentExchange } from '../../cni/agent-client.ts';
-import { passThroughOutcome } from '../../cni/cni-result.ts';
 import { handleInvocation, type PluginDependencies } from '../../cni/plugin.ts';
 import type { PluginSettings } from '../../cni/plugin-config.ts';
 import { attachmentEnv, CONTAINER_ID, NETNS, pluginConfig, prevResultFor } from './support/plugin-process.ts';
@@ -33,12 +32,27 @@ function recorder(answer: (path: string) => AgentExchange | Error): Recorder {
 
 const enrolled: AgentExchange = { kind: 'answered', status: 200, body: '{"enrolled":true,"reason":"annotated"}' };
 const prevResult = prevResultFor('1.0.0');
+
+/**
+ * What ADD must print for that prevResult, written out here rather than computed by the code under test: every key
+ * of prevResult (interfaces, ips, routes, dns), in its order, and nothing else.
+ */
+const PASSED_ON = {
+  exitCode: 0,
+  stdout:
+    '{"cniVersion":"1.0.0",' +
+    '"interfaces":[{"name":"cni0","mac":"0a:58:0a:4e:00:01"},{"name":"veth1a2b3c4d","mac":"6e:3a:51:aa:01:02"},' +
+    '{"name":"eth0","mac":"0a:58:0a:4e:00:05","sandbox":"/var/run/netns/cni-1234"}],' +
+    '"ips":[{"interface":2,"address":"10.78.0.5/24","gateway":"10.78.0.1"},{"interface":2,"address":"fd78::5/64","gateway":"fd78::1"}],' +
+    '"routes":[{"dst":"0.0.0.0/0","gw":"10.78.0.1"}],' +
+    '"dns":{"nameservers":["10.96.0.10"],"search":["shop.svc.cluster.local"]}}\n',
+};
 const addStdin = (extra: Record<string, unknown> = {}) => JSON.stringify(pluginConfig('1.0.0', { prevResult, agentSocket: '/run/x.sock', timeoutMs: 700, ...extra }));
 
 test('ADD asks the configured socket once, with the configured timeout, and logs nothing on success', async () => {
   const r = recorder(() => enrolled);
   const outcome = await handleInvocation(attachmentEnv('ADD'), addStdin(), r.deps);
-  assert.deepEqual(outcome, passThroughOutcome(prevResult, '1.0.0'));
+  assert.deepEqual(outcome, PASSED_ON);
   assert.deepEqual(r.calls, [
     {
       socketPath: '/run/x.sock',
@@ -53,7 +67,7 @@ test('ADD asks the configured socket once, with the configured timeout, and logs
 test('a bug inside the plugin on a fail-open ADD passes the pod through and logs the failure', async () => {
   const r = recorder(() => new TypeError('boom'));
   const outcome = await handleInvocation(attachmentEnv('ADD'), addStdin(), r.deps);
-  assert.deepEqual(outcome, passThroughOutcome(prevResult, '1.0.0'));
+  assert.deepEqual(outcome, PASSED_ON);
   assert.equal(r.lines.length, 1);
   assert.match(r.lines[0] ?? '', /^ADD: meshlite plugin failed unexpectedly \(TypeError: boom/);
 });
@@ -98,7 +112,10 @@ test('a prevResult without IPs is passed on without asking the agent, even fail-
   const r = recorder(() => enrolled);
   const noIps = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: NETNS }] };
   const stdin = JSON.stringify(pluginConfig('1.0.0', { prevResult: noIps, failPolicy: 'closed' }));
-  assert.deepEqual(await handleInvocation(attachmentEnv('ADD'), stdin, r.deps), passThroughOutcome(noIps, '1.0.0'));
+  assert.deepEqual(await handleInvocation(attachmentEnv('ADD'), stdin, r.deps), {
+    exitCode: 0,
+    stdout: '{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/var/run/netns/cni-1234"}]}\n',
+  });
   assert.deepEqual(await handleInvocation(attachmentEnv('CHECK'), stdin, r.deps), { exitCode: 0, stdout: '' });
   assert.deepEqual(r.calls, []);
   assert.deepEqual(r.lines, [`ADD ${CONTAINER_ID} shop/checkout-7d9f: prevResult lists no IP address; nothing to enroll`]);
@@ -112,4 +129,41 @@ test('STATUS fail-closed asks with a GET (no body) and is ready only on ready: t
   const wrongShape = recorder(() => ({ kind: 'answered', status: 200, body: '{"ready":"yes"}' }));
   const outcome = await handleInvocation({ CNI_COMMAND: 'STATUS' }, stdin, wrongShape.deps);
   assert.equal(JSON.parse(outcome.stdout).code, 50);
+});
+
+test('ADD passes prevResult on key for key in the version asked for, whatever else it holds', async () => {
+  const r = recorder(() => enrolled);
+  const mine = {
+    interfaces: [{ name: 'eth0', sandbox: NETNS }],
+    ips: [{ address: '10.78.0.9/24', gateway: '10.78.0.1', interface: 0 }],
+    routes: [{ dst: '0.0.0.0/0' }, { dst: '10.96.0.0/12', gw: '10.78.0.1' }],
+    dns: { nameservers: ['10.96.0.10'], domain: 'cluster.local', search: ['a', 'b'], options: ['ndots:5'] },
+    'example.com/extra': { kept: true },
+  };
+  // With cniVersion in prevResult it stays where it is and takes the request's value.
+  const withVersion = JSON.stringify(pluginConfig('1.1.0', { prevResult: { cniVersion: '1.0.0', ...mine } }));
+  assert.deepEqual(await handleInvocation(attachmentEnv('ADD'), withVersion, r.deps), {
+    exitCode: 0,
+    stdout:
+      '{"cniVersion":"1.1.0","interfaces":[{"name":"eth0","sandbox":"/var/run/netns/cni-1234"}],' +
+      '"ips":[{"address":"10.78.0.9/24","gateway":"10.78.0.1","interface":0}],' +
+      '"routes":[{"dst":"0.0.0.0/0"},{"dst":"10.96.0.0/12","gw":"10.78.0.1"}],' +
+      '"dns":{"nameservers":["10.96.0.10"],"domain":"cluster.local","search":["a","b"],"options":["ndots:5"]},' +
+      '"example.com/extra":{"kept":true}}\n',
+  });
+  // Without it, cniVersion comes first.
+  const withoutVersion = JSON.stringify(pluginConfig('1.0.0', { prevResult: mine }));
+  assert.deepEqual(await handleInvocation(attachmentEnv('ADD'), withoutVersion, r.deps), {
+    exitCode: 0,
+    stdout:
+      '{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/var/run/netns/cni-1234"}],' +
+      '"ips":[{"address":"10.78.0.9/24","gateway":"10.78.0.1","interface":0}],' +
+      '"routes":[{"dst":"0.0.0.0/0"},{"dst":"10.96.0.0/12","gw":"10.78.0.1"}],' +
+      '"dns":{"nameservers":["10.96.0.10"],"domain":"cluster.local","search":["a","b"],"options":["ndots:5"]},' +
+      '"example.com/extra":{"kept":true}}\n',
+  });
+  assert.deepEqual(
+    r.calls.map((call) => (call.body as { ips: string[] }).ips),
+    [['10.78.0.9'], ['10.78.0.9']],
+  );
 });
