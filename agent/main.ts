@@ -3,6 +3,7 @@
 import { createAdminServer, type Readiness } from './admin/admin-server.ts';
 import { BalancerSet } from './balancer/balancer-set.ts';
 import { ConfigError, helpText, parseConfig, type Config } from './config.ts';
+import { AgentShutdown } from './drain/agent-shutdown.ts';
 import { StaticSource, nodeFileAccess } from './discovery/static-source.ts';
 import { CniIpClaims } from './enrollment/cni-ip-claims.ts';
 import { enrolledOrLoopback, SourceRefusalLog } from './enrollment/source-policy.ts';
@@ -74,6 +75,8 @@ async function run(config: Config, logger: Logger): Promise<void> {
       ? await startKubernetesDiscovery(config, registry, optIn, metrics, logger)
       : await startStaticDiscovery(config, registry, optIn, metrics, logger);
 
+  // Set once the shutdown exists: a closed client connection may be the last one a drain waits for.
+  let closedConnections = (): void => {};
   const refusals = new SourceRefusalLog({ logger, countError: (code) => metrics.countError(code), now: monotonicMs, intervalMs: 60_000 });
   const listener = new ProxyListener({
     relay,
@@ -95,7 +98,10 @@ async function run(config: Config, logger: Logger): Promise<void> {
       },
       onSourceRefused: (source) => refusals.refused(source),
       onConnectionOpened: () => metrics.downstreamOpened(),
-      onConnectionClosed: () => metrics.downstreamClosed(),
+      onConnectionClosed: () => {
+        metrics.downstreamClosed();
+        closedConnections();
+      },
     },
   });
   const proxyAddress = await listening('proxy', config.listen, listener.listen(config.listen.host, config.listen.port));
@@ -142,31 +148,34 @@ async function run(config: Config, logger: Logger): Promise<void> {
     'meshlite ready',
   );
 
-  const drain = async (signal: string): Promise<void> => {
-    if (draining) {
+  const shutdown = new AgentShutdown({
+    listener,
+    markNotReady: () => {
+      draining = true;
+    },
+    stopRest: async () => {
+      await transparent?.stop();
+      discovery.stop();
+      relay.close();
+      balancers.close();
+      await admin.close();
+    },
+    clock: realClock,
+    drainTimeoutMs: config.drainTimeoutMs,
+    logger,
+    countError: (code) => metrics.countError(code),
+  });
+  closedConnections = () => shutdown.connectionClosed();
+  const onSignal = (signal: string): void => {
+    if (shutdown.drain.started) {
       // A second signal: stop waiting.
-      listener.destroyAll();
+      shutdown.force(signal);
       process.exit(1);
     }
-    draining = true;
-    logger.info({ signal, timeoutMs: config.drainTimeoutMs }, 'draining');
-    const closed = listener.drain(monotonicMs());
-    const timer = setTimeout(() => {
-      metrics.countError('ML_DRAIN_TIMEOUT');
-      logger.warn({ code: 'ML_DRAIN_TIMEOUT', open: listener.connections.size }, 'drain timeout: closing the remaining connections');
-      listener.destroyAll();
-    }, config.drainTimeoutMs);
-    await closed;
-    clearTimeout(timer);
-    await transparent?.stop();
-    discovery.stop();
-    relay.close();
-    balancers.close();
-    await admin.close();
-    logger.info('meshlite stopped');
+    void shutdown.run(signal);
   };
-  process.once('SIGTERM', () => void drain('SIGTERM'));
-  process.on('SIGINT', () => void drain('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 }
 
 /** What main needs of either discovery source once it runs. */

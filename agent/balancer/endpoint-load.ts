@@ -68,8 +68,6 @@ export class EndpointLoad {
   inFlight: number;
   /** Requests started since this object was created (for debugging and the dashboard). */
   started: number;
-  /** Owned by the relay: the endpoint's upstream pool. Null until the relay sets it. */
-  context: unknown;
   /** [EWMA]: the latency estimate in ns at [STAMP]: the time of the last sample. A typed array, not two fields:
    *  V8 boxes every double stored in an object field, which would allocate on every sample. */
   private readonly estimate: Float64Array;
@@ -84,7 +82,6 @@ export class EndpointLoad {
     this.address = address;
     this.inFlight = 0;
     this.started = 0;
-    this.context = null;
     this.estimate = new Float64Array(2);
     this.clock = options.now;
     this.decayNs = options.decayNs;

@@ -5,7 +5,7 @@ import { EndpointLoad, type LoadOptions } from './endpoint-load.ts';
 import { type BalancingPolicy, EMPTY_PICKER, type Picker } from './picker.ts';
 import type { BalancerName } from '../vocabulary/balancer-names.ts';
 
-/** Told about an endpoint of service `key`; the owner (relay) keeps the endpoint's upstream pool in load.context. */
+/** Told about an endpoint of service `key`; the owner (relay) drains the endpoint's upstream pool when it is removed. */
 export type EndpointHook = (load: EndpointLoad, key: string) => void;
 
 export interface EndpointHooks {

@@ -30,8 +30,9 @@ export type ConnectionState =
 const OUTPUT_HARD_LIMIT = 32 * 1024 * 1024;
 const GRACEFUL_PING = Buffer.from('mlgoaway', 'latin1');
 
-export class Http2Connection implements FrameSink {
-  context: unknown = null;
+export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
+  /** The handler's own slot for this connection (see Http2Handler). */
+  context: C | null = null;
   readonly role: 'server' | 'client';
   readonly localSettings: Http2Settings;
   readonly remoteSettings: Http2Settings = protocolDefaultSettings();
@@ -49,7 +50,7 @@ export class Http2Connection implements FrameSink {
   private endAfterFlush = false;
   private peerSentGoaway = false;
 
-  constructor(transport: Transport, handler: Http2Handler, options: ConnectionOptions) {
+  constructor(transport: Transport, handler: Http2Handler<C, S>, options: ConnectionOptions) {
     this.transport = transport;
     this.handler = handler;
     this.role = options.role;
@@ -119,11 +120,12 @@ export class Http2Connection implements FrameSink {
   }
 
   /** Client role: opens a stream with request headers; null when the peer's limits or a GOAWAY forbid it. */
-  openStream(headers: readonly string[], endStream: boolean): Stream | null {
+  openStream(headers: readonly string[], endStream: boolean): Stream<S> | null {
     if (this.role !== 'client' || !this.canOpenStream()) return null;
     const stream = this.streams.open(this.remoteSettings.initialWindowSize, this.localSettings.initialWindowSize);
     this.output.writeHeaderBlock(stream, headers, endStream);
-    return stream;
+    // The table stores streams untyped; a new stream's context is null, which is a valid Stream<S> for any S.
+    return stream as Stream<S>;
   }
 
   /** Response headers (server) or any header block that is not trailers; `endStream` ends our side. */

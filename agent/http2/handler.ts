@@ -9,24 +9,27 @@ import type { Stream } from './stream.ts';
  * first. Every callback is made synchronously: from the connection's input processing, or from inside one of the
  * handler's own calls that causes it (`onDataSent` when queued DATA is framed; `onStreamClose`, `onStreamReset` and
  * `onConnectionClose` when the call ends a stream or the connection).
+ *
+ * `C` is what the handler keeps in each connection's `context`, `S` what it keeps in each stream's: the connection
+ * only stores them, so a handler reads back exactly the type it wrote, with no cast.
  */
-export interface Http2Handler {
+export interface Http2Handler<C = unknown, S = unknown> {
   /**
    * A complete, validated header block on `stream`: request headers (server role), response headers (client role),
    * or trailers (when `isTrailers`). `endStream` is true when the peer will send nothing more on the stream.
    */
-  onHeaders(connection: Http2Connection, stream: Stream, headers: string[], endStream: boolean, isTrailers: boolean): void;
+  onHeaders(connection: Http2Connection<C, S>, stream: Stream<S>, headers: string[], endStream: boolean, isTrailers: boolean): void;
   /**
    * DATA payload (padding removed). `data` is a view into the received bytes; it stays valid after the call (the
    * connection never reuses input memory), so it may be passed on without copying. Call `connection.consume(stream,
    * n)` once the bytes have been processed or passed on, so the peer's window reopens. An empty `data` with
    * `endStream` is possible.
    */
-  onData(connection: Http2Connection, stream: Stream, data: Buffer, endStream: boolean): void;
+  onData(connection: Http2Connection<C, S>, stream: Stream<S>, data: Buffer, endStream: boolean): void;
   /** The stream ended abnormally: the peer reset it, we reset it for a protocol reason, or the connection closed. */
-  onStreamReset(connection: Http2Connection, stream: Stream, code: number, byPeer: boolean): void;
+  onStreamReset(connection: Http2Connection<C, S>, stream: Stream<S>, code: number, byPeer: boolean): void;
   /** The stream closed normally (END_STREAM seen in both directions and all our queued output framed). */
-  onStreamClose(connection: Http2Connection, stream: Stream): void;
+  onStreamClose(connection: Http2Connection<C, S>, stream: Stream<S>): void;
   /**
    * Queued DATA left the stream's queue (framed for the socket); `bytes` is how much. Lets a relay consume upstream.
    *
@@ -38,13 +41,13 @@ export interface Http2Handler {
    * between two `sendData` calls of one message when this fires, output queued here lands between them. Write a unit
    * in one call, or ignore this callback while writing one (test/support/grpc-on-core.ts keeps a `pumping` flag).
    */
-  onDataSent(connection: Http2Connection, stream: Stream, bytes: number): void;
+  onDataSent(connection: Http2Connection<C, S>, stream: Stream<S>, bytes: number): void;
   /** The peer sent GOAWAY. Streams above `lastStreamId` that we opened were reset with REFUSED_STREAM just before. */
-  onGoaway(connection: Http2Connection, lastStreamId: number, code: number, debugData: Buffer): void;
+  onGoaway(connection: Http2Connection<C, S>, lastStreamId: number, code: number, debugData: Buffer): void;
   /** The peer's SETTINGS were applied (e.g. MAX_CONCURRENT_STREAMS changed). */
-  onRemoteSettings(connection: Http2Connection): void;
+  onRemoteSettings(connection: Http2Connection<C, S>): void;
   /** The connection is closed; every open stream got `onStreamReset` before this. `error` is null on a clean close. */
-  onConnectionClose(connection: Http2Connection, error: Http2ConnectionError | null): void;
+  onConnectionClose(connection: Http2Connection<C, S>, error: Http2ConnectionError | null): void;
 }
 
 /** Why a connection ended with an error: the HTTP/2 code, who detected it, and a reason for logs. */

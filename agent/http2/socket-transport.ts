@@ -44,7 +44,7 @@ class SocketTransport implements Transport {
   }
 }
 
-function bind(socket: Socket, handler: Http2Handler, options: ConnectionOptions): Http2Connection {
+function bind<C, S>(socket: Socket, handler: Http2Handler<C, S>, options: ConnectionOptions): Http2Connection<C, S> {
   socket.setNoDelay(true);
   const connection = new Http2Connection(new SocketTransport(socket), handler, options);
   socket.on('data', (chunk: Buffer) => connection.receive(chunk));
@@ -57,11 +57,11 @@ function bind(socket: Socket, handler: Http2Handler, options: ConnectionOptions)
 }
 
 /** Server role on an accepted socket (a client pod's connection). */
-export function serveSocket(socket: Socket, handler: Http2Handler, options: SocketConnectionOptions = {}): Http2Connection {
+export function serveSocket<C, S>(socket: Socket, handler: Http2Handler<C, S>, options: SocketConnectionOptions = {}): Http2Connection<C, S> {
   return bind(socket, handler, { ...options, role: 'server' });
 }
 
 /** Client role on a connected (or connecting) socket to an endpoint. */
-export function connectSocket(socket: Socket, handler: Http2Handler, options: SocketConnectionOptions = {}): Http2Connection {
+export function connectSocket<C, S>(socket: Socket, handler: Http2Handler<C, S>, options: SocketConnectionOptions = {}): Http2Connection<C, S> {
   return bind(socket, handler, { ...options, role: 'client' });
 }

@@ -3,10 +3,11 @@
 import type { StreamState } from './stream-state.ts';
 
 /**
- * One HTTP/2 stream. The connection mutates it; a handler reads it and may keep its own data in `context`.
+ * One HTTP/2 stream. The connection mutates it; a handler reads it and may keep its own data in `context`, typed by
+ * the handler's `S` (see Http2Handler).
  * Kept as a class with every field initialised in the constructor so all streams share one hidden class.
  */
-export class Stream {
+export class Stream<S = unknown> {
   readonly id: number;
   state: StreamState = 'idle';
   /** Bytes we may still send on this stream (the peer's window for it); may go negative after a SETTINGS change. */
@@ -35,7 +36,7 @@ export class Stream {
   expectedLength = -1;
   receivedLength = 0;
   /** The handler's own slot (the relay keeps its peer stream here). */
-  context: unknown = null;
+  context: S | null = null;
 
   constructor(id: number, openedByPeer: boolean, sendWindow: number, receiveWindow: number) {
     this.id = id;

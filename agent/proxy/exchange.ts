@@ -3,8 +3,20 @@
 import type { EndpointLoad } from '../balancer/endpoint-load.ts';
 import type { Http2Connection } from '../http2/connection.ts';
 import type { Stream } from '../http2/stream.ts';
+import type { UpstreamHttp2 } from '../upstream/upstream-connection.ts';
 import type { UpstreamPool } from '../upstream/upstream-pool.ts';
 import type { Route } from './route.ts';
+
+/** What the listener keeps in a client connection's context. */
+export interface DownstreamContext {
+  /** Transparent mode: the route of the connection's original destination; null in explicit mode. */
+  route: Route | null;
+}
+
+/** A client pod's connection (our server role): its streams carry their exchange. */
+export type DownstreamHttp2 = Http2Connection<DownstreamContext, Exchange>;
+/** A connection to an endpoint (our client role): its streams carry their exchange. */
+export type ExchangeUpstream = UpstreamHttp2<Exchange>;
 
 /**
  * waiting: no upstream stream yet (picking, or waiting for a connection);
@@ -15,7 +27,7 @@ export type ExchangePhase = 'waiting' | 'relaying' | 'finished';
 
 /** What the relay does for an exchange; the exchange forwards pool and deadline events to it. */
 export interface ExchangeDriver {
-  onUpstreamReady(exchange: Exchange, connection: Http2Connection): void;
+  onUpstreamReady(exchange: Exchange, connection: ExchangeUpstream): void;
   onUpstreamFailed(exchange: Exchange, reason: string): void;
   onDeadline(exchange: Exchange): void;
 }
@@ -23,8 +35,8 @@ export interface ExchangeDriver {
 export class Exchange {
   phase: ExchangePhase = 'waiting';
   readonly driver: ExchangeDriver;
-  readonly downstream: Http2Connection;
-  readonly downstreamStream: Stream;
+  readonly downstream: DownstreamHttp2;
+  readonly downstreamStream: Stream<Exchange>;
   readonly route: Route;
   /** Request headers as they go upstream (grpc-timeout rewritten per attempt). */
   readonly requestHeaders: string[];
@@ -33,9 +45,9 @@ export class Exchange {
   upstreamStartedAt = 0;
   attempts = 0;
   endpoint: EndpointLoad | null = null;
-  pool: UpstreamPool | null = null;
-  upstream: Http2Connection | null = null;
-  upstreamStream: Stream | null = null;
+  pool: UpstreamPool<Exchange> | null = null;
+  upstream: ExchangeUpstream | null = null;
+  upstreamStream: Stream<Exchange> | null = null;
   /** Request body chunks not yet sent upstream, and (while retryable) those sent, for a transparent retry. */
   body: Buffer[] = [];
   bodyBytes = 0;
@@ -53,8 +65,8 @@ export class Exchange {
 
   constructor(
     driver: ExchangeDriver,
-    downstream: Http2Connection,
-    downstreamStream: Stream,
+    downstream: DownstreamHttp2,
+    downstreamStream: Stream<Exchange>,
     route: Route,
     requestHeaders: string[],
     startedAt: number,
@@ -68,7 +80,7 @@ export class Exchange {
   }
 
   // PoolWaiter
-  onUpstreamReady(connection: Http2Connection): void {
+  onUpstreamReady(connection: ExchangeUpstream): void {
     this.driver.onUpstreamReady(this, connection);
   }
 

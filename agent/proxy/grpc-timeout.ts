@@ -28,3 +28,12 @@ export function formatGrpcTimeout(ms: number): string {
   if (seconds < 100_000_000) return `${seconds}S`;
   return `${Math.min(99_999_999, Math.ceil(left / 3_600_000))}H`;
 }
+
+/** The request headers for an attempt with `leftMs` of the client's deadline left: grpc-timeout says the time left
+ *  (the same array when there is no deadline). */
+export function headersWithTimeLeft(headers: string[], leftMs: number): string[] {
+  if (leftMs === Number.POSITIVE_INFINITY) return headers;
+  const copy = headers.slice();
+  for (let i = 0; i < copy.length; i += 2) if (copy[i] === 'grpc-timeout') copy[i + 1] = formatGrpcTimeout(leftMs);
+  return copy;
+}

@@ -6,7 +6,8 @@ import { formatHostPort } from '../vocabulary/host-port.ts';
 import type { Http2Connection } from '../http2/connection.ts';
 import { serveSocket } from '../http2/socket-transport.ts';
 import { sniffPreface } from './protocol-sniff.ts';
-import type { DownstreamContext, Relay } from './relay.ts';
+import type { DownstreamContext } from './exchange.ts';
+import type { Relay } from './relay.ts';
 import type { Route, RouteTable } from './route.ts';
 import { passThrough } from './tcp-passthrough.ts';
 
@@ -118,12 +119,24 @@ export class ProxyListener {
     });
   }
 
-  /** Stops accepting on every address; client connections get a graceful GOAWAY and close once their streams finish. */
+  /** Stops accepting on every address and finishes every client connection (see stopAccepting). */
   drain(now: number): Promise<void> {
+    const closed = this.stopAccepting(now);
+    this.finishConnections();
+    return closed;
+  }
+
+  /** Stops accepting on every address; resolves once the listening sockets and every accepted one closed. */
+  stopAccepting(now: number): Promise<void> {
     this.state = { state: 'draining', since: now };
-    for (const connection of this.connections) connection.shutdown();
     const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     return Promise.all(closed).then(() => undefined);
+  }
+
+  /** A graceful GOAWAY to every client connection (one accepted while draining gets it at once); each closes once its
+   *  streams finish. */
+  finishConnections(): void {
+    for (const connection of this.connections) connection.shutdown();
   }
 
   /** Abrupt end of every client connection, passed-through ones too (after the drain deadline). */

@@ -3,7 +3,7 @@
 
 import { GrpcStatus, type ErrorCode } from '../vocabulary/errors.ts';
 import type { Exchange } from './exchange.ts';
-import type { RelayObserver } from './relay.ts';
+import type { RelayObserver } from './relay-observer.ts';
 import type { UpstreamConnection } from '../upstream/upstream-connection.ts';
 import type { UpstreamPool } from '../upstream/upstream-pool.ts';
 import type { Logger } from '../telemetry/logger.ts';

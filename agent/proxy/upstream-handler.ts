@@ -1,21 +1,21 @@
 // Events of upstream connections (our client role), turned into relay actions. One object serves every connection.
 
-import type { Http2Connection } from '../http2/connection.ts';
-import type { Http2ConnectionError, Http2Handler } from '../http2/handler.ts';
+import type { Http2ConnectionError } from '../http2/handler.ts';
 import type { Stream } from '../http2/stream.ts';
-import type { UpstreamConnection } from '../upstream/upstream-connection.ts';
-import type { Exchange } from './exchange.ts';
+import type { UpstreamHttp2Handler } from '../upstream/upstream-connection.ts';
+import type { Exchange, ExchangeUpstream } from './exchange.ts';
 import type { Relay } from './relay.ts';
+import { creditRequestBytes } from './transparent-retry.ts';
 
-export class UpstreamHandler implements Http2Handler {
+export class UpstreamHandler implements UpstreamHttp2Handler<Exchange> {
   private readonly relay: Relay;
 
   constructor(relay: Relay) {
     this.relay = relay;
   }
 
-  onHeaders(_connection: Http2Connection, stream: Stream, headers: string[], endStream: boolean, isTrailers: boolean): void {
-    const exchange = stream.context as Exchange | null;
+  onHeaders(_connection: ExchangeUpstream, stream: Stream<Exchange>, headers: string[], endStream: boolean, isTrailers: boolean): void {
+    const exchange = stream.context;
     if (exchange === null) return; // orphaned by a cancel past the reset budget
     const downstream = exchange.downstream;
     if (isTrailers) {
@@ -28,8 +28,8 @@ export class UpstreamHandler implements Http2Handler {
     if (endStream) this.relay.responseEnded(exchange, grpcStatusIn(headers));
   }
 
-  onData(connection: Http2Connection, stream: Stream, data: Buffer, endStream: boolean): void {
-    const exchange = stream.context as Exchange | null;
+  onData(connection: ExchangeUpstream, stream: Stream<Exchange>, data: Buffer, endStream: boolean): void {
+    const exchange = stream.context;
     if (exchange === null) {
       connection.consume(stream, data.length);
       return;
@@ -38,29 +38,29 @@ export class UpstreamHandler implements Http2Handler {
     if (endStream) this.relay.responseEnded(exchange, GRPC_INTERNAL);
   }
 
-  onStreamReset(connection: Http2Connection, stream: Stream, code: number): void {
-    const exchange = stream.context as Exchange | null;
+  onStreamReset(connection: ExchangeUpstream, stream: Stream<Exchange>, code: number): void {
+    const exchange = stream.context;
     if (exchange !== null) this.relay.upstreamStreamReset(exchange, connection, code);
-    (connection.context as UpstreamConnection | null)?.onStreamEnded();
+    connection.context?.onStreamEnded();
   }
 
-  onStreamClose(connection: Http2Connection): void {
-    (connection.context as UpstreamConnection | null)?.onStreamEnded();
+  onStreamClose(connection: ExchangeUpstream): void {
+    connection.context?.onStreamEnded();
   }
 
-  onDataSent(_connection: Http2Connection, stream: Stream, bytes: number): void {
-    const exchange = stream.context as Exchange | null;
-    if (exchange !== null) this.relay.requestBytesSent(exchange, bytes);
+  onDataSent(_connection: ExchangeUpstream, stream: Stream<Exchange>, bytes: number): void {
+    const exchange = stream.context;
+    if (exchange !== null) creditRequestBytes(exchange, bytes);
   }
 
-  onGoaway(connection: Http2Connection): void {
-    (connection.context as UpstreamConnection | null)?.onPeerGoaway();
+  onGoaway(connection: ExchangeUpstream): void {
+    connection.context?.onPeerGoaway();
   }
 
   onRemoteSettings(): void {}
 
-  onConnectionClose(connection: Http2Connection, error: Http2ConnectionError | null): void {
-    (connection.context as UpstreamConnection | null)?.onClosed(error === null ? null : error.message);
+  onConnectionClose(connection: ExchangeUpstream, error: Http2ConnectionError | null): void {
+    connection.context?.onClosed(error === null ? null : error.message);
   }
 }
 

@@ -16,7 +16,7 @@ export interface EndpointSpec {
 
 /** One service port, as discovery knows it. */
 export interface ServiceSpec {
-  /** `${namespace}/${name}:${port}`, see discovery/service-key.ts. */
+  /** `${namespace}/${name}:${port}`, see vocabulary/service-key.ts. */
   key: string;
   namespace: string;
   name: string;

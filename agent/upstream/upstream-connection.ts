@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Http2Connection } from '../http2/connection.ts';
 import type { Http2Handler } from '../http2/handler.ts';
 import { connectSocket } from '../http2/socket-transport.ts';
+import type { Clock } from '../vocabulary/clock.ts';
 import { ResetBudget } from './reset-budget.ts';
 
 /** Resets per connection: a burst and a rate below what Node (nghttp2: 1000, 33/s) and grpc-go tolerate. */
@@ -23,33 +24,39 @@ const legal: Record<UpstreamState['state'], ReadonlyArray<UpstreamState['state']
   closed: [],
 };
 
+/** The HTTP/2 connection to an endpoint: its context is its UpstreamConnection, its streams carry the user's `S`. */
+export type UpstreamHttp2<S> = Http2Connection<UpstreamConnection<S>, S>;
+/** The handler of upstream connections (the relay's): one object for every endpoint's connections. */
+export type UpstreamHttp2Handler<S> = Http2Handler<UpstreamConnection<S>, S>;
+
 /** What the connection tells its owner (the pool). */
-export interface UpstreamConnectionOwner {
-  onUpstreamStateChange(connection: UpstreamConnection, previous: UpstreamState['state']): void;
+export interface UpstreamConnectionOwner<S = unknown> {
+  onUpstreamStateChange(connection: UpstreamConnection<S>, previous: UpstreamState['state']): void;
   /** A stream on `connection` ended: there may be room for a waiting request. */
-  onUpstreamStreamEnded(connection: UpstreamConnection): void;
+  onUpstreamStreamEnded(connection: UpstreamConnection<S>): void;
 }
 
 export interface UpstreamConnectOptions {
   host: string;
   port: number;
   connectTimeoutMs: number;
-  now: () => number;
+  clock: Clock;
 }
 
-export class UpstreamConnection {
+/** `S`: what the pool's user keeps in each stream's context (the relay: its exchange). */
+export class UpstreamConnection<S = unknown> {
   state: UpstreamState;
-  readonly http2: Http2Connection;
+  readonly http2: UpstreamHttp2<S>;
   readonly resetBudget: ResetBudget;
   /** Why the socket failed, for the message a client sees. */
   closeReason: string | null = null;
   private readonly socket: net.Socket;
-  private readonly owner: UpstreamConnectionOwner;
+  private readonly owner: UpstreamConnectionOwner<S>;
   private readonly now: () => number;
 
-  constructor(owner: UpstreamConnectionOwner, handler: Http2Handler, options: UpstreamConnectOptions) {
+  constructor(owner: UpstreamConnectionOwner<S>, handler: UpstreamHttp2Handler<S>, options: UpstreamConnectOptions) {
     this.owner = owner;
-    this.now = options.now;
+    this.now = () => options.clock.now();
     this.state = { state: 'connecting', since: this.now() };
     this.resetBudget = new ResetBudget(RESET_BURST, RESETS_PER_SECOND, this.now());
     this.socket = net.connect({ host: options.host, port: options.port });
@@ -88,6 +95,12 @@ export class UpstreamConnection {
     if (this.state.state !== 'ready') return;
     this.transition({ state: 'draining', since: this.now() });
     this.http2.shutdown();
+  }
+
+  /** Abrupt close (a drain's deadline passed): open streams are reset. */
+  close(): void {
+    this.http2.destroy();
+    this.socket.destroy();
   }
 
   /** A stream ended (closed or reset); called by the relay's upstream handler. */

@@ -54,6 +54,15 @@ export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** An address meshlite wrote itself ("10.0.0.1:80", "[fd00::1]:80": an endpoint's registry address) into host and
+ *  port, without validation: use parseHostPort for anything a person or the API wrote. */
+export function splitHostPort(address: string): HostPort {
+  const colon = address.lastIndexOf(':');
+  let host = address.slice(0, colon);
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  return { host, port: Number(address.slice(colon + 1)) };
+}
+
 /** Canonical text of an IPv6 address ("0:0::1" → "::1"); the WHATWG URL parser implements RFC 5952's rules. */
 export function canonicalIPv6(address: string): string {
   return new URL(`http://[${address}]/`).hostname.slice(1, -1);

@@ -15,11 +15,11 @@ function setup(): { clock: FakeClock; load: EndpointLoad; options: LoadOptions }
   return { clock, load: new EndpointLoad('10.0.0.1:50051', options), options };
 }
 
-test('a new endpoint: no request in flight, the default estimate, context null', () => {
+test('a new endpoint: no request in flight or started, the default estimate', () => {
   const { load, clock } = setup();
   assert.equal(load.address, '10.0.0.1:50051');
   assert.equal(load.inFlight, 0);
-  assert.equal(load.context, null);
+  assert.equal(load.started, 0);
   assert.equal(load.latencyAt(clock.ns), 1 * MS);
   assert.equal(load.costAt(clock.ns), 1 * MS);
   const seeded = new EndpointLoad('10.0.0.2:50051', setup().options, 3 * MS);

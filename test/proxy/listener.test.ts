@@ -132,7 +132,7 @@ describe('ProxyListener: the source check', () => {
 const isRoot = process.getuid?.() === 0;
 const netnsSkip = isRoot ? false : 'needs root to create a network namespace';
 const LISTENER_URL = new URL('../../agent/proxy/listener.ts', import.meta.url).href;
-const POLICY_URL = new URL('../../agent/cni/source-policy.ts', import.meta.url).href;
+const POLICY_URL = new URL('../../agent/enrollment/source-policy.ts', import.meta.url).href;
 
 // Runs in the namespace: the listener on NODE_IP with main's rule, where only ENROLLED is an enrolled pod; each
 // source connects, sends "ping" and reports whether it came back (relayed to an echo server) or was reset.

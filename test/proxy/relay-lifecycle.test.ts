@@ -22,7 +22,8 @@ test('a backend limited to 10 concurrent streams gets more connections instead o
       Array.from({ length: 30 }, () => unary(client, Buffer.from('x'), { metadata: { [META.delayMs]: '200' } })),
     );
     assert.equal(results.filter((r) => r.status === 'rejected').length, 0);
-    const pool = harness.loads.get(`127.0.0.1:${backend.port}`)?.context as { connections: unknown[] };
+    const pool = harness.relay.pools.get(`127.0.0.1:${backend.port}`);
+    assert.ok(pool !== undefined, 'the endpoint has a pool');
     assert.ok(pool.connections.length >= 2, `${pool.connections.length} upstream connection(s)`);
   } finally {
     client.close();
@@ -110,7 +111,8 @@ test('after clients and backends go, no connection or stream is left open on eit
   await waitFor(() => harness.listener.openConnections === 0, { message: 'client connections closed' });
   await drained;
   harness.relay.close();
-  const pool = harness.loads.get(`127.0.0.1:${backend.port}`)?.context as { connections: unknown[]; state: string };
+  const pool = harness.relay.pools.get(`127.0.0.1:${backend.port}`);
+  assert.ok(pool !== undefined, 'the endpoint has a pool');
   await waitFor(() => pool.connections.length === 0 && pool.state === 'closed', { message: 'upstream connections closed' });
   await backend.close();
 });

@@ -6,7 +6,8 @@ import type { BalancingPolicy } from '../../agent/balancer/picker.ts';
 import { RoundRobinPolicy } from '../../agent/balancer/round-robin.ts';
 import { AuthorityParser } from '../../agent/proxy/authority.ts';
 import { type OriginalDestination, ProxyListener } from '../../agent/proxy/listener.ts';
-import { Relay, type RelayObserver } from '../../agent/proxy/relay.ts';
+import type { RelayObserver } from '../../agent/proxy/relay-observer.ts';
+import { Relay } from '../../agent/proxy/relay.ts';
 import type { Route, RouteTable } from '../../agent/proxy/route.ts';
 import { realClock } from '../../agent/vocabulary/clock.ts';
 

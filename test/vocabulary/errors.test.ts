@@ -46,7 +46,7 @@ describe('errors table', () => {
 
   it('docs/errors.md lists no code that is not in the table', () => {
     for (const row of documentedRows()) {
-      assert.ok(Object.hasOwn(ERRORS, row.code), `${row.code} is documented but not in agent/errors.ts`);
+      assert.ok(Object.hasOwn(ERRORS, row.code), `${row.code} is documented but not in agent/vocabulary/errors.ts`);
     }
     // A code mentioned anywhere in the page (prose included) must exist too.
     const mentioned = readFileSync(docsPath, 'utf8').match(/ML_[A-Z0-9_]+/g) ?? [];

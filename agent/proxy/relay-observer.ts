@@ -1,0 +1,14 @@
+// What the relay tells about requests and upstream connections: the seam to metrics and logs (RelayTelemetry).
+
+import type { UpstreamConnection } from '../upstream/upstream-connection.ts';
+import type { UpstreamPool } from '../upstream/upstream-pool.ts';
+import type { ErrorCode } from '../vocabulary/errors.ts';
+import type { Exchange } from './exchange.ts';
+
+export interface RelayObserver {
+  /** Once per request, when its outcome is known. `errorCode` is set when the agent made the response. */
+  onExchangeFinished(exchange: Exchange, grpcStatus: number, errorCode: ErrorCode | null, message: string): void;
+  /** A request answered by the agent before it was routed (unknown target, invalid grpc-timeout). */
+  onRequestRejected(grpcStatus: number, errorCode: ErrorCode, message: string): void;
+  onUpstreamConnectionState(pool: UpstreamPool<Exchange>, connection: UpstreamConnection<Exchange>, previous: string | null): void;
+}
