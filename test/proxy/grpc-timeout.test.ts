@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatGrpcTimeout, parseGrpcTimeout } from '../../agent/proxy/grpc-timeout.ts';
+import { formatGrpcTimeout, headersWithTimeLeft, parseGrpcTimeout } from '../../agent/proxy/grpc-timeout.ts';
 
 describe('parseGrpcTimeout', () => {
   it('reads each of the six units into milliseconds', () => {
@@ -87,5 +87,33 @@ describe('formatGrpcTimeout', () => {
       assert.match(text, /^\d{1,8}[HMSmun]$/, `${ms} ms`);
       assert.ok(parseGrpcTimeout(text) >= ms, `${ms} ms written as ${text}`);
     }
+  });
+});
+
+describe('headersWithTimeLeft', () => {
+  const request = [':method', 'POST', ':path', '/test.Echo/Unary', 'grpc-timeout', '3S', 'x-grpc-timeout', '9S', 'te', 'trailers'];
+
+  it('rewrites the grpc-timeout value, and only it, to the time left; the client\'s list is not touched', () => {
+    const before = request.slice();
+    const sent = headersWithTimeLeft(request, 1766);
+    assert.deepEqual(sent, [':method', 'POST', ':path', '/test.Echo/Unary', 'grpc-timeout', '1766000u', 'x-grpc-timeout', '9S', 'te', 'trailers']);
+    assert.notEqual(sent, request);
+    assert.deepEqual(request, before);
+  });
+
+  it('writes the time left in the unit formatGrpcTimeout picks, 0u when none is left', () => {
+    assert.deepEqual(headersWithTimeLeft(['grpc-timeout', '1H'], 3_600_000), ['grpc-timeout', '3600000m']);
+    assert.deepEqual(headersWithTimeLeft(['grpc-timeout', '1m'], 0), ['grpc-timeout', '0u']);
+  });
+
+  it('without a deadline the very same list goes upstream', () => {
+    const plain = [':method', 'POST', 'te', 'trailers'];
+    assert.equal(headersWithTimeLeft(plain, Number.POSITIVE_INFINITY), plain);
+  });
+
+  it('a list without grpc-timeout is copied unchanged', () => {
+    const plain = [':method', 'POST', 'te', 'trailers'];
+    const sent = headersWithTimeLeft(plain, 500);
+    assert.deepEqual(sent, plain);
   });
 });
