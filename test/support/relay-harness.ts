@@ -9,7 +9,7 @@ import { type OriginalDestination, ProxyListener } from '../../agent/proxy/liste
 import type { RelayObserver } from '../../agent/proxy/relay-observer.ts';
 import { Relay } from '../../agent/proxy/relay.ts';
 import type { Route, RouteTable } from '../../agent/proxy/route.ts';
-import { realClock } from '../../agent/vocabulary/clock.ts';
+import { type Clock, realClock } from '../../agent/vocabulary/clock.ts';
 
 export const SERVICE_KEY = 'default/greeter:50051';
 export const SERVICE_AUTHORITY = 'greeter.default.svc.cluster.local:50051';
@@ -43,6 +43,10 @@ export interface RelayHarnessOptions {
   /** Stands in for interception: where every accepted connection "was going" (null: dialled directly). */
   originalDestination?: () => OriginalDestination | null;
   sniffTimeoutMs?: number;
+  /** The relay's clock (deadlines, time left): a FakeTimers lets a test say exactly how much time passed. */
+  clock?: Clock;
+  /** Connections per endpoint (default 4); 1 makes a request wait for a stream of the one connection to end. */
+  maxConnectionsPerEndpoint?: number;
 }
 
 export async function startRelay(
@@ -60,10 +64,10 @@ export async function startRelay(
   const relay = new Relay({
     routes,
     authority: new AuthorityParser('cluster.local'),
-    clock: realClock,
+    clock: options.clock ?? realClock,
     random: Math.random,
     connectTimeoutMs: 2000,
-    maxConnectionsPerEndpoint: 4,
+    maxConnectionsPerEndpoint: options.maxConnectionsPerEndpoint ?? 4,
     streamHeadroom: 8,
     observer,
   });
