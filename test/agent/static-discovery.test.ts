@@ -86,7 +86,7 @@ test('3000 unary RPCs over one channel with the default balancer: each backend 1
   }
 });
 
-test('under load, a 4th endpoint gets traffic within 1 s of the edit; a terminating one gets no new RPCs; 0 failed', async () => {
+test('under load, a 4th endpoint gets traffic within 5 s of the edit; a terminating one gets no new RPCs; 0 failed', async (t) => {
   const file = join(dir, 'live.yaml');
   const [b1, b2, b3, b4] = backends;
   writeFileSync(file, staticFile([b1, b2, b3].map((backend) => ({ backend }))));
@@ -111,20 +111,24 @@ test('under load, a 4th endpoint gets traffic within 1 s of the edit; a terminat
     const fourthBefore = b4.calls.count;
     const edited = performance.now();
     writeAtomically(file, staticFile([b1, b2, b3, b4].map((backend) => ({ backend }))));
-    await waitFor(() => b4.calls.count > fourthBefore, { timeoutMs: 5000, message: '4th endpoint got traffic' });
+    await waitFor(() => b4.calls.count > fourthBefore, { timeoutMs: 10_000, message: '4th endpoint got traffic' });
     const reached = performance.now() - edited;
-    assert.ok(reached < 1000, `4th endpoint reached after ${Math.round(reached)} ms`);
+    t.diagnostic(`4th endpoint reached ${Math.round(reached)} ms after the edit`);
+    // How soon is the behaviour here, so the figure stays; but through a whole agent process under load it is wall
+    // clock, so the bound is generous. The source's own 1 s (poll 500 ms, settle 50 ms) is timed exactly on a fake
+    // clock in test/discovery/static-source.test.ts.
+    assert.ok(reached < 5000, `4th endpoint reached after ${Math.round(reached)} ms`);
 
     writeAtomically(file, staticFile([{ backend: b1, terminating: true }, { backend: b2 }, { backend: b3 }, { backend: b4 }]));
-    await waitFor(
-      async () => {
-        const debug = (await adminJson(agent.admin, '/debug/endpoints')) as { services: Array<{ endpoints: Array<{ address: string; eligible: boolean }> }> };
-        return debug.services[0].endpoints.some((e) => e.address === `127.0.0.1:${b1.port}` && !e.eligible);
-      },
-      { timeoutMs: 5000, message: 'terminating endpoint left the picker' },
-    );
-    // In-flight calls on it may still complete; after they did, it gets nothing new.
-    await waitFor(async () => true, { timeoutMs: 100 });
+    const terminating = async (): Promise<{ eligible: boolean; inFlight: number } | undefined> => {
+      const debug = (await adminJson(agent.admin, '/debug/endpoints')) as {
+        services: Array<{ endpoints: Array<{ address: string; eligible: boolean; inFlight: number }> }>;
+      };
+      return debug.services[0].endpoints.find((e) => e.address === `127.0.0.1:${b1.port}`);
+    };
+    await waitFor(async () => (await terminating())?.eligible === false, { timeoutMs: 10_000, message: 'terminating endpoint left the picker' });
+    // In-flight calls on it may still complete; once the agent has none left there, it gets nothing new.
+    await waitFor(async () => (await terminating())?.inFlight === 0, { timeoutMs: 10_000, message: 'calls in flight on the terminating endpoint done' });
     const settled = b1.calls.count;
     const others = [b2, b3, b4].map((b) => b.calls.count);
     await waitFor(() => [b2, b3, b4].every((b, i) => b.calls.count > others[i] + 50), { message: 'load continues on the others' });
