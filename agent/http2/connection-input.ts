@@ -1,5 +1,6 @@
 // What the peer sends, in the order the protocol demands: the client preface, SETTINGS first and ours acknowledged in
-// time, header blocks unbroken; then each frame checked against RFC 9113 §6 and applied to streams and windows.
+// time, header blocks unbroken; then DATA and header blocks applied to streams and windows, and every other frame
+// handed to ControlFrames.
 
 import { CONNECTION_PREFACE, ErrorCode, Flag, FrameType } from './constants.ts';
 import type { Http2Connection } from './connection.ts';
@@ -10,7 +11,8 @@ import type { Http2Handler } from './handler.ts';
 import { HeaderBlockAssembler } from './header-block-assembler.ts';
 import type { IncomingHeaders } from './incoming-headers.ts';
 import type { ReceiveWindow } from './receive-window.ts';
-import { type Http2Settings, applySettingsPayload } from './settings.ts';
+import { ControlFrames } from './control-frames.ts';
+import type { Http2Settings } from './settings.ts';
 import type { Stream } from './stream.ts';
 import { canReceive, transitionStream } from './stream-state.ts';
 import type { StreamOutput } from './stream-output.ts';
@@ -18,7 +20,6 @@ import type { StreamTable } from './stream-table.ts';
 
 type InputPhase = 'preface' | 'first-settings' | 'frames' | 'stopped';
 
-const UNLIMITED_STREAMS = 0xffffffff;
 const EMPTY = Buffer.alloc(0);
 
 /** The lifecycle steps frame input may take on its connection. */
@@ -56,36 +57,28 @@ export interface InputParts {
 export class ConnectionInput implements FrameSink {
   private phase: InputPhase;
   private prefaceBytesSeen = 0;
-  private remoteSettingsSeen = false;
   private prefaceTimer: unknown = null;
-  private settingsTimer: unknown = null;
   private readonly reader: FrameReader;
   private readonly headerBlock: HeaderBlockAssembler;
   private readonly connection: Http2Connection;
   private readonly handler: Http2Handler;
   private readonly role: 'server' | 'client';
-  private readonly remoteSettings: Http2Settings;
   private readonly timers: Clock;
-  private readonly settingsTimeoutMs: number;
-  private readonly writer: FrameWriter;
   private readonly streams: StreamTable;
   private readonly receiveWindow: ReceiveWindow;
-  private readonly output: StreamOutput;
   private readonly headers: IncomingHeaders;
+  private readonly control: ControlFrames;
   private readonly owner: InputOwner;
 
   constructor(parts: InputParts, owner: InputOwner) {
     this.connection = parts.connection;
     this.handler = parts.handler;
     this.role = parts.role;
-    this.remoteSettings = parts.remoteSettings;
     this.timers = parts.timers;
-    this.settingsTimeoutMs = parts.settingsTimeoutMs;
-    this.writer = parts.writer;
     this.streams = parts.streams;
     this.receiveWindow = parts.receiveWindow;
-    this.output = parts.output;
     this.headers = parts.headers;
+    this.control = new ControlFrames(parts, owner);
     this.owner = owner;
     this.reader = new FrameReader(parts.localSettings.maxFrameSize);
     this.headerBlock = new HeaderBlockAssembler(parts.localSettings.maxHeaderListSize * 2 + 16 * 1024);
@@ -102,10 +95,7 @@ export class ConnectionInput implements FrameSink {
 
   /** Our SETTINGS are on their way: the peer must acknowledge them in time. */
   awaitSettingsAck(): void {
-    this.settingsTimer = this.timers.setTimeout(() => {
-      this.settingsTimer = null;
-      this.owner.connectionError(ErrorCode.SETTINGS_TIMEOUT, 'SETTINGS not acknowledged in time');
-    }, this.settingsTimeoutMs);
+    this.control.awaitSettingsAck();
   }
 
   receive(chunk: Buffer): void {
@@ -121,8 +111,8 @@ export class ConnectionInput implements FrameSink {
   stop(): void {
     this.phase = 'stopped';
     this.reader.stop();
-    for (const timer of [this.settingsTimer, this.prefaceTimer]) if (timer !== null) this.timers.clearTimeout(timer);
-    this.settingsTimer = null;
+    this.control.stop();
+    if (this.prefaceTimer !== null) this.timers.clearTimeout(this.prefaceTimer);
     this.prefaceTimer = null;
   }
 
@@ -153,19 +143,19 @@ export class ConnectionInput implements FrameSink {
       case FrameType.HEADERS:
         return this.onHeadersFrame(flags, streamId, payload);
       case FrameType.PRIORITY:
-        return this.onPriorityFrame(streamId, payload);
+        return this.control.onPriorityFrame(streamId, payload);
       case FrameType.RST_STREAM:
-        return this.onRstStreamFrame(streamId, payload);
+        return this.control.onRstStreamFrame(streamId, payload);
       case FrameType.SETTINGS:
-        return this.onSettingsFrame(flags, streamId, payload);
+        return this.control.onSettingsFrame(flags, streamId, payload);
       case FrameType.PUSH_PROMISE:
         return this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE received but push is disabled');
       case FrameType.PING:
-        return this.onPingFrame(flags, streamId, payload);
+        return this.control.onPingFrame(flags, streamId, payload);
       case FrameType.GOAWAY:
-        return this.onGoawayFrame(streamId, payload);
+        return this.control.onGoawayFrame(streamId, payload);
       case FrameType.WINDOW_UPDATE:
-        return this.onWindowUpdateFrame(streamId, payload);
+        return this.control.onWindowUpdateFrame(streamId, payload);
       case FrameType.CONTINUATION:
         return this.onContinuationFrame(flags, streamId, payload);
       default:
@@ -261,109 +251,5 @@ export class ConnectionInput implements FrameSink {
   private finishHeaderBlock(): void {
     const { streamId, flags, selfDependent } = this.headerBlock;
     this.headers.complete(streamId, flags, selfDependent, this.headerBlock.finish());
-  }
-
-  private onPriorityFrame(streamId: number, payload: Buffer): void {
-    const owner = this.owner;
-    if (streamId === 0) return owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-    // RST_STREAM must not name an idle stream (RFC 9113 §6.4), so on one the stream error becomes a connection error (§5.4.1).
-    const idle = !this.streams.has(streamId) && this.streams.isIdle(streamId);
-    if (payload.length !== 5) {
-      if (idle) return owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'PRIORITY length is not 5');
-      return owner.streamError(streamId, this.streams.get(streamId), ErrorCode.FRAME_SIZE_ERROR, 'PRIORITY length is not 5');
-    }
-    if ((payload.readUInt32BE(0) & 0x7fffffff) === streamId) {
-      if (idle) return owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
-      return owner.streamError(streamId, this.streams.get(streamId), ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
-    }
-  }
-
-  private onRstStreamFrame(streamId: number, payload: Buffer): void {
-    if (streamId === 0) return this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
-    if (payload.length !== 4) return this.owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM length is not 4');
-    const stream = this.streams.get(streamId);
-    if (stream === undefined) {
-      if (this.streams.isIdle(streamId)) return this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${streamId}`);
-      return;
-    }
-    const code = payload.readUInt32BE(0);
-    this.owner.forgetStream(stream);
-    this.handler.onStreamReset(this.connection, stream, code, true);
-    this.owner.closeIfIdle();
-  }
-
-  private onSettingsFrame(flags: number, streamId: number, payload: Buffer): void {
-    const owner = this.owner;
-    if (streamId !== 0) return owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
-    if ((flags & Flag.ACK) !== 0) {
-      if (payload.length !== 0) return owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
-      if (this.settingsTimer !== null) {
-        this.timers.clearTimeout(this.settingsTimer);
-        this.settingsTimer = null;
-      }
-      return;
-    }
-    if (payload.length % 6 !== 0) return owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS length not a multiple of 6');
-    const previousWindow = this.remoteSettings.initialWindowSize;
-    // The stream limit we assumed until now gives way to the RFC's "no limit" unless the peer names one.
-    if (!this.remoteSettingsSeen) this.remoteSettings.maxConcurrentStreams = UNLIMITED_STREAMS;
-    this.remoteSettingsSeen = true;
-    const result = applySettingsPayload(this.remoteSettings, payload, this.role === 'client');
-    if (!result.ok) return owner.connectionError(result.code, result.reason);
-    this.output.setHeaderTableSize(this.remoteSettings.headerTableSize);
-    const delta = this.remoteSettings.initialWindowSize - previousWindow;
-    if (delta !== 0 && !this.output.shiftStreamWindows(delta)) {
-      return owner.connectionError(ErrorCode.FLOW_CONTROL_ERROR, 'INITIAL_WINDOW_SIZE change overflows a stream window');
-    }
-    this.writer.writeSettings(Flag.ACK, []);
-    owner.requestFlush();
-    this.handler.onRemoteSettings(this.connection);
-    if (delta > 0) this.output.pumpAll();
-  }
-
-  private onPingFrame(flags: number, streamId: number, payload: Buffer): void {
-    if (streamId !== 0) return this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
-    if (payload.length !== 8) return this.owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING length is not 8');
-    if ((flags & Flag.ACK) === 0) {
-      this.writer.writePing(Flag.ACK, payload);
-      this.owner.requestFlush();
-      return;
-    }
-    this.owner.pingAcknowledged(payload);
-  }
-
-  private onGoawayFrame(streamId: number, payload: Buffer): void {
-    if (streamId !== 0) return this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
-    if (payload.length < 8) return this.owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY shorter than 8 bytes');
-    const lastStreamId = payload.readUInt32BE(0) & 0x7fffffff;
-    const code = payload.readUInt32BE(4);
-    this.owner.peerGoingAway();
-    // Streams we opened above lastStreamId were never processed: they fail with REFUSED_STREAM and may be retried.
-    for (const stream of [...this.streams.values()]) {
-      if (!stream.openedByPeer && stream.id > lastStreamId) {
-        this.owner.forgetStream(stream);
-        this.handler.onStreamReset(this.connection, stream, ErrorCode.REFUSED_STREAM, true);
-      }
-    }
-    this.handler.onGoaway(this.connection, lastStreamId, code, payload.subarray(8));
-    this.owner.closeIfIdle();
-  }
-
-  private onWindowUpdateFrame(streamId: number, payload: Buffer): void {
-    const owner = this.owner;
-    if (payload.length !== 4) return owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE length is not 4');
-    const increment = payload.readUInt32BE(0) & 0x7fffffff;
-    if (streamId === 0) {
-      if (increment === 0) return owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
-      if (!this.output.growConnectionWindow(increment)) return owner.connectionError(ErrorCode.FLOW_CONTROL_ERROR, 'connection window above 2^31-1');
-      return;
-    }
-    const stream = this.streams.get(streamId);
-    if (stream === undefined) {
-      if (this.streams.isIdle(streamId)) return owner.connectionError(ErrorCode.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${streamId}`);
-      return;
-    }
-    if (increment === 0) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
-    if (!this.output.growStreamWindow(stream, increment)) return owner.streamError(streamId, stream, ErrorCode.FLOW_CONTROL_ERROR, 'stream window above 2^31-1');
   }
 }

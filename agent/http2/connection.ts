@@ -5,17 +5,16 @@
 import { CONNECTION_PREFACE, ErrorCode, MAX_STREAM_ID, errorCodeName } from './constants.ts';
 import { backgroundClock, type Clock } from '../vocabulary/clock.ts';
 import type { ConnectionOptions, Transport } from './connection-options.ts';
-import { ConnectionInput, type InputOwner } from './connection-input.ts';
-import type { FrameSink } from './frame-reader.ts';
+import type { ConnectionInput } from './connection-input.ts';
+import { buildConnectionParts, type ConnectionOwner } from './connection-parts.ts';
 import { FrameWriter } from './frame-writer.ts';
-import { scheduleFlush } from './flush-scheduler.ts';
+import { BatchedFlush } from './batched-flush.ts';
 import { type Http2Handler, Http2ConnectionError } from './handler.ts';
-import { IncomingHeaders, type IncomingHeadersOwner } from './incoming-headers.ts';
-import { ReceiveWindow } from './receive-window.ts';
+import type { ReceiveWindow } from './receive-window.ts';
 import { type Http2Settings, advertisedDefaultSettings, protocolDefaultSettings, settingsPairs } from './settings.ts';
 import type { Stream } from './stream.ts';
 import { canSend } from './stream-state.ts';
-import { type OutputOwner, StreamOutput } from './stream-output.ts';
+import type { StreamOutput } from './stream-output.ts';
 import { StreamTable } from './stream-table.ts';
 
 export type { Http2Settings } from './settings.ts';
@@ -26,11 +25,9 @@ export type ConnectionState =
   | { state: 'draining'; since: number; initiatedBy: 'local' | 'peer' }
   | { state: 'closed'; error: Http2ConnectionError | null };
 
-/** Output a peer never reads (PING or SETTINGS floods) may not grow past this. */
-const OUTPUT_HARD_LIMIT = 32 * 1024 * 1024;
 const GRACEFUL_PING = Buffer.from('mlgoaway', 'latin1');
 
-export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
+export class Http2Connection<C = unknown, S = unknown> {
   /** The handler's own slot for this connection (see Http2Handler). */
   context: C | null = null;
   readonly role: 'server' | 'client';
@@ -46,8 +43,7 @@ export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
   private readonly output: StreamOutput;
   private readonly input: ConnectionInput;
   private state: ConnectionState = { state: 'open' };
-  private flushQueued = false;
-  private endAfterFlush = false;
+  private readonly flusher: BatchedFlush;
   private peerSentGoaway = false;
 
   constructor(transport: Transport, handler: Http2Handler<C, S>, options: ConnectionOptions) {
@@ -57,41 +53,28 @@ export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
     this.timers = options.clock ?? backgroundClock;
     this.localSettings = { ...advertisedDefaultSettings(), ...options.settings, enablePush: false };
     this.streams = new StreamTable(this.role);
+    this.flusher = new BatchedFlush(this.writer, transport, {
+      isClosed: () => this.state.state === 'closed',
+      outputOverflowed: () => this.connectionError(ErrorCode.ENHANCE_YOUR_CALM, 'peer does not read its output'),
+    });
     // The collaborators reach back only through these steps (closures: the methods stay private).
-    const owner: InputOwner & OutputOwner & IncomingHeadersOwner = {
+    const owner: ConnectionOwner = {
       connectionError: (code, reason) => this.connectionError(code, reason),
       streamError: (streamId, stream, code, reason) => this.streamError(streamId, stream, code, reason),
       forgetStream: (stream) => this.forgetStream(stream),
       closeIfDone: (stream) => this.closeIfDone(stream),
       closeIfIdle: () => this.closeIfIdle(),
-      requestFlush: () => this.requestFlush(),
+      requestFlush: () => this.flusher.request(),
       resetStream: (stream, code) => this.resetStream(stream, code),
       pingAcknowledged: (payload) => this.pingAcknowledged(payload),
       peerGoingAway: () => this.peerGoingAway(),
     };
-    const windowTarget = options.connectionWindowSize ?? 16 * 1024 * 1024;
-    const creditOnReceive = options.creditConnectionOnReceive ?? false;
-    this.receiveWindow = new ReceiveWindow(this.writer, this.localSettings, windowTarget, creditOnReceive, owner.requestFlush);
-    this.output = new StreamOutput(this, handler, this.writer, transport, this.remoteSettings, this.streams, owner);
-    const headers = new IncomingHeaders(this, handler, this.role, this.localSettings, this.remoteSettings, this.streams, this.output, owner);
-    this.input = new ConnectionInput(
-      {
-        connection: this,
-        handler,
-        role: this.role,
-        localSettings: this.localSettings,
-        remoteSettings: this.remoteSettings,
-        timers: this.timers,
-        prefaceTimeoutMs: options.prefaceTimeoutMs ?? 10_000,
-        settingsTimeoutMs: options.settingsTimeoutMs ?? 10_000,
-        writer: this.writer,
-        streams: this.streams,
-        receiveWindow: this.receiveWindow,
-        output: this.output,
-        headers,
-      },
-      owner,
-    );
+    const { role, localSettings, remoteSettings, writer, streams } = this;
+    const shared = { connection: this, handler, role, localSettings, remoteSettings, clock: this.timers, writer, streams, transport };
+    const parts = buildConnectionParts(shared, options, owner);
+    this.receiveWindow = parts.receiveWindow;
+    this.output = parts.output;
+    this.input = parts.input;
   }
 
   get lifecycle(): ConnectionState {
@@ -108,7 +91,7 @@ export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
     this.writer.writeSettings(0, settingsPairs(this.localSettings));
     this.receiveWindow.announce();
     this.input.awaitSettingsAck();
-    this.requestFlush();
+    this.flusher.request();
   }
 
   getStream(id: number): Stream | undefined {
@@ -150,7 +133,7 @@ export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
     this.writer.writeRstStream(stream.id, code);
     this.streams.resetByUs.add(stream.id);
     this.forgetStream(stream);
-    this.requestFlush();
+    this.flusher.request();
     this.closeIfIdle();
   }
 
@@ -169,7 +152,7 @@ export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
 
   ping(): void {
     this.writer.writePing(0, Buffer.from('mlping00', 'latin1'));
-    this.requestFlush();
+    this.flusher.request();
   }
 
   /**
@@ -188,7 +171,7 @@ export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
     } else {
       this.sendFinalGoaway(ErrorCode.NO_ERROR, null);
     }
-    this.requestFlush();
+    this.flusher.request();
     this.closeIfIdle();
   }
 
@@ -201,7 +184,7 @@ export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
     }
     if (this.state.state === 'open') this.state = { state: 'draining', since: this.timers.now(), initiatedBy: 'local' };
     this.sendFinalGoaway(code, debug === undefined ? null : Buffer.from(debug));
-    this.requestFlush();
+    this.flusher.request();
     this.closeIfIdle();
   }
 
@@ -227,50 +210,17 @@ export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
     this.close(error, ErrorCode.INTERNAL_ERROR, false);
   }
 
-  /** Writes all pending output in one go (called by the flush scheduler once per event-loop turn). */
+  /** Writes all pending output now (the flush scheduler does this once per event-loop turn). */
   flush(): void {
-    this.flushQueued = false;
-    // After close only the final flush (GOAWAY, then end) may write; a flush scheduled earlier must not write after it.
-    if (this.state.state === 'closed' && !this.endAfterFlush) return;
-    const segments = this.writer.take();
-    if (segments.length === 1) {
-      this.transport.write(segments[0]);
-    } else if (segments.length > 1) {
-      this.transport.cork?.();
-      for (let i = 0; i < segments.length; i++) this.transport.write(segments[i]);
-      this.transport.uncork?.();
-    }
-    this.writer.afterWrite(this.transport.writableLength === 0);
-    if (this.endAfterFlush) {
-      this.endAfterFlush = false;
-      this.transport.end();
-    } else if (this.transport.writableLength > OUTPUT_HARD_LIMIT) {
-      this.connectionError(ErrorCode.ENHANCE_YOUR_CALM, 'peer does not read its output');
-    }
-  }
-
-  // The reader feeds frames to the input directly; these keep the connection usable as a FrameSink itself.
-
-  onOversizedFrame(type: number, streamId: number, length: number): void {
-    this.input.onOversizedFrame(type, streamId, length);
-  }
-
-  onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
-    this.input.onFrame(type, flags, streamId, payload);
+    this.flusher.flush();
   }
 
   // ---- stream and connection lifecycle ----
 
-  private requestFlush(): void {
-    if (this.flushQueued || this.state.state === 'closed') return;
-    this.flushQueued = true;
-    scheduleFlush(this);
-  }
-
   private pingAcknowledged(payload: Buffer): void {
     if (payload.equals(GRACEFUL_PING) && this.state.state === 'draining' && !this.streams.finalGoawaySent) {
       this.sendFinalGoaway(ErrorCode.NO_ERROR, null);
-      this.requestFlush();
+      this.flusher.request();
       this.closeIfIdle();
     }
   }
@@ -305,7 +255,7 @@ export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
   private streamError(streamId: number, stream: Stream | undefined, code: number, _reason: string): void {
     this.writer.writeRstStream(streamId, code);
     this.streams.resetByUs.add(streamId);
-    this.requestFlush();
+    this.flusher.request();
     if (stream !== undefined && this.streams.has(streamId)) {
       this.forgetStream(stream);
       this.handler.onStreamReset(this, stream, code, false);
@@ -341,7 +291,6 @@ export class Http2Connection<C = unknown, S = unknown> implements FrameSink {
     }
     this.handler.onConnectionClose(this, error);
     if (!transportUsable) return;
-    this.endAfterFlush = true;
-    this.flush();
+    this.flusher.flushAndEnd();
   }
 }
