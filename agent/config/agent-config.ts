@@ -1,0 +1,50 @@
+// The agent's configuration as main receives it: every setting's value, what to do with it, the error of a bad value.
+
+import { MeshliteError } from '../vocabulary/errors.ts';
+import type { HostPort } from '../vocabulary/host-port.ts';
+import type { LogLevel } from '../telemetry/logger.ts';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
+
+export type DiscoveryMode = 'kubernetes' | 'static';
+export type IptablesBackendChoice = 'auto' | 'nft' | 'legacy';
+
+export interface Config {
+  discovery: DiscoveryMode;
+  staticFile: string;
+  /** null: the in-cluster service account (the DaemonSet's); else a kubeconfig file. */
+  kubeconfig: string | null;
+  /** The node this agent serves: only its pods are watched and enrolled. Required with kubernetes discovery. */
+  nodeName: string;
+  /** Transparent interception: iptables/ipset rules in the node's network namespace, and the CNI socket. */
+  intercept: boolean;
+  /** The node's IPs (at most one per family): the DNAT target of intercepted connections. Required to intercept. */
+  nodeIPs: { v4: string | null; v6: string | null };
+  iptablesBackend: IptablesBackendChoice;
+  /** The unix socket the CNI plugin enrolls pods through; null: none. */
+  cniSocket: string | null;
+  /** How often the rules and sets are checked against the kernel and repaired. */
+  reconcileIntervalMs: number;
+  listen: HostPort;
+  admin: HostPort;
+  /** null: metrics are served on the admin address only. */
+  metrics: HostPort | null;
+  balancer: BalancerName;
+  logLevel: LogLevel;
+  connectTimeoutMs: number;
+  sniffTimeoutMs: number;
+  drainTimeoutMs: number;
+  upstreamMaxConnections: number;
+  clusterDomain: string;
+}
+
+/** What main does with the command line: run with a configuration, remove every rule and set the agent created
+ *  (`uninstall`), or print helpText() and exit 0. */
+export type ConfigResult = { action: 'run'; config: Config } | { action: 'uninstall'; config: Config } | { action: 'help' };
+
+/** A setting has an invalid value; the message names the setting, the value and what is expected. */
+export class ConfigError extends MeshliteError {
+  constructor(message: string) {
+    super('ML_CONFIG_INVALID', message);
+    this.name = 'ConfigError';
+  }
+}

@@ -1,0 +1,228 @@
+// Every setting of the agent in one table: its flag, environment variable, default, placeholder, help and parser.
+
+import { LOG_LEVELS, type LogLevel } from '../telemetry/logger.ts';
+import { BALANCER_NAMES, DEFAULT_BALANCER } from '../vocabulary/balancer-names.ts';
+import type { BalancerName } from '../vocabulary/balancer-names.ts';
+import type { Config, DiscoveryMode, IptablesBackendChoice } from './agent-config.ts';
+import { DNS_NAME, integerIn, listenAddress, nodeIPs, ok, oneOf, type Parsed } from './value-parsers.ts';
+
+export interface Setting<K extends keyof Config> {
+  readonly key: K;
+  readonly flag: string;
+  readonly env: string;
+  /** Written as a user would write it: the default goes through parse() like any other value. */
+  readonly defaultText: string;
+  /** The value's placeholder in --help. */
+  readonly metavar: string;
+  readonly help: string;
+  readonly parse: (text: string) => Parsed<Config[K]>;
+}
+
+export type AnySetting = { [K in keyof Config]: Setting<K> }[keyof Config];
+
+function setting<K extends keyof Config>(definition: Setting<K>): Setting<K> {
+  return definition;
+}
+
+export const SETTINGS: readonly AnySetting[] = [
+  setting({
+    key: 'discovery',
+    flag: '--discovery',
+    env: 'MESHLITE_DISCOVERY',
+    defaultText: 'kubernetes',
+    metavar: 'MODE',
+    help:
+      'Where services and endpoints come from: "kubernetes" (Services, EndpointSlices and this node\'s pods from ' +
+      'the API server) or "static" (the file of --static-file, no cluster needed).',
+    parse: oneOf<DiscoveryMode>(['kubernetes', 'static']),
+  }),
+  setting({
+    key: 'staticFile',
+    flag: '--static-file',
+    env: 'MESHLITE_STATIC_FILE',
+    defaultText: 'meshlite.yaml',
+    metavar: 'PATH',
+    help:
+      'The YAML file of services and endpoints for static discovery (relative to the working directory). ' +
+      'Watched while the agent runs: an edit takes effect within 1 s; a malformed edit is logged and ignored.',
+    parse: (text) => (text.length > 0 && !text.includes('\0') ? ok(text) : { ok: false, expected: 'a file path' }),
+  }),
+  setting({
+    key: 'kubeconfig',
+    flag: '--kubeconfig',
+    env: 'MESHLITE_KUBECONFIG',
+    defaultText: 'in-cluster',
+    metavar: 'PATH|in-cluster',
+    help:
+      'How to reach the API server with kubernetes discovery: "in-cluster" uses the pod\'s service account; a path ' +
+      'names a kubeconfig file (its current context), for running the agent outside a cluster.',
+    parse: (text) => {
+      if (text === 'in-cluster') return ok(null);
+      return text.length > 0 && !text.includes('\0') ? ok(text) : { ok: false, expected: 'a file path or "in-cluster"' };
+    },
+  }),
+  setting({
+    key: 'nodeName',
+    flag: '--node-name',
+    env: 'MESHLITE_NODE_NAME',
+    defaultText: '',
+    metavar: 'NAME',
+    help:
+      'The name of the node the agent runs on (the DaemonSet passes spec.nodeName). Required with kubernetes ' +
+      'discovery: only this node\'s pods are watched and may opt in.',
+    parse: (text) =>
+      text === '' || DNS_NAME.test(text) ? ok(text) : { ok: false, expected: 'a node name (a lower-case DNS name)' },
+  }),
+  setting({
+    key: 'intercept',
+    flag: '--intercept',
+    env: 'MESHLITE_INTERCEPT',
+    defaultText: 'off',
+    metavar: 'on|off',
+    help:
+      'Transparent interception (needs root or NET_ADMIN, in the node\'s network namespace): opted-in pods\' ' +
+      'connections to gRPC Services are redirected to --listen by iptables and ipset rules the agent keeps; the ' +
+      'CNI plugin enrolls new pods through --cni-socket. The DaemonSet turns it on; off means explicit mode only.',
+    parse: (text) => (text === 'on' ? ok(true) : text === 'off' ? ok(false) : { ok: false, expected: 'on or off' }),
+  }),
+  setting({
+    key: 'nodeIPs',
+    flag: '--node-ip',
+    env: 'MESHLITE_NODE_IP',
+    defaultText: '',
+    metavar: 'IP[,IP]',
+    help:
+      'The node\'s IP addresses (the DaemonSet passes status.hostIPs): intercepted connections are redirected to ' +
+      'NODE_IP:<--listen port>. Required with --intercept on; IPv6 is intercepted when an IPv6 address is given.',
+    parse: nodeIPs,
+  }),
+  setting({
+    key: 'iptablesBackend',
+    flag: '--iptables-backend',
+    env: 'MESHLITE_IPTABLES_BACKEND',
+    defaultText: 'auto',
+    metavar: 'auto|nft|legacy',
+    help: 'Which iptables the rules go to: auto uses the one where kube-proxy\'s KUBE-* chains are.',
+    parse: oneOf<IptablesBackendChoice>(['auto', 'nft', 'legacy']),
+  }),
+  setting({
+    key: 'cniSocket',
+    flag: '--cni-socket',
+    env: 'MESHLITE_CNI_SOCKET',
+    defaultText: '/run/meshlite/cni.sock',
+    metavar: 'PATH|off',
+    help: 'The unix socket the meshlite CNI plugin enrolls new pods through (with --intercept on).',
+    parse: (text) => (text === 'off' ? ok(null) : text.startsWith('/') && !text.includes('\0') ? ok(text) : { ok: false, expected: 'an absolute path or off' }),
+  }),
+  setting({
+    key: 'reconcileIntervalMs',
+    flag: '--reconcile-interval-ms',
+    env: 'MESHLITE_RECONCILE_INTERVAL_MS',
+    defaultText: '10000',
+    metavar: 'MS',
+    help: 'How often the interception rules and sets are compared with the kernel\'s and repaired if someone changed them.',
+    parse: integerIn(100, 3_600_000),
+  }),
+  setting({
+    key: 'listen',
+    flag: '--listen',
+    env: 'MESHLITE_LISTEN',
+    defaultText: '0.0.0.0:15001',
+    metavar: 'HOST:PORT',
+    help: 'The proxy listener: intercepted connections are redirected here, and clients may dial it directly.',
+    parse: listenAddress,
+  }),
+  setting({
+    key: 'admin',
+    flag: '--admin',
+    env: 'MESHLITE_ADMIN',
+    defaultText: '127.0.0.1:15000',
+    metavar: 'HOST:PORT',
+    help:
+      'The admin server (/healthz, /readyz, /metrics, /debug/endpoints). Loopback by default: reach it with ' +
+      'kubectl port-forward.',
+    parse: listenAddress,
+  }),
+  setting({
+    key: 'metrics',
+    flag: '--metrics',
+    env: 'MESHLITE_METRICS',
+    defaultText: 'off',
+    metavar: 'HOST:PORT|off',
+    help: 'A separate listener serving only /metrics, for Prometheus to scrape on the node IP. "off": only on --admin.',
+    parse: (text) => (text === 'off' ? ok(null) : listenAddress(text)),
+  }),
+  setting({
+    key: 'balancer',
+    flag: '--balancer',
+    env: 'MESHLITE_BALANCER',
+    defaultText: DEFAULT_BALANCER,
+    metavar: 'NAME',
+    help:
+      'How each request picks an endpoint, unless the service names its own: p2c-ewma (two random choices, the ' +
+      'one with the lower latency-times-load estimate), least-request, or round-robin.',
+    parse: oneOf<BalancerName>(BALANCER_NAMES),
+  }),
+  setting({
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'MESHLITE_LOG_LEVEL',
+    defaultText: 'info',
+    metavar: 'LEVEL',
+    help: `Least severe level logged: ${LOG_LEVELS.join(', ')}. Requests are never logged one by one.`,
+    parse: oneOf<LogLevel>(LOG_LEVELS),
+  }),
+  setting({
+    key: 'connectTimeoutMs',
+    flag: '--connect-timeout-ms',
+    env: 'MESHLITE_CONNECT_TIMEOUT_MS',
+    defaultText: '1000',
+    metavar: 'MS',
+    help:
+      'Time allowed to connect to an endpoint (TCP and the HTTP/2 handshake) or to a passthrough destination. ' +
+      'Short, because in-cluster connects take well under a millisecond: a dead pod IP fails fast.',
+    parse: integerIn(1, 60_000),
+  }),
+  setting({
+    key: 'sniffTimeoutMs',
+    flag: '--sniff-timeout-ms',
+    env: 'MESHLITE_SNIFF_TIMEOUT_MS',
+    defaultText: '1000',
+    metavar: 'MS',
+    help:
+      'How long a new connection may stay silent before it is relayed byte for byte instead of as HTTP/2. gRPC ' +
+      'clients send their preface at once; only server-speaks-first protocols wait this long, once per connection.',
+    parse: integerIn(1, 60_000),
+  }),
+  setting({
+    key: 'drainTimeoutMs',
+    flag: '--drain-timeout-ms',
+    env: 'MESHLITE_DRAIN_TIMEOUT_MS',
+    defaultText: '25000',
+    metavar: 'MS',
+    help:
+      'On SIGTERM, time given to in-flight requests before the remaining connections are closed. Keep it below ' +
+      "the pod's terminationGracePeriodSeconds (30 s by default) so the agent exits on its own.",
+    parse: integerIn(0, 3_600_000),
+  }),
+  setting({
+    key: 'upstreamMaxConnections',
+    flag: '--upstream-max-connections',
+    env: 'MESHLITE_UPSTREAM_MAX_CONNECTIONS',
+    defaultText: '4',
+    metavar: 'N',
+    help:
+      'HTTP/2 connections the agent may open to one endpoint; another is opened only when the open ones are ' +
+      "near the endpoint's MAX_CONCURRENT_STREAMS.",
+    parse: integerIn(1, 1024),
+  }),
+  setting({
+    key: 'clusterDomain',
+    flag: '--cluster-domain',
+    env: 'MESHLITE_CLUSTER_DOMAIN',
+    defaultText: 'cluster.local',
+    metavar: 'DOMAIN',
+    help: 'The cluster DNS domain, for authorities like name.namespace.svc.cluster.local:port.',
+    parse: (text) => (DNS_NAME.test(text) ? ok(text) : { ok: false, expected: 'a lower-case DNS name, e.g. cluster.local' }),
+  }),
+];
