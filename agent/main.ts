@@ -4,16 +4,14 @@ import { createAdminServer, type Readiness } from './admin/admin-server.ts';
 import { BalancerSet } from './balancer/balancer-set.ts';
 import { ConfigError, helpText, parseConfig, type Config } from './config.ts';
 import { AgentShutdown } from './drain/agent-shutdown.ts';
-import { StaticSource, nodeFileAccess } from './discovery/static-source.ts';
 import { CniIpClaims } from './enrollment/cni-ip-claims.ts';
 import { enrolledOrLoopback, SourceRefusalLog } from './enrollment/source-policy.ts';
-import type { KubeApi } from './discovery/kube-api.ts';
-import { OptInIndex, staticPodRecords } from './discovery/opt-in-index.ts';
+import { OptInIndex } from './discovery/opt-in-index.ts';
+import { startKubernetesDiscovery, startStaticDiscovery } from './discovery-mode.ts';
 import { runCommand } from './intercept/command-runner.ts';
 import { uninstall } from './intercept/uninstall.ts';
 import { startTransparentMode } from './transparent-mode.ts';
-import { ServiceIndex } from './discovery/service-index.ts';
-import { type ErrorCode, MeshliteError } from './vocabulary/errors.ts';
+import { MeshliteError } from './vocabulary/errors.ts';
 import { formatHostPort, type HostPort } from './vocabulary/host-port.ts';
 import { AuthorityParser } from './proxy/authority.ts';
 import { BalancerRoutes } from './proxy/balancer-routes.ts';
@@ -22,19 +20,11 @@ import { isOriginalDestinationAvailable, originalDestinationOf } from './proxy/o
 import { Relay } from './proxy/relay.ts';
 import { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
-import { DiscoveryMetrics } from './telemetry/discovery-metrics.ts';
-import { type AgentMetrics, createMetrics } from './telemetry/metrics.ts';
+import { createMetrics } from './telemetry/metrics.ts';
 import { realClock } from './vocabulary/clock.ts';
 import { RelayTelemetry } from './proxy/relay-telemetry.ts';
 
 const monotonicMs = (): number => realClock.now();
-
-/** Retries against an API server in trouble: quick at first, then no more than one attempt per informer every 10 s. */
-const KUBE_BACKOFF = { initialMs: 250, maxMs: 10_000 };
-/** A LIST of a large cluster's EndpointSlices takes seconds; a minute without an answer is an outage. */
-const KUBE_LIST_TIMEOUT_MS = 60_000;
-/** API servers send a bookmark about once a minute; a watch silent for longer than this is reopened. */
-const KUBE_WATCH_IDLE_TIMEOUT_MS = 90_000;
 
 async function run(config: Config, logger: Logger): Promise<void> {
   const metrics = createMetrics({ processMetrics: true });
@@ -176,66 +166,6 @@ async function run(config: Config, logger: Logger): Promise<void> {
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-}
-
-/** What main needs of either discovery source once it runs. */
-interface RunningDiscovery {
-  status(): unknown;
-  stop(): void;
-  /** Null with static discovery. */
-  kubeApi: KubeApi | null;
-}
-
-async function startStaticDiscovery(
-  config: Config,
-  registry: EndpointRegistry,
-  optIn: CniIpClaims,
-  metrics: AgentMetrics,
-  logger: Logger,
-): Promise<RunningDiscovery> {
-  const source = new StaticSource({
-    path: config.staticFile,
-    files: nodeFileAccess,
-    timers: realClock,
-    logger,
-    metrics,
-    onSnapshot: (snapshot) => {
-      registry.replaceAll(snapshot.services);
-      optIn.replacePods(staticPodRecords(snapshot.pods, optIn.nodeName));
-    },
-  });
-  await source.load();
-  return { status: () => ({ state: 'synced' }), stop: () => source.stop(), kubeApi: null };
-}
-
-async function startKubernetesDiscovery(
-  config: Config,
-  registry: EndpointRegistry,
-  optIn: CniIpClaims,
-  metrics: AgentMetrics,
-  logger: Logger,
-): Promise<RunningDiscovery> {
-  // Loaded here, not above: @kubernetes/client-node costs about 85 MiB resident and 0.4 s to load, which an agent
-  // on static discovery has no reason to pay.
-  const { createKubeApi, loadKubeConfig } = await import('./discovery/kube-api.ts');
-  const { KubernetesSource } = await import('./discovery/kubernetes-source.ts');
-  const api = createKubeApi(loadKubeConfig(config.kubeconfig));
-  const source = new KubernetesSource({
-    api,
-    nodeName: config.nodeName,
-    services: new ServiceIndex(registry),
-    optIn,
-    metrics: Object.assign(new DiscoveryMetrics(metrics.registry), { countError: (code: ErrorCode) => metrics.countError(code) }),
-    logger,
-    timers: realClock,
-    wallClockMs: Date.now,
-    random: Math.random,
-    backoff: KUBE_BACKOFF,
-    listTimeoutMs: KUBE_LIST_TIMEOUT_MS,
-    watchIdleTimeoutMs: KUBE_WATCH_IDLE_TIMEOUT_MS,
-  });
-  await source.start();
-  return { status: () => source.status(), stop: () => source.stop(), kubeApi: api };
 }
 
 /** A listener that cannot bind stops the agent with ML_LISTEN_FAILED, naming the address. */

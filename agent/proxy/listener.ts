@@ -38,8 +38,8 @@ export interface ListenerOptions {
   events: ListenerEvents;
   /**
    * Whether to serve a connection from this source IP (as the socket reports it, e.g. `::ffff:10.0.0.7`); checked
-   * first, before a byte is read. Main injects enrolledOrLoopback (cni/source-policy.ts): DESIGN §5 wants only
-   * this node's opted-in pods served. When absent every source is served (tests of the relay).
+   * first, before a byte is read. Main injects enrolledOrLoopback (enrollment/source-policy.ts): the agent serves only
+   * this node's opted-in pods. When absent every source is served (tests of the relay).
    */
   sourceAllowed?: (ip: string) => boolean;
 }
@@ -60,7 +60,7 @@ export type ListenerState =
  * the IPv4 ClusterIP:port; IPv6 answers through IP6T_SO_ORIGINAL_DST on both; the dual-stack e2e passes both ways).
  * But a wildcard socket also accepts on every other address of the node, where the `filter INPUT` guard — written
  * for `-d NODE_IP` — does not apply: on the e2e node a pod reached `[::]:15001` at its bridge gateway
- * (10.79.2.1 and fd79:2::1: connected), which node-IP sockets refuse. DESIGN §5 binds the node IP. A `--listen` of
+ * (10.79.2.1 and fd79:2::1: connected), which node-IP sockets refuse (see docs/architecture.md, Interception). A `--listen` of
  * `::` or `0.0.0.0` chosen by the operator is honoured and covers what it covers (`::` both families, Node's
  * default being dual-stack; `0.0.0.0` IPv4 only). A hostname covers nothing: it is resolved at bind time.
  */

@@ -1,4 +1,4 @@
-// The pre-DNAT destination of an intercepted connection, read through the SO_ORIGINAL_DST addon (DESIGN.md §4).
+// The pre-DNAT destination of an intercepted connection, read through the SO_ORIGINAL_DST addon.
 
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';

@@ -17,7 +17,7 @@ describe('isGrpcServicePort', () => {
     ['name grpc', { name: 'grpc' }, false, true],
     ['name grpc-api', { name: 'grpc-api', protocol: 'TCP' }, false, true],
     ['name h2c-internal', { name: 'h2c-internal' }, false, true],
-    ['name grpcs (the prefix rule, DESIGN §3)', { name: 'grpcs' }, false, true],
+    ['name grpcs (the prefix rule)', { name: 'grpcs' }, false, true],
     ['name http', { name: 'http' }, false, false],
     ['name my-grpc (prefix, not substring)', { name: 'my-grpc' }, false, false],
     ['no name, no appProtocol', {}, false, false],

@@ -1,4 +1,4 @@
-// The opt-in index: exact enroll/unenroll sequences per rule of DESIGN §6, IP reuse in both orders, static pods.
+// The opt-in index: exact enroll/unenroll sequences per opt-in rule (see docs/architecture.md, Enrollment), IP reuse in both orders, static pods.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

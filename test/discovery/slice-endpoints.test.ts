@@ -11,7 +11,7 @@ test('endpointRank: active 2, serving-terminating 1, not serving 0', () => {
     (['active', 'terminating', 'dark', 'not-ready'] as const).map((state) => endpointRank(endpointSpec('10.0.0.1', 1, state))),
     [2, 1, 0, 0],
   );
-  // Ready yet not serving contradicts the API; it is not counted as active (DESIGN §8: never serving === false).
+  // Ready yet not serving contradicts the API; it is not counted as active (never an endpoint whose serving is false).
   assert.equal(endpointRank({ ...endpointSpec('10.0.0.1'), serving: false }), 0);
 });
 

@@ -1,0 +1,82 @@
+// Wiring of discovery: the static file or the Kubernetes API feeding the registry and the opted-in pods, and what main
+// needs of either once it runs.
+
+import type { Config } from './config.ts';
+import type { KubeApi } from './discovery/kube-api.ts';
+import { staticPodRecords } from './discovery/opt-in-index.ts';
+import { ServiceIndex } from './discovery/service-index.ts';
+import { StaticSource, nodeFileAccess } from './discovery/static-source.ts';
+import type { CniIpClaims } from './enrollment/cni-ip-claims.ts';
+import type { EndpointRegistry } from './registry/endpoint-registry.ts';
+import { DiscoveryMetrics } from './telemetry/discovery-metrics.ts';
+import type { Logger } from './telemetry/logger.ts';
+import type { AgentMetrics } from './telemetry/metrics.ts';
+import { realClock } from './vocabulary/clock.ts';
+import type { ErrorCode } from './vocabulary/errors.ts';
+
+/** Retries against an API server in trouble: quick at first, then no more than one attempt per informer every 10 s. */
+const KUBE_BACKOFF = { initialMs: 250, maxMs: 10_000 };
+/** A LIST of a large cluster's EndpointSlices takes seconds; a minute without an answer is an outage. */
+const KUBE_LIST_TIMEOUT_MS = 60_000;
+/** API servers send a bookmark about once a minute; a watch silent for longer than this is reopened. */
+const KUBE_WATCH_IDLE_TIMEOUT_MS = 90_000;
+
+/** What main needs of either discovery source once it runs. */
+export interface RunningDiscovery {
+  status(): unknown;
+  stop(): void;
+  /** Null with static discovery. */
+  kubeApi: KubeApi | null;
+}
+
+export async function startStaticDiscovery(
+  config: Config,
+  registry: EndpointRegistry,
+  optIn: CniIpClaims,
+  metrics: AgentMetrics,
+  logger: Logger,
+): Promise<RunningDiscovery> {
+  const source = new StaticSource({
+    path: config.staticFile,
+    files: nodeFileAccess,
+    timers: realClock,
+    logger,
+    metrics,
+    onSnapshot: (snapshot) => {
+      registry.replaceAll(snapshot.services);
+      optIn.replacePods(staticPodRecords(snapshot.pods, optIn.nodeName));
+    },
+  });
+  await source.load();
+  return { status: () => ({ state: 'synced' }), stop: () => source.stop(), kubeApi: null };
+}
+
+export async function startKubernetesDiscovery(
+  config: Config,
+  registry: EndpointRegistry,
+  optIn: CniIpClaims,
+  metrics: AgentMetrics,
+  logger: Logger,
+): Promise<RunningDiscovery> {
+  // Loaded here, not above: @kubernetes/client-node costs about 85 MiB resident and 0.4 s to load, which an agent
+  // on static discovery has no reason to pay.
+  const { createKubeApi, loadKubeConfig } = await import('./discovery/kube-api.ts');
+  const { KubernetesSource } = await import('./discovery/kubernetes-source.ts');
+  const api = createKubeApi(loadKubeConfig(config.kubeconfig));
+  const source = new KubernetesSource({
+    api,
+    nodeName: config.nodeName,
+    services: new ServiceIndex(registry),
+    optIn,
+    metrics: Object.assign(new DiscoveryMetrics(metrics.registry), { countError: (code: ErrorCode) => metrics.countError(code) }),
+    logger,
+    timers: realClock,
+    wallClockMs: Date.now,
+    random: Math.random,
+    backoff: KUBE_BACKOFF,
+    listTimeoutMs: KUBE_LIST_TIMEOUT_MS,
+    watchIdleTimeoutMs: KUBE_WATCH_IDLE_TIMEOUT_MS,
+  });
+  await source.start();
+  return { status: () => source.status(), stop: () => source.stop(), kubeApi: api };
+}
