@@ -66,6 +66,16 @@ describe('ResetBudget', () => {
     assert.equal(budget.take(1250), true);
   });
 
+  it('time that goes backwards takes nothing away either', () => {
+    const budget = new ResetBudget(2, 4, 1000);
+    assert.equal(budget.take(500), true);
+    assert.equal(budget.take(0), true);
+    assert.equal(budget.take(0), false);
+    // Still counted from 1000: the first token back at 1250.
+    assert.equal(budget.take(1249), false);
+    assert.equal(budget.take(1250), true);
+  });
+
   it('counts from the time it was made, not from zero', () => {
     const budget = new ResetBudget(1, 4, 10_000);
     assert.equal(budget.take(10_000), true);
