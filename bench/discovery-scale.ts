@@ -1,6 +1,5 @@
 // `npm run bench:discovery`: the agent against 10,000 Services / 100,000 endpoints — time to ready, memory, change → picker latency.
 
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +19,7 @@ import { killAllNow, stopAll } from './processes.ts';
 import { describeMachine, median } from './report.ts';
 import { SliceChanger } from './slice-changes.ts';
 import { numberOption } from './number-option.ts';
+import { agentRevision } from './agent-revision.ts';
 
 const USAGE = `Usage: npm run bench:discovery -- [options]
   --changes N       in-agent change → picker samples (default 200)
@@ -87,16 +87,6 @@ function loadCluster(server: KubeApiServer, plan: ClusterPlan): void {
     pod.endpoint.uid = String(stored.metadata?.uid);
   }
   for (const slice of plan.slices) server.apply('endpointslices', endpointSliceObject(slice));
-}
-
-/** The agent's code measured: the commit, and whether agent/ had uncommitted changes (results are compared across runs). */
-function agentRevision(): string {
-  const git = (...args: string[]): string => execFileSync('git', ['-C', import.meta.dirname, ...args], { encoding: 'utf8' }).trim();
-  try {
-    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', '../agent') === '' ? '' : ' + uncommitted changes in agent/'}`;
-  } catch {
-    return 'unknown';
-  }
 }
 
 function describe(name: string, run: AgentStart): string {

@@ -18,6 +18,7 @@ import {
 import { killAllNow, stopAll } from './processes.ts';
 import { type RunRecord, acceptance, describeMachine, markdown, summarize } from './report.ts';
 import { numberOption } from './number-option.ts';
+import { agentRevision } from './agent-revision.ts';
 import {
   type Backend,
   TARGET_NAMES,
@@ -249,6 +250,7 @@ async function main(): Promise<void> {
     });
     const result = {
       startedAt: new Date().toISOString(),
+      agentRevision: agentRevision(),
       options: o,
       machine,
       clockTicksPerSecond: ticksPerSecond,
