@@ -3,17 +3,21 @@
 import { type ErrorCode, MeshliteError } from '../vocabulary/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { type BackoffPolicy, backoffDelay } from '../vocabulary/backoff.ts';
-import { type BackendDecision, detectBackend } from './backend-detection.ts';
+import type { BackendDecision } from './backend-detection.ts';
 import type { CommandRunner } from './command-runner.ts';
 import { type Destination, DesiredSets, type Replaced } from './desired-sets.ts';
-import type { InterceptionStateName, InterceptObserver, PassKind } from './intercept-metrics.ts';
-import { applyInterception, type FamilyTarget, type PassResult } from './interception-pass.ts';
-import type { IptablesBackend, IptablesBackendSetting } from './iptables-backend.ts';
-import { type IpFamily, setDefinitions } from './names.ts';
+import type { InterceptObserver, PassKind } from './intercept-metrics.ts';
+import type { FamilyTarget, PassResult } from './interception-pass.ts';
+import { InterceptionLifecycle, type InterceptionState } from './interception-state.ts';
+import type { IptablesBackendSetting } from './iptables-backend.ts';
 import { summarizePass } from './pass-summary.ts';
+import { PassRunner } from './pass-runner.ts';
+import { DEFAULT_COALESCE_MS, PassScheduler } from './pass-scheduler.ts';
 import { podMember } from './set-members.ts';
-import { removeRulesFrom, removeSets } from './uninstall.ts';
 import type { Clock } from '../vocabulary/clock.ts';
+
+export type { InterceptionState } from './interception-state.ts';
+export { DEFAULT_COALESCE_MS } from './pass-scheduler.ts';
 
 export interface InterceptionManagerOptions {
   runner: CommandRunner;
@@ -32,33 +36,8 @@ export interface InterceptionManagerOptions {
   coalesceMs?: number;
 }
 
-/**
- * `installing`: the first pass (backend detection, sets, rules); `ready`: the kernel held what was desired at the
- * last pass; `applying`: a later pass (sets after a change, or the periodic reconcile); `failed`: the last pass
- * failed and a retry is scheduled (whatever was installed before keeps working); `stopped`: no more passes, and
- * every rule and set stays where it is.
- */
-export type InterceptionState =
-  | { state: 'idle' }
-  | { state: 'installing'; since: number }
-  | { state: 'ready'; since: number }
-  | { state: 'applying'; pass: 'sets' | 'reconcile'; since: number }
-  | { state: 'failed'; code: ErrorCode; reason: string; since: number; failures: number; retryInMs: number }
-  | { state: 'stopped' };
-
-const LEGAL: Record<InterceptionStateName, readonly InterceptionStateName[]> = {
-  idle: ['installing', 'stopped'],
-  installing: ['ready', 'failed', 'stopped'],
-  ready: ['applying', 'stopped'],
-  applying: ['ready', 'failed', 'stopped'],
-  failed: ['installing', 'applying', 'stopped'],
-  stopped: [],
-};
-
 /** Retries of a failing iptables or ipset command: soon at first, at most every 30 s (a flapping lock, a busy node). */
 export const DEFAULT_INTERCEPT_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
-/** Long enough to gather the burst of changes one informer event or one CNI call causes, short against a pod's start. */
-export const DEFAULT_COALESCE_MS = 5;
 
 interface Waiter {
   generation: number;
@@ -67,11 +46,12 @@ interface Waiter {
 }
 
 export class InterceptionManager {
-  private current: InterceptionState = { state: 'idle' };
   private readonly options: InterceptionManagerOptions;
   private readonly log: Logger;
-  private readonly families: readonly FamilyTarget[];
+  private readonly lifecycle: InterceptionLifecycle;
   private readonly desired: DesiredSets;
+  private readonly passes: PassRunner;
+  private readonly scheduler: PassScheduler;
   /** Bumped by every change of the desired sets; a pass applies the generation it started with. */
   private generation = 0;
   private appliedGeneration = -1;
@@ -80,12 +60,6 @@ export class InterceptionManager {
   private rulesInstalled = false;
   /** Consecutive failed passes, and since when; null after a success. */
   private failures: { count: number; since: number } | null = null;
-  private decision: BackendDecision | null = null;
-  /** The pass asked for while one was running or being coalesced. */
-  private pending: PassKind | null = null;
-  private wakeTimer: unknown = null;
-  private reconcileTimer: unknown = null;
-  private retryTimer: unknown = null;
   private inFlight: Promise<void> | null = null;
   private waiters: Waiter[] = [];
   private lastInvalid = { pods: '', destinations: '' };
@@ -93,6 +67,7 @@ export class InterceptionManager {
   constructor(options: InterceptionManagerOptions) {
     this.options = options;
     this.log = options.logger.child({ component: 'intercept' });
+    this.lifecycle = new InterceptionLifecycle(this.log, options.metrics);
     const families: FamilyTarget[] = [];
     for (const [family, ip] of [[4, options.nodeIPs.v4], [6, options.nodeIPs.v6]] as const) {
       if (ip === null) continue;
@@ -101,17 +76,24 @@ export class InterceptionManager {
       families.push({ family, nodeIP: member.member });
     }
     if (families.length === 0) throw new Error('interception: no node IP');
-    this.families = families;
     this.desired = new DesiredSets(families.map((target) => target.family));
+    this.passes = new PassRunner({ runner: options.runner, backend: options.backend, families, proxyPort: options.proxyPort, log: this.log });
+    this.scheduler = new PassScheduler({
+      timers: options.timers,
+      coalesceMs: options.coalesceMs ?? DEFAULT_COALESCE_MS,
+      reconcileIntervalMs: options.reconcileIntervalMs,
+      state: () => this.lifecycle.state.state,
+      launch: (kind) => this.launch(kind),
+    });
   }
 
   get state(): InterceptionState {
-    return this.current;
+    return this.lifecycle.state;
   }
 
   /** The backend in use and why; null until the first pass has detected it. */
   get backend(): BackendDecision | null {
-    return this.decision;
+    return this.passes.backend;
   }
 
   /**
@@ -120,7 +102,7 @@ export class InterceptionManager {
    * Rejects only when stop() comes first.
    */
   start(): Promise<void> {
-    if (this.current.state !== 'idle') throw new Error(`interception: start() in state ${this.current.state}`);
+    if (this.state.state !== 'idle') throw new Error(`interception: start() in state ${this.state.state}`);
     this.launch('install');
     return this.whenApplied();
   }
@@ -142,19 +124,16 @@ export class InterceptionManager {
    * a member in between, the next reconcile puts it back.
    */
   whenApplied(): Promise<void> {
-    if (this.current.state === 'stopped') return Promise.reject(new Error('interception stopped'));
+    if (this.state.state === 'stopped') return Promise.reject(new Error('interception stopped'));
     if (this.appliedGeneration >= this.generation) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ generation: this.generation, resolve, reject }));
   }
 
   /** No further passes; a pass under way finishes (never half a restore). Leaves every rule and set in place. */
   stop(): Promise<void> {
-    if (this.current.state !== 'stopped') {
-      this.transition({ state: 'stopped' });
-      for (const timer of [this.wakeTimer, this.reconcileTimer, this.retryTimer]) {
-        if (timer !== null) this.options.timers.clearTimeout(timer);
-      }
-      this.wakeTimer = this.reconcileTimer = this.retryTimer = null;
+    if (this.state.state !== 'stopped') {
+      this.lifecycle.transition({ state: 'stopped' });
+      this.scheduler.cancel();
       const error = new Error('interception stopped');
       for (const waiter of this.waiters) waiter.reject(error);
       this.waiters = [];
@@ -163,7 +142,7 @@ export class InterceptionManager {
   }
 
   private changed(side: 'pods' | 'destinations', replaced: Replaced): void {
-    if (this.current.state === 'stopped') return;
+    if (this.state.state === 'stopped') return;
     const invalid = replaced.invalid.join(' ');
     if (invalid !== '' && invalid !== this.lastInvalid[side]) {
       this.options.metrics?.countError('ML_INTERCEPT_INVALID_ADDRESS');
@@ -172,23 +151,13 @@ export class InterceptionManager {
     this.lastInvalid[side] = invalid;
     if (replaced.otherFamily > 0) this.log.debug({ side, count: replaced.otherFamily }, 'ignoring addresses of a family without a node IP');
     this.generation++;
-    this.request('sets');
-  }
-
-  /** Asks for a pass; passes never overlap, and requests made meanwhile become one pass after the current one. */
-  private request(kind: PassKind): void {
-    if (this.pending !== 'reconcile') this.pending = kind;
-    if (this.current.state !== 'ready' || this.wakeTimer !== null) return;
-    this.wakeTimer = this.options.timers.setTimeout(() => {
-      this.wakeTimer = null;
-      if (this.current.state === 'ready' && this.pending !== null) this.launch(this.pending);
-    }, this.options.coalesceMs ?? DEFAULT_COALESCE_MS);
+    this.scheduler.request('sets');
   }
 
   private launch(kind: PassKind): void {
-    this.pending = null;
+    this.scheduler.takePending();
     const since = this.options.timers.now();
-    this.transition(kind === 'install' ? { state: 'installing', since } : { state: 'applying', pass: kind === 'sets' ? 'sets' : 'reconcile', since });
+    this.lifecycle.transition(kind === 'install' ? { state: 'installing', since } : { state: 'applying', pass: kind === 'sets' ? 'sets' : 'reconcile', since });
     const pass = this.runPass(kind).finally(() => {
       if (this.inFlight === pass) this.inFlight = null;
     });
@@ -196,35 +165,18 @@ export class InterceptionManager {
   }
 
   private async runPass(kind: PassKind): Promise<void> {
-    const { timers, runner, proxyPort } = this.options;
-    const started = timers.now();
+    const started = this.options.timers.now();
     const generation = this.generation;
     const desired = this.desired.snapshot();
-    let movedFrom: IptablesBackend | null = null;
     try {
-      let dumps: Map<IpFamily, string> | undefined;
-      if (kind === 'install' || (kind === 'reconcile' && this.decisionMayChange())) {
-        const detection = await detectBackend(runner, this.options.backend);
-        if (this.decision !== null && detection.decision.backend !== this.decision.backend && detection.decision.reason === 'kube-chains') {
-          movedFrom = this.decision.backend;
-        }
-        if (this.decision === null || movedFrom !== null) this.logBackend(detection.decision, movedFrom);
-        this.decision = detection.decision;
-        if (detection.dump !== null) dumps = new Map([[4, detection.dump]]);
-      }
-      if (this.decision === null) throw new Error('interception: a pass without a backend');
-      const { backend } = this.decision;
       const assumed = kind === 'sets' && this.applied !== null ? this.applied : undefined;
-      const rules = kind !== 'sets';
-      const result = await applyInterception({ runner, backend, families: this.families, proxyPort, desired, rules, dumps, assumed });
-      if (movedFrom !== null) await this.removeFromBackend(movedFrom);
-      if (kind === 'install') await this.removeDisabledFamilies(backend);
-      if (this.current.state === 'stopped') return;
+      const { result, movedFrom } = await this.passes.run(kind, desired, assumed);
+      if (this.state.state === 'stopped') return;
       this.succeeded(kind, result, desired, movedFrom === null, started);
       this.appliedGeneration = generation;
       this.settleWaiters();
     } catch (error) {
-      if (this.current.state === 'stopped') {
+      if (this.state.state === 'stopped') {
         this.log.warn({ err: error }, 'a pass failed while stopping');
         return;
       }
@@ -238,7 +190,7 @@ export class InterceptionManager {
     this.applied = desired;
     if (kind !== 'sets') this.rulesInstalled = true;
     const ms = Math.round(timers.now() - started);
-    const backend = this.decision?.backend;
+    const backend = this.passes.backend?.backend;
     if (Object.keys(summary.sets).length > 0 || summary.rules.length > 0) {
       // Set updates follow every pod and endpoint change (discovery logs those): debug; install and reconcile: info.
       const level = kind === 'sets' ? 'debug' : 'info';
@@ -257,9 +209,9 @@ export class InterceptionManager {
     }
     metrics?.passFinished(kind, true, ms / 1000);
     for (const [name, members] of desired) metrics?.setMembers(name, members.size);
-    this.transition({ state: 'ready', since: timers.now() });
-    if (kind !== 'sets') this.armReconcile();
-    if (this.pending !== null) this.request(this.pending);
+    this.lifecycle.transition({ state: 'ready', since: timers.now() });
+    if (kind !== 'sets') this.scheduler.armReconcile();
+    this.scheduler.requestPending();
   }
 
   private failed(kind: PassKind, error: Error, started: number): void {
@@ -272,68 +224,13 @@ export class InterceptionManager {
     metrics?.passFinished(kind, false, (timers.now() - started) / 1000);
     metrics?.countError(code);
     this.log.warn({ code, err: error, pass: kind, failures, retryInMs }, 'applying interception failed; retrying');
-    this.transition({ state: 'failed', code, reason: error.message, since, failures, retryInMs });
-    this.retryTimer = timers.setTimeout(() => {
-      this.retryTimer = null;
-      if (this.current.state === 'failed') this.launch(this.rulesInstalled ? 'reconcile' : 'install');
-    }, retryInMs);
-  }
-
-  private armReconcile(): void {
-    const { timers, reconcileIntervalMs } = this.options;
-    if (this.reconcileTimer !== null) timers.clearTimeout(this.reconcileTimer);
-    this.reconcileTimer = timers.setTimeout(() => {
-      this.reconcileTimer = null;
-      this.request('reconcile');
-    }, reconcileIntervalMs);
+    this.lifecycle.transition({ state: 'failed', code, reason: error.message, since, failures, retryInMs });
+    this.scheduler.retry(retryInMs, () => (this.rulesInstalled ? 'reconcile' : 'install'));
   }
 
   private settleWaiters(): void {
     const due = this.waiters.filter((waiter) => waiter.generation <= this.appliedGeneration);
     this.waiters = this.waiters.filter((waiter) => waiter.generation > this.appliedGeneration);
     for (const waiter of due) waiter.resolve();
-  }
-
-  /** An automatic choice made without seeing kube-proxy's chains is looked at again by each reconcile. */
-  private decisionMayChange(): boolean {
-    return this.decision !== null && this.decision.reason !== 'forced' && this.decision.reason !== 'kube-chains';
-  }
-
-  private logBackend(decision: BackendDecision, movedFrom: string | null): void {
-    const fields = { backend: decision.backend, reason: decision.reason, kubeLines: decision.kubeLines };
-    if (movedFrom === null) this.log.info(fields, `using iptables backend ${decision.backend}`);
-    else this.log.warn({ ...fields, from: movedFrom }, `kube-proxy's chains are in iptables ${decision.backend}: moving interception there`);
-  }
-
-  private async removeFromBackend(backend: IptablesBackend): Promise<void> {
-    for (const { family } of this.families) {
-      const removed = await removeRulesFrom(this.options.runner, backend, family);
-      if (removed.length > 0) this.log.info({ backend, family, removed }, 'removed interception from the backend no longer in use');
-    }
-  }
-
-  /**
-   * A family without a node IP is not intercepted; rules a previous configuration left for it would redirect its
-   * connections to a listener that is not there. Best effort: a host without IPv6 tables must still get IPv4 done.
-   */
-  private async removeDisabledFamilies(backend: IptablesBackend): Promise<void> {
-    for (const family of [4, 6] as const) {
-      if (this.families.some((target) => target.family === family)) continue;
-      try {
-        const removed = await removeRulesFrom(this.options.runner, backend, family);
-        removed.push(...(await removeSets(this.options.runner, setDefinitions(family).map((set) => set.name))));
-        if (removed.length > 0) this.log.info({ family, removed }, 'removed interception of a family without a node IP');
-      } catch (error) {
-        this.log.warn({ code: 'ML_INTERCEPT_COMMAND_FAILED', err: error, family }, 'could not check for interception of a family without a node IP');
-      }
-    }
-  }
-
-  private transition(next: InterceptionState): void {
-    const from = this.current;
-    if (!LEGAL[from.state].includes(next.state)) throw new Error(`interception: illegal transition ${from.state} → ${next.state}`);
-    this.current = next;
-    this.log.debug({ from: from.state, to: next.state }, 'interception state');
-    this.options.metrics?.stateChanged(next.state);
   }
 }
