@@ -1,10 +1,10 @@
 // The service index: Service and EndpointSlice records → one ServiceSpec per gRPC Service port, kept in the registry.
 
 import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
-import type { EndpointSpec, ServiceSpec } from '../registry/endpoint.ts';
-import type { EndpointSliceRecord, GrpcServicePort, ObjectIdentity, ServiceRecord } from './kube-objects.ts';
-import { serviceKey } from '../vocabulary/service-key.ts';
-import { mergeSliceEndpoints, slicePortNamed } from './slice-endpoints.ts';
+import type { ServiceSpec } from '../registry/endpoint.ts';
+import type { EndpointSliceRecord, ObjectIdentity, ServiceRecord } from './kube-objects.ts';
+import { RegistryCalls } from './registry-calls.ts';
+import { buildSpec, sameSpec } from './service-port-spec.ts';
 
 /** What the index holds, for the debug endpoint and gauges. */
 export interface ServiceIndexView {
@@ -244,70 +244,4 @@ function objectId(metadata: ObjectIdentity): string {
 /** The id of the Service a slice belongs to, or null when it names none. */
 function ownerOf(slice: EndpointSliceRecord): string | null {
   return slice.serviceName === null ? null : `${slice.metadata.namespace}/${slice.serviceName}`;
-}
-
-function buildSpec(
-  record: ServiceRecord,
-  port: GrpcServicePort,
-  slices: ReadonlyMap<string, EndpointSliceRecord> | undefined,
-): ServiceSpec {
-  const { namespace, name } = record.metadata;
-  const endpoints = new Map<string, EndpointSpec>();
-  if (slices !== undefined) {
-    for (const slice of slices.values()) {
-      const slicePort = slicePortNamed(slice, port.name);
-      if (slicePort !== undefined) mergeSliceEndpoints(endpoints, slice, slicePort.port);
-    }
-  }
-  return {
-    key: serviceKey(namespace, name, port.port),
-    namespace,
-    name,
-    port: port.port,
-    clusterIPs: record.clusterIPs,
-    balancer: record.balancer,
-    endpoints: [...endpoints.values()],
-  };
-}
-
-/** Whether upserting `next` would change nothing, by the registry's own measure: clusterIPs as a set, endpoints by
- *  address (order is not a change). */
-function sameSpec(held: ServiceSpec | undefined, next: ServiceSpec): boolean {
-  if (held === undefined || held.balancer !== next.balancer) return false;
-  if (held.clusterIPs.length !== next.clusterIPs.length || held.endpoints.length !== next.endpoints.length) return false;
-  const clusterIPs = new Set(held.clusterIPs);
-  if (!next.clusterIPs.every((ip) => clusterIPs.has(ip))) return false;
-  const endpoints = new Map(held.endpoints.map((endpoint) => [endpoint.address, endpoint]));
-  return next.endpoints.every((endpoint) => {
-    const old = endpoints.get(endpoint.address);
-    return (
-      old !== undefined &&
-      old.host === endpoint.host &&
-      old.port === endpoint.port &&
-      old.ready === endpoint.ready &&
-      old.serving === endpoint.serving &&
-      old.terminating === endpoint.terminating
-    );
-  });
-}
-
-/**
- * The registry rethrows the first error of its listeners after delivering every update. One failing call must not
- * leave the other keys of an event unapplied (the index already counts them as done), so every call is made and the
- * first error is rethrown at the end, for the informer to log.
- */
-class RegistryCalls {
-  private failure: { error: unknown } | null = null;
-
-  run(call: () => unknown): void {
-    try {
-      call();
-    } catch (error) {
-      this.failure ??= { error };
-    }
-  }
-
-  finish(): void {
-    if (this.failure !== null) throw this.failure.error;
-  }
 }
