@@ -80,14 +80,19 @@ test('dual-stack node: an annotated pod is balanced over IPv6 (ClusterIP and pod
     // The fix, over IPv6: ONE channel to the IPv6 ClusterIP, 3000 RPCs spread over the three backends.
     const balanced = await run.grpcClient(on, { target: `[${CLUSTER_IP6}]:${PORT}`, count: 3000, concurrency: 16 }, 60_000);
     assertSpread(balanced, backends, 3000);
+    // Round-robin over the six endpoints (each backend by both families), one pick per request: 1000 per backend, exactly.
+    const exact = (summary: typeof balanced): number[] => backends.map((b) => summary.byBackend[b.id] ?? 0);
+    assert.deepEqual(exact(balanced), [1000, 1000, 1000], 'round-robin over IPv6');
 
     // Headless style over IPv6: dialing one backend's IPv6 pod IP is balanced over all three too.
     const headless = await run.grpcClient(on, { target: v6[0].address, count: 3000, concurrency: 16 }, 60_000);
     assertSpread(headless, backends, 3000);
+    assert.deepEqual(exact(headless), [1000, 1000, 1000], 'round-robin, dialing an IPv6 pod IP');
 
     // IPv4 on the same dual-stack node and agent: still balanced.
     const overV4 = await run.grpcClient(on, { target: `${CLUSTER_IP}:${PORT}`, count: 3000, concurrency: 16 }, 60_000);
     assertSpread(overV4, backends, 3000);
+    assert.deepEqual(exact(overV4), [1000, 1000, 1000], 'round-robin over IPv4 on the dual-stack node');
 
     // The listener guard covers the IPv6 node IP too: a direct connection to the proxy port is reset, from a plain pod
     // and from an annotated one alike (neither was DNATed here).

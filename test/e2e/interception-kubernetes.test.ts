@@ -9,6 +9,7 @@ import { waitFor } from '../../lab/wait-for.ts';
 import { writePluginWrapper } from '../../lab/cni-plugin-wrapper.ts';
 import { e2eSkipReason, startE2eRun } from '../../lab/e2e-harness.ts';
 import { startKubeApiInNamespace } from './support/kube-api-in-namespace.ts';
+import type { GrpcClientSummary } from '../../lab/grpc-client-run.ts';
 import { agentPaths, meshliteChain, relayedRequests, startMeshlite } from '../../lab/meshlite-agent.ts';
 import { assertSpread } from './support/spread.ts';
 
@@ -59,8 +60,15 @@ test('Kubernetes discovery: opt-in by pod or namespace annotation decided at CNI
     assert.equal(first.ok, 30);
     assert.equal((await relayedRequests(run, node)) - before, 30, 'the annotated pod was enrolled at CNI ADD');
 
-    assertSpread(await run.grpcClient(on, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 120_000), backends, 3000);
-    assertSpread(await run.grpcClient(shopper, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 60_000), backends, 3000);
+    // Round-robin makes one pick per request (none fails, so none is sent twice) in turn over the three: each run of
+    // 3000 on one channel is exactly 1000 per backend, on top of the ±25% every spread check allows.
+    const exact = (summary: GrpcClientSummary): number[] => backends.map((b) => summary.byBackend[b.id] ?? 0);
+    const annotated = await run.grpcClient(on, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 120_000);
+    assertSpread(annotated, backends, 3000);
+    assert.deepEqual(exact(annotated), [1000, 1000, 1000], 'round-robin, annotated pod');
+    const inShop = await run.grpcClient(shopper, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 60_000);
+    assertSpread(inShop, backends, 3000);
+    assert.deepEqual(exact(inShop), [1000, 1000, 1000], 'round-robin, pod of an annotated namespace');
     const plain = await run.grpcClient(off, { target: `${CLUSTER_IP}:50051`, count: 300, concurrency: 16 });
     assert.deepEqual(plain.failures, []);
     assert.equal(Object.keys(plain.byBackend).length, 1);
@@ -74,7 +82,9 @@ test('Kubernetes discovery: opt-in by pod or namespace annotation decided at CNI
       },
       { timeoutMs: 20_000, intervalMs: 200, message: 'the flipped pod balanced' },
     );
-    assertSpread(await run.grpcClient(off, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 60_000), backends, 3000);
+    const flipped = await run.grpcClient(off, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 60_000);
+    assertSpread(flipped, backends, 3000);
+    assert.deepEqual(exact(flipped), [1000, 1000, 1000], 'round-robin, pod that opted in while running');
   } finally {
     await run.cleanup();
   }

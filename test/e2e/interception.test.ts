@@ -81,10 +81,13 @@ test('an annotated pod is balanced per request over ONE channel (ClusterIP and p
     assert.equal(Object.keys(plain.byBackend).length, 1, `a plain pod's channel reached ${Object.keys(plain.byBackend).join(', ')}`);
     const balanced = await run.grpcClient(on, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 120_000);
     assertSpread(balanced, backends, 3000, t);
+    // Round-robin makes one pick per request (none fails, so none is sent twice) in turn over the three: exact.
+    assert.deepEqual(backends.map((b) => balanced.byBackend[b.id] ?? 0), [1000, 1000, 1000], 'round-robin over one channel');
 
     // Headless style: dialing one backend pod's IP is balanced over all three too.
     const headless = await run.grpcClient(on, { target: backends[0].address, count: 3000, concurrency: 16 }, 60_000);
     assertSpread(headless, backends, 3000, t);
+    assert.deepEqual(backends.map((b) => headless.byBackend[b.id] ?? 0), [1000, 1000, 1000], 'round-robin, dialing a pod IP');
 
     // Plain HTTP/1.1 on a port that is not gRPC: not intercepted, answered by the web pod itself.
     const page = await run.httpRequest(on, { url: `http://${HTTP_CLUSTER_IP}/hello` });
@@ -128,6 +131,8 @@ test('agent down at CNI ADD, fail-open: the pod starts and works unintercepted; 
     );
     const balanced = await run.grpcClient(late, { target: `${CLUSTER_IP}:50051`, count: 3000, concurrency: 16 }, 120_000);
     assertSpread(balanced, c.backends, 3000);
+    // The probes before it are done: this channel's 3000 are 3000 picks in turn, exactly 1000 each.
+    assert.deepEqual(c.backends.map((b) => balanced.byBackend[b.id] ?? 0), [1000, 1000, 1000], 'round-robin after the outage');
   } finally {
     await run.cleanup();
   }
