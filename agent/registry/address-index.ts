@@ -1,0 +1,98 @@
+// The registry's index of addresses: which service a client meant when it dialled a ClusterIP:port or an endpoint's ip:port.
+
+import { normalizeIp } from '../vocabulary/ip-address.ts';
+import type { ServiceSpec } from './endpoint.ts';
+
+/** How a service claims an address: its ClusterIP:port, or one of its endpoints' ip:port. */
+type ClaimKind = 'cluster' | 'endpoint';
+
+interface AddressClaim {
+  readonly key: string;
+  readonly kind: ClaimKind;
+}
+
+interface ClaimedAddress {
+  readonly ip: string;
+  readonly port: number;
+  readonly kind: ClaimKind;
+}
+
+/** ip → port → the services that claim it; the registry keeps it equal to its stored specs. */
+export class AddressIndex {
+  /** ip → port → claims, ClusterIP claims first, then in the order services claimed the address. */
+  private readonly byAddress = new Map<string, Map<number, AddressClaim[]>>();
+
+  /** IPs with at least one claim (0 once every service is gone: nothing is left behind). */
+  get size(): number {
+    return this.byAddress.size;
+  }
+
+  /** The key of the service that holds `ip:port` (ClusterIP claims first, then the first service to list it). */
+  keyAt(ip: string, port: number): string | undefined {
+    let ports = this.byAddress.get(ip);
+    if (ports === undefined) {
+      // The exact form is what the kernel and the API report; other spellings are the rare path.
+      const normalized = normalizeIp(ip);
+      if (normalized === ip) return undefined;
+      ports = this.byAddress.get(normalized);
+      if (ports === undefined) return undefined;
+    }
+    const claims = ports.get(port);
+    return claims === undefined ? undefined : claims[0].key;
+  }
+
+  /** Moves the claims of a service from its old to its new state, touching only addresses that changed. */
+  reindex(old: ServiceSpec | undefined, next: ServiceSpec): void {
+    const before = old === undefined ? new Map<string, ClaimedAddress>() : claimedAddresses(old);
+    const after = claimedAddresses(next);
+    for (const [id, claimed] of before) if (!after.has(id)) this.unclaim(next.key, claimed);
+    for (const [id, claimed] of after) if (!before.has(id)) this.claim(next.key, claimed);
+  }
+
+  /** Takes away every claim of a service that is gone. */
+  unindex(service: ServiceSpec): void {
+    for (const claimed of claimedAddresses(service).values()) this.unclaim(service.key, claimed);
+  }
+
+  private claim(key: string, { ip, port, kind }: ClaimedAddress): void {
+    let ports = this.byAddress.get(ip);
+    if (ports === undefined) {
+      ports = new Map();
+      this.byAddress.set(ip, ports);
+    }
+    let claims = ports.get(port);
+    if (claims === undefined) {
+      claims = [];
+      ports.set(port, claims);
+    }
+    const claim: AddressClaim = { key, kind };
+    if (kind === 'cluster') {
+      // A ClusterIP belongs to exactly one service; it outranks a pod address some other service also lists.
+      const firstEndpoint = claims.findIndex((c) => c.kind === 'endpoint');
+      claims.splice(firstEndpoint === -1 ? claims.length : firstEndpoint, 0, claim);
+    } else {
+      claims.push(claim);
+    }
+  }
+
+  private unclaim(key: string, { ip, port, kind }: ClaimedAddress): void {
+    const ports = this.byAddress.get(ip);
+    const claims = ports?.get(port);
+    if (ports === undefined || claims === undefined) return;
+    const index = claims.findIndex((c) => c.key === key && c.kind === kind);
+    if (index !== -1) claims.splice(index, 1);
+    if (claims.length > 0) return;
+    ports.delete(port);
+    if (ports.size === 0) this.byAddress.delete(ip);
+  }
+}
+
+/** Every address through which clients may reach the service, keyed by a string unique per (kind, ip, port). */
+function claimedAddresses(service: ServiceSpec): Map<string, ClaimedAddress> {
+  const claimed = new Map<string, ClaimedAddress>();
+  for (const ip of service.clusterIPs) claimed.set(`c ${ip} ${service.port}`, { ip, port: service.port, kind: 'cluster' });
+  for (const endpoint of service.endpoints) {
+    claimed.set(`e ${endpoint.host} ${endpoint.port}`, { ip: endpoint.host, port: endpoint.port, kind: 'endpoint' });
+  }
+  return claimed;
+}

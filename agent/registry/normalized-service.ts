@@ -1,0 +1,45 @@
+// The form the registry stores a service in: a frozen copy, its key checked, IPs normalised, endpoints one per address.
+
+import { normalizeIp } from '../vocabulary/ip-address.ts';
+import { serviceKey } from '../vocabulary/service-key.ts';
+import { type EndpointSpec, isActive, type ServiceSpec } from './endpoint.ts';
+
+/** Endpoints listed twice (an EndpointSlice move can do that) keep the most usable state. */
+function rank(endpoint: EndpointSpec): number {
+  if (isActive(endpoint)) return 2;
+  return endpoint.serving ? 1 : 0;
+}
+
+/** A frozen copy of `service` as the registry stores it; throws a TypeError when its key does not match namespace,
+ *  name and port. */
+export function normalizeService(service: ServiceSpec): ServiceSpec {
+  const { namespace, name, port } = service;
+  if (service.key !== serviceKey(namespace, name, port)) {
+    throw new TypeError(`service key ${service.key} does not match ${serviceKey(namespace, name, port)}`);
+  }
+  const endpoints = new Map<string, EndpointSpec>();
+  for (const endpoint of service.endpoints) {
+    const seen = endpoints.get(endpoint.address);
+    if (seen !== undefined && rank(seen) >= rank(endpoint)) continue;
+    endpoints.set(
+      endpoint.address,
+      Object.freeze({
+        address: endpoint.address,
+        host: normalizeIp(endpoint.host),
+        port: endpoint.port,
+        ready: endpoint.ready,
+        serving: endpoint.serving,
+        terminating: endpoint.terminating,
+      }),
+    );
+  }
+  return Object.freeze({
+    key: service.key,
+    namespace,
+    name,
+    port,
+    clusterIPs: Object.freeze([...new Set(service.clusterIPs.map(normalizeIp))]) as string[],
+    balancer: service.balancer,
+    endpoints: Object.freeze([...endpoints.values()]) as EndpointSpec[],
+  });
+}
