@@ -29,13 +29,18 @@ export interface RunningDiscovery {
   kubeApi: KubeApi | null;
 }
 
-export async function startStaticDiscovery(
-  config: Config,
-  registry: EndpointRegistry,
-  optIn: CniIpClaims,
-  metrics: AgentMetrics,
-  logger: Logger,
-): Promise<RunningDiscovery> {
+/** What either source feeds and reports to. */
+export interface DiscoveryDeps {
+  config: Config;
+  registry: EndpointRegistry;
+  /** This node's pods, through the CNI's IP claims. */
+  optIn: CniIpClaims;
+  metrics: AgentMetrics;
+  logger: Logger;
+}
+
+export async function startStaticDiscovery(deps: DiscoveryDeps): Promise<RunningDiscovery> {
+  const { config, registry, optIn, metrics, logger } = deps;
   const source = new StaticSource({
     path: config.staticFile,
     files: nodeFileAccess,
@@ -51,13 +56,8 @@ export async function startStaticDiscovery(
   return { status: () => ({ state: 'synced' }), stop: () => source.stop(), kubeApi: null };
 }
 
-export async function startKubernetesDiscovery(
-  config: Config,
-  registry: EndpointRegistry,
-  optIn: CniIpClaims,
-  metrics: AgentMetrics,
-  logger: Logger,
-): Promise<RunningDiscovery> {
+export async function startKubernetesDiscovery(deps: DiscoveryDeps): Promise<RunningDiscovery> {
+  const { config, registry, optIn, metrics, logger } = deps;
   // Loaded here, not above: @kubernetes/client-node costs about 85 MiB resident and 0.4 s to load, which an agent
   // on static discovery has no reason to pay.
   const { createKubeApi, loadKubeConfig } = await import('./discovery/kube-api.ts');

@@ -62,8 +62,8 @@ async function run(config: Config, logger: Logger): Promise<void> {
   // from the old one during an upgrade and answer them with "unknown target".
   const discovery =
     config.discovery === 'kubernetes'
-      ? await startKubernetesDiscovery(config, registry, optIn, metrics, logger)
-      : await startStaticDiscovery(config, registry, optIn, metrics, logger);
+      ? await startKubernetesDiscovery({ config, registry, optIn, metrics, logger })
+      : await startStaticDiscovery({ config, registry, optIn, metrics, logger });
 
   // Set once the shutdown exists: a closed client connection may be the last one a drain waits for.
   let closedConnections = (): void => {};

@@ -38,6 +38,18 @@ describe('UpstreamConnection', () => {
     return connection;
   }
 
+  /** A peer, a ready connection to it, and one request the peer holds open. */
+  async function readyWithOneRequestHeld(): Promise<{ r: Recorded; connection: UpstreamConnection; peer: Peer; atPeer: Peer['held'][number] }> {
+    const started = await startPeer();
+    peer = started;
+    const r = recorder();
+    const connection = connect(r, peer.port);
+    await waitFor(() => connection.state.state === 'ready', { message: 'ready' });
+    connection.http2.openStream(REQUEST, false);
+    await waitFor(() => started.held.length === 1, { message: 'request at the peer' });
+    return { r, connection, peer: started, atPeer: started.held[0] };
+  }
+
   afterEach(async () => {
     for (const connection of open.splice(0)) connection.http2.destroy();
     await peer?.close();
@@ -195,27 +207,16 @@ describe('UpstreamConnection', () => {
   });
 
   it('an endpoint lost with a stream open: ready → closed with the reason', async () => {
-    peer = await startPeer();
-    const r = recorder();
-    const connection = connect(r, peer.port);
-    await waitFor(() => connection.state.state === 'ready', { message: 'ready' });
-    connection.http2.openStream(REQUEST, false);
-    await waitFor(() => peer?.held.length === 1, { message: 'request at the peer' });
+    const { r, connection, peer: endpoint } = await readyWithOneRequestHeld();
     at(60);
-    peer.sockets[0].destroy();
+    endpoint.sockets[0].destroy();
     await waitFor(() => connection.state.state === 'closed', { message: 'closed' });
     assert.deepEqual(r.events, ['connecting→ready@0', 'stream ended', 'ready→closed@60']);
     assert.deepEqual(connection.state, { state: 'closed', since: 60, error: 'transport closed with streams open' });
   });
 
   it('close() (a drain past its deadline) ends it at once: open streams reset, ready → closed', async () => {
-    peer = await startPeer();
-    const r = recorder();
-    const connection = connect(r, peer.port);
-    await waitFor(() => connection.state.state === 'ready', { message: 'ready' });
-    connection.http2.openStream(REQUEST, false);
-    await waitFor(() => peer?.held.length === 1, { message: 'request at the peer' });
-    const atPeer = peer.held[0];
+    const { r, connection, atPeer } = await readyWithOneRequestHeld();
     at(70);
     connection.close();
     assert.deepEqual(r.events, ['connecting→ready@0', 'stream ended', 'ready→closed@70']);
@@ -240,12 +241,7 @@ describe('UpstreamConnection', () => {
   });
 
   it('a GOAWAY while draining changes nothing (draining is reported once)', async () => {
-    peer = await startPeer();
-    const r = recorder();
-    const connection = connect(r, peer.port);
-    await waitFor(() => connection.state.state === 'ready', { message: 'ready' });
-    connection.http2.openStream(REQUEST, false);
-    await waitFor(() => peer?.held.length === 1, { message: 'request at the peer' });
+    const { r, connection } = await readyWithOneRequestHeld();
     connection.onPeerGoaway();
     at(9);
     connection.onPeerGoaway();
