@@ -111,6 +111,7 @@ export class BalancerSet {
     let policy = this.policies.get(resolved);
     if (policy === undefined) {
       policy = policyByName(resolved, this.policyDeps);
+      // Stryker disable next-line CallExpression: equivalent; uncached, a lookup builds an identical stateless policy
       this.policies.set(resolved, policy);
     }
     return policy;
