@@ -8,11 +8,11 @@ export default {
   mutate: ['agent/balancer/**/*.ts', 'agent/upstream/**/*.ts', 'agent/proxy/**/*.ts'],
 
   // The tests are node:test files run by the pinned Node straight from TypeScript, which no Stryker runner plugin
-  // knows: the command runner runs a command per mutant and reads only its exit code. The script picks the unit
-  // test files of the mutated folders (and says which it leaves out, and why).
+  // knows: the command runner runs a command per mutant and reads only its exit code. The script runs the unit
+  // tests of the mutant's own folder (and says which test files it leaves out, and why).
   testRunner: 'command',
   commandRunner: { command: 'node_modules/.bin/node scripts/mutation-tests.ts' },
-  // The command runner reports no coverage, so every mutant runs the whole command.
+  // The command runner reports no coverage, so each mutant runs all the tests of its folder.
   coverageAnalysis: 'off',
 
   // Stryker parses .ts with its TypeScript parser and writes mutants as plain JavaScript (its switch helpers and
