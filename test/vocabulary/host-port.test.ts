@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalIPv6, formatHostPort, parseHostPort } from '../../agent/vocabulary/host-port.ts';
+import { canonicalIPv6, formatHostPort, parseHostPort, splitHostPort } from '../../agent/vocabulary/host-port.ts';
 
 const listener = { allowHostname: true, allowPortZero: true };
 const endpoint = { allowHostname: false, allowPortZero: false };
@@ -41,5 +41,11 @@ describe('parseHostPort', () => {
     assert.equal(formatHostPort('10.0.0.1', 80), '10.0.0.1:80');
     assert.equal(formatHostPort('::1', 80), '[::1]:80');
     assert.equal(canonicalIPv6('0:0:0:0:0:0:0:1'), '::1');
+  });
+
+  it('splits an address meshlite wrote itself back into host and port, IPv6 without brackets', () => {
+    assert.deepEqual(splitHostPort('10.0.0.1:50051'), { host: '10.0.0.1', port: 50051 });
+    assert.deepEqual(splitHostPort('[fd00::1]:80'), { host: 'fd00::1', port: 80 });
+    assert.deepEqual(splitHostPort(formatHostPort('::1', 8080)), { host: '::1', port: 8080 });
   });
 });
