@@ -48,7 +48,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
   });
 
   // This node's opted-in pods (IP → pod): interception's source set and the listener's source check. Discovery
-  // feeds it through the CNI IP claims, which holds the IPs the CNI plugin reported until the pod's status has them.
+  // feeds it through the CNI IP claims, which hold the IPs the CNI plugin reported until the pod's status has them.
   const index = new OptInIndex(config.nodeName);
   const optIn = new CniIpClaims(index);
   // Series follow the registry: a service's endpoint counts change with it, and go when it goes.
