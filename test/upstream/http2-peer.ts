@@ -1,11 +1,13 @@
 // A node:http2 server on loopback as the endpoint of upstream tests, and the handler that tells an UpstreamConnection what its HTTP/2 connection did.
 
+import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Http2Connection } from '../../agent/http2/connection.ts';
 import type { Http2ConnectionError, Http2Handler } from '../../agent/http2/handler.ts';
 import type { Stream } from '../../agent/http2/stream.ts';
 import type { UpstreamConnection } from '../../agent/upstream/upstream-connection.ts';
+import type { PoolWaiter } from '../../agent/upstream/upstream-pool.ts';
 
 /** A request's header list as the relay sends one upstream. */
 export const REQUEST: readonly string[] = [':method', 'POST', ':scheme', 'http', ':path', '/test.Echo/Unary', ':authority', 'peer.test'];
@@ -116,3 +118,21 @@ export const upstreamEvents: Http2Handler = {
     owner(connection)?.onClosed(error === null ? null : error.message);
   },
 };
+
+/**
+ * Pool waiters that record what happened to them and open their stream as soon as they get a connection, as the
+ * relay's exchange does. `name` says which connection served one ("a on c0"); without it the log says "a served".
+ */
+export function recordingWaiters(name?: (connection: Http2Connection) => string) {
+  const log: string[] = [];
+  const make = (label: string): PoolWaiter<unknown> => ({
+    onUpstreamReady(connection) {
+      log.push(name === undefined ? `${label} served` : `${label} on ${name(connection)}`);
+      assert.notEqual(connection.openStream(REQUEST, true), null);
+    },
+    onUpstreamFailed(reason) {
+      log.push(`${label} failed: ${reason}`);
+    },
+  });
+  return { log, make };
+}

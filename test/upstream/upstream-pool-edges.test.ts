@@ -11,12 +11,11 @@ import type { Http2Connection } from '../../agent/http2/connection.ts';
 import type { Http2Handler } from '../../agent/http2/handler.ts';
 import type { Stream } from '../../agent/http2/stream.ts';
 import { UpstreamConnection } from '../../agent/upstream/upstream-connection.ts';
-import { type PoolOptions, type PoolWaiter, UpstreamPool } from '../../agent/upstream/upstream-pool.ts';
+import { type PoolOptions, UpstreamPool } from '../../agent/upstream/upstream-pool.ts';
 import { waitFor } from '../../lab/wait-for.ts';
 import { FakeTimers } from '../support/fake-timers.ts';
-import { type Peer, REQUEST, startPeer, upstreamEvents } from './http2-peer.ts';
+import { type Peer, REQUEST, recordingWaiters, startPeer, upstreamEvents } from './http2-peer.ts';
 
-type Connection = Http2Connection<unknown, unknown>;
 
 describe('UpstreamPool edges', () => {
   const peers: Peer[] = [];
@@ -54,25 +53,12 @@ describe('UpstreamPool edges', () => {
     return created;
   }
 
-  function waiters() {
-    const log: string[] = [];
-    const make = (label: string): PoolWaiter<unknown> => ({
-      onUpstreamReady(connection) {
-        log.push(`${label} served`);
-        assert.notEqual((connection as Connection).openStream(REQUEST, true), null);
-      },
-      onUpstreamFailed(reason) {
-        log.push(`${label} failed: ${reason}`);
-      },
-    });
-    return { log, make };
-  }
 
   it('a pool without an observer has no failure yet, connects, serves its waiters and drains to closed', async () => {
     const p = await peer();
     const subject = pool(p.port);
     assert.equal(subject.failureReason, '', 'no failure before any connect');
-    const w = waiters();
+    const w = recordingWaiters();
     subject.wait(w.make('a'));
     assert.equal(subject.connections.length, 1);
     await waitFor(() => w.log.length === 1, { message: 'a served', timeoutMs: 2000 });
@@ -87,7 +73,7 @@ describe('UpstreamPool edges', () => {
   it('cancelling the first of several waiters: it is never served, the others are, in order', async () => {
     const p = await peer();
     const subject = pool(p.port);
-    const w = waiters();
+    const w = recordingWaiters();
     const first = w.make('first');
     subject.wait(first);
     subject.wait(w.make('b'));
@@ -101,7 +87,7 @@ describe('UpstreamPool edges', () => {
   it('a connect abandoned by a drain is a failure without a socket error: "connection failed"', async () => {
     const p = await peer();
     const subject = pool(p.port);
-    const w = waiters();
+    const w = recordingWaiters();
     subject.wait(w.make('a'));
     subject.drain();
     assert.deepEqual(w.log, ['a failed: endpoint removed']);
@@ -114,7 +100,7 @@ describe('UpstreamPool edges', () => {
     // MAX_CONCURRENT_STREAMS 4 less a headroom of 1: c0 is full with three streams, so d asks for c1.
     const p = await peer({ maxConcurrentStreams: 4 });
     const subject = pool(p.port, { maxConnections: 2, streamHeadroom: 1 });
-    const w = waiters();
+    const w = recordingWaiters();
     for (const label of ['a', 'b', 'c']) subject.wait(w.make(label));
     await waitFor(() => w.log.length === 3 && p.held.length === 3 && subject.connections[0].http2.remoteSettings.maxConcurrentStreams === 4, {
       message: 'c0 full',

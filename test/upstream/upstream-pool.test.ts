@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { Http2Connection } from '../../agent/http2/connection.ts';
 import type { UpstreamConnection } from '../../agent/upstream/upstream-connection.ts';
-import { type PoolOptions, type PoolWaiter, UpstreamPool } from '../../agent/upstream/upstream-pool.ts';
+import { type PoolOptions, UpstreamPool } from '../../agent/upstream/upstream-pool.ts';
 import { waitFor } from '../../lab/wait-for.ts';
 import { FakeTimers } from '../support/fake-timers.ts';
-import { type Peer, REQUEST, refusingPort, startPeer, upstreamEvents } from './http2-peer.ts';
+import { type Peer, recordingWaiters, refusingPort, startPeer, upstreamEvents } from './http2-peer.ts';
 
 type Connection = Http2Connection<unknown, unknown>;
 
@@ -62,25 +62,11 @@ describe('UpstreamPool', () => {
     return { pool: created, events, name };
   }
 
-  /** A waiter that opens its stream as soon as it gets a connection, as the relay's exchange does. */
-  function waiters(name: (connection: Connection) => string) {
-    const log: string[] = [];
-    const make = (label: string): PoolWaiter<unknown> => ({
-      onUpstreamReady(connection) {
-        log.push(`${label} on ${name(connection as Connection)}`);
-        assert.notEqual((connection as Connection).openStream(REQUEST, true), null);
-      },
-      onUpstreamFailed(reason) {
-        log.push(`${label} failed: ${reason}`);
-      },
-    });
-    return { log, make };
-  }
 
   it('the first request opens one connection; requests while it connects wait, then are served in order on it', async () => {
     const p = await peer();
     const { pool: subject, events, name } = pool(p.port);
-    const w = waiters(name);
+    const w = recordingWaiters(name);
     assert.equal(subject.acquire(), null);
     assert.equal(subject.acquire(), null);
     subject.wait(w.make('a'));
@@ -101,7 +87,7 @@ describe('UpstreamPool', () => {
     // MAX_CONCURRENT_STREAMS 4 less a headroom of 1: three streams per connection.
     const p = await peer({ maxConcurrentStreams: 4 });
     const { pool: subject, events, name } = pool(p.port, { maxConnections: 2, streamHeadroom: 1 });
-    const w = waiters(name);
+    const w = recordingWaiters(name);
     for (const label of ['a', 'b', 'c']) subject.wait(w.make(label));
     await waitFor(() => w.log.length === 3 && p.held.length === 3, { message: 'first three on c0' });
     await waitFor(() => subject.connections[0].http2.remoteSettings.maxConcurrentStreams === 4, { message: "peer's SETTINGS" });
@@ -127,7 +113,7 @@ describe('UpstreamPool', () => {
   it('a waiter that gave up is never served', async () => {
     const p = await peer();
     const { pool: subject, name } = pool(p.port);
-    const w = waiters(name);
+    const w = recordingWaiters(name);
     const gone = w.make('gone');
     subject.wait(w.make('a'));
     subject.wait(gone);
@@ -142,7 +128,7 @@ describe('UpstreamPool', () => {
   it('a refused connect fails the waiters with the reason and starts backoff: equal jitter, doubling per failure', async () => {
     const port = await refusingPort();
     const { pool: subject, events, name } = pool(port);
-    const w = waiters(name);
+    const w = recordingWaiters(name);
     const refused = `connect ECONNREFUSED 127.0.0.1:${port}`;
     at(1000);
     subject.wait(w.make('a'));
@@ -193,7 +179,7 @@ describe('UpstreamPool', () => {
     const port = p.port;
     await p.stopListening();
     const { pool: subject, name } = pool(port);
-    const w = waiters(name);
+    const w = recordingWaiters(name);
     subject.wait(w.make('a'));
     await waitFor(() => w.log.length === 1, { message: 'first connect refused' });
     at(75);
@@ -224,7 +210,7 @@ describe('UpstreamPool', () => {
   it('a failed extra connection does not put an endpoint with a ready connection in backoff', async () => {
     const p = await peer({ maxConcurrentStreams: 4 });
     const { pool: subject, events, name } = pool(p.port, { maxConnections: 2, streamHeadroom: 1 });
-    const w = waiters(name);
+    const w = recordingWaiters(name);
     for (const label of ['a', 'b', 'c']) subject.wait(w.make(label));
     await waitFor(() => w.log.length === 3 && subject.connections[0].http2.remoteSettings.maxConcurrentStreams === 4, {
       message: 'c0 full',
@@ -241,7 +227,7 @@ describe('UpstreamPool', () => {
   it('a ready connection lost while requests wait is replaced, and they are served on the new one', async () => {
     const p = await peer({ maxConcurrentStreams: 4 });
     const { pool: subject, events, name } = pool(p.port, { maxConnections: 1, streamHeadroom: 1 });
-    const w = waiters(name);
+    const w = recordingWaiters(name);
     for (const label of ['a', 'b', 'c']) subject.wait(w.make(label));
     await waitFor(() => w.log.length === 3 && subject.connections[0].http2.remoteSettings.maxConcurrentStreams === 4, {
       message: 'c0 full',
@@ -258,7 +244,7 @@ describe('UpstreamPool', () => {
   it('drain: waiters fail, no new connection, streams in flight finish, then every connection closes and the pool is closed', async () => {
     const p = await peer({ maxConcurrentStreams: 4 });
     const { pool: subject, events, name } = pool(p.port, { maxConnections: 1, streamHeadroom: 1 });
-    const w = waiters(name);
+    const w = recordingWaiters(name);
     for (const label of ['a', 'b', 'c']) subject.wait(w.make(label));
     await waitFor(() => w.log.length === 3 && p.held.length === 3 && subject.connections[0].http2.remoteSettings.maxConcurrentStreams === 4, {
       message: 'c0 full',
@@ -296,7 +282,7 @@ describe('UpstreamPool', () => {
   it('drain while connecting abandons the connect and fails the waiters once', async () => {
     const p = await peer();
     const { pool: subject, events, name } = pool(p.port);
-    const w = waiters(name);
+    const w = recordingWaiters(name);
     subject.wait(w.make('a'));
     subject.drain();
     assert.deepEqual(w.log, ['a failed: endpoint removed']);
