@@ -16,7 +16,6 @@ import { waitFor } from '../../lab/wait-for.ts';
 import { FakeTimers } from '../support/fake-timers.ts';
 import { type Peer, REQUEST, recordingWaiters, startPeer, upstreamEvents } from './http2-peer.ts';
 
-
 describe('UpstreamPool edges', () => {
   const peers: Peer[] = [];
   const pools: UpstreamPool[] = [];
