@@ -31,7 +31,9 @@ export function sendRequestBody(exchange: Exchange): void {
     const last = exchange.requestEnded && exchange.bodySent === body.length;
     connection.sendData(stream, body[index], last);
   }
-  if (exchange.requestEnded && body.length === 0 && stream.state === 'open') connection.sendData(stream, EMPTY, true);
+  // The client's END_STREAM can come alone (an empty DATA frame, or trailers) after the whole body went upstream,
+  // held for a retry or not: it still has to end the upstream request, once.
+  if (exchange.requestEnded && stream.state === 'open' && !stream.endAfterQueue) connection.sendData(stream, EMPTY, true);
   if (!exchange.retryable) {
     body.length = 0;
     exchange.bodySent = 0;

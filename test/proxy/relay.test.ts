@@ -8,6 +8,7 @@ import {
   type GrpcServerHandle,
   bidi,
   clientStream,
+  echoService,
   makeEchoClient,
   serverStream,
   startGrpcServer,
@@ -85,5 +86,53 @@ test('an unknown :authority gets UNAVAILABLE naming the target', async () => {
     });
   } finally {
     c.close();
+  }
+});
+
+test('a client stream whose end comes alone, after its small body already went upstream, ends upstream too', async () => {
+  // A server that says when the first message arrived, so the client ends its stream only once the relay has sent
+  // the body on (and still holds it: 1 byte can still be retried). The call has a deadline, so a request the relay
+  // never ends fails the test instead of hanging it.
+  let firstMessage: () => void = () => {};
+  const arrived = new Promise<void>((resolve) => {
+    firstMessage = resolve;
+  });
+  const server = new grpc.Server();
+  server.addService(echoService, {
+    ClientStream: (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      let count = 0;
+      call.on('data', () => {
+        count++;
+        firstMessage();
+      });
+      call.on('end', () => callback(null, Buffer.from(`got ${count}`)));
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  const relay = await startRelay([`127.0.0.1:${port}`]);
+  const c = makeEchoClient(`127.0.0.1:${relay.port}`, { 'grpc.default_authority': SERVICE_AUTHORITY });
+  try {
+    const reply = new Promise<Buffer>((resolve, reject) => {
+      const call = c.makeClientStreamRequest(
+        echoService.ClientStream.path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        new grpc.Metadata(),
+        { deadline: Date.now() + 10_000 },
+        (error, value) => (error ? reject(error) : resolve(value as Buffer)),
+      );
+      call.write(Buffer.from('a'));
+      arrived.then(() => call.end());
+    });
+    assert.equal((await reply).toString(), 'got 1');
+    assert.deepEqual(relay.outcomes, [{ status: 0, code: null }]);
+  } finally {
+    c.close();
+    await relay.close();
+    server.forceShutdown();
   }
 });
