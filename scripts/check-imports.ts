@@ -2,14 +2,12 @@
 // Run by .ci/run (npm run check:imports); docs/architecture.md shows the layering it keeps.
 // `node scripts/check-imports.ts [agent-dir]` checks another tree (the default is this repository's agent/).
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, normalize, relative, resolve } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { relativeImports } from './relative-imports.ts';
 
 const AGENT = resolve(import.meta.dirname, '..', 'agent');
 const LEAF = 'vocabulary';
-
-/** Every relative module an agent file imports: `from '…'`, `import '…'` (side effects only) or `import('…')`. */
-const IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)'(\.{1,2}\/[^']+)'/g;
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -29,8 +27,7 @@ export function folderEdges(agent: string = AGENT): Map<string, Map<string, stri
   const edges = new Map<string, Map<string, string>>();
   for (const file of sourceFiles(agent)) {
     const from = folderOf(file);
-    for (const match of readFileSync(file, 'utf8').matchAll(IMPORT)) {
-      const target = normalize(join(dirname(file), match[1]));
+    for (const target of relativeImports(file)) {
       const to = folderOf(target);
       if (to === from) continue;
       if (!edges.has(from)) edges.set(from, new Map());

@@ -1,13 +1,16 @@
 // The test command of `npm run mutation` (stryker.config.mjs). Stryker's command runner runs it in its sandbox once
 // for the dry run and then once per mutant, with the mutant's id in __STRYKER_ACTIVE_MUTANT__, and counts the mutant
-// killed when this exits non-zero. A mutant is tested by the unit tests of its own folder: a mutant in
-// agent/balancer/ by test/balancer/, so a folder's score is the same in a run of that folder alone and in the whole
-// scope. The dry run runs the tests of every folder that has mutants. Tests run on the Node that runs this script
-// (the project's pinned one), all files in one process.
+// killed when this exits non-zero. A mutant is tested by the unit tests of its own folder (a mutant in
+// agent/balancer/ by test/balancer/) that load the mutated file, directly or through other files: a test that never
+// loads it cannot tell the mutant from the code, so leaving it out changes no result, only the time. A folder's
+// score is therefore the same in a run of that folder alone and in the whole scope. The dry run runs every test of
+// every folder that has mutants. Tests run on the Node that runs this script (the project's pinned one), all files
+// in one process, and the run stops at the first failing test: one failure kills the mutant.
 
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { importClosure } from './relative-imports.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -15,16 +18,29 @@ const root = resolve(import.meta.dirname, '..');
 const SCOPE = ['balancer', 'upstream', 'proxy'] as const;
 
 /**
- * Test files of those folders left out, and why: a file runs once per mutant of its folder, so it must be quick and
- * must not need root. Times are one file alone on the 2-core machine (node --test); the files kept took under 2 s
- * each, except relay.test.ts (3 to 4.5 s), which is the relay's main test.
+ * Test files of those folders left out, and why: a file may run once per mutant of its folder, so it must be quick.
+ * Times are one file alone on the 2-core machine (node --test); the files kept took under 2 s each, except
+ * relay.test.ts (3 to 4.5 s), which is the relay's main test. Like `npm test`, some kept files need root
+ * (listener.test.ts and original-destination.test.ts build network namespaces).
  */
 const EXCLUDED: Readonly<Record<string, string>> = {
-  'test/proxy/listener.test.ts': 'builds a network namespace as root',
-  'test/proxy/original-destination.test.ts': 'builds network namespaces and iptables rules as root',
   'test/proxy/relay-failures.test.ts': '7.5 s: backend processes killed under load, deadlines waited out',
   'test/proxy/relay-traps.test.ts': '4 s: a 1000-stream reset storm and a stalled large response',
 };
+
+/**
+ * A test that takes longer than this fails (and so kills the mutant): the slowest kept test takes about 0.6 s, so a
+ * test still running after 10 s waits for something the mutant broke (an answer that never comes, a timer never set).
+ */
+const TEST_TIMEOUT_MS = 10_000;
+
+/**
+ * How long the test process may go without writing anything before it counts as hung. Each test writes its result
+ * when it ends and none may take more than TEST_TIMEOUT_MS, so silence beyond that means the process waits outside
+ * any test: after the last one, a mutant that leaves a socket or a timer open keeps it alive (a leak the code must
+ * not have), and the runner then never writes its summary.
+ */
+const SILENCE_LIMIT_MS = TEST_TIMEOUT_MS + 5_000;
 
 /** Stryker's mutant switch: each mutant's code is guarded by a call to this with its id. */
 const MUTANT_SWITCH = 'stryMutAct_9fa48';
@@ -38,34 +54,72 @@ function filesIn(dir: string, suffix: string): string[] {
     .map((name) => `${dir}/${name}`);
 }
 
-/** Whether a source of agent/<folder>/ holds `text`. */
-function folderHolds(folder: string, text: string): boolean {
-  return filesIn(`agent/${folder}`, '.ts').some((file) => readFileSync(join(root, file), 'utf8').includes(text));
+/** The sources of agent/<folder>/ that hold `text`. */
+function sourcesHolding(folder: string, text: string): string[] {
+  return filesIn(`agent/${folder}`, '.ts').filter((file) => readFileSync(join(root, file), 'utf8').includes(text));
 }
 
-function testFiles(folders: readonly string[]): string[] {
-  return folders.flatMap((folder) =>
-    filesIn(`test/${folder}`, '.test.ts').filter((file) => !Object.hasOwn(EXCLUDED, file)),
-  );
+function folderTests(folder: string): string[] {
+  return filesIn(`test/${folder}`, '.test.ts').filter((file) => !Object.hasOwn(EXCLUDED, file));
 }
 
-/** The folders whose tests decide: the active mutant's, or for the dry run every folder with mutants (outside a
- *  Stryker sandbox, all of them). */
-function foldersToTest(): readonly string[] {
+/**
+ * The test files to run: for a mutant, those of its folder that load its file; for the dry run, every test of each
+ * folder with mutants (outside a Stryker sandbox, every folder in scope).
+ */
+function testsToRun(): string[] {
   const mutant = process.env.__STRYKER_ACTIVE_MUTANT__;
   if (mutant !== undefined) {
-    const own = SCOPE.filter((folder) => folderHolds(folder, `${MUTANT_SWITCH}("${mutant}")`));
-    if (own.length > 0) return own;
+    for (const folder of SCOPE) {
+      const [mutated] = sourcesHolding(folder, `${MUTANT_SWITCH}("${mutant}")`);
+      if (mutated === undefined) continue;
+      return folderTests(folder).filter((test) => importClosure(join(root, test)).has(join(root, mutated)));
+    }
   }
-  const mutated = SCOPE.filter((folder) => folderHolds(folder, MUTANT_SWITCH));
-  return mutated.length > 0 ? mutated : SCOPE;
+  const withMutants = SCOPE.filter((folder) => sourcesHolding(folder, MUTANT_SWITCH).length > 0);
+  return (withMutants.length > 0 ? withMutants : SCOPE).flatMap(folderTests);
 }
 
-// One process for all the files (--test-isolation=none): measured on test/balancer/, 0.4 s against 2.0 s with a
-// process per file. The dot reporter keeps each killed mutant's output, which the JSON report stores, to the failures.
-const files = testFiles(foldersToTest());
-const result = spawnSync(process.execPath, ['--test', '--test-isolation=none', '--test-reporter=dot', ...files], {
-  cwd: root,
-  stdio: 'inherit',
-});
-process.exit(result.status ?? 1);
+/**
+ * Runs the files in one process (--test-isolation=none: measured on test/balancer/, 0.4 s against 2.0 s with a
+ * process per file) with the TAP reporter, passing its output through (Stryker's JSON report keeps it), and resolves
+ * with the exit status: the test process's own, or 1 as soon as a test fails or when it writes nothing for
+ * SILENCE_LIMIT_MS (either way the test process is killed).
+ */
+function runTests(files: string[]): Promise<number> {
+  if (files.length === 0) {
+    process.stdout.write('no test of this folder loads the mutated file\n');
+    return Promise.resolve(0);
+  }
+  const reporting = ['--test-isolation=none', '--test-reporter=tap', `--test-timeout=${TEST_TIMEOUT_MS}`];
+  const args = ['--test', ...reporting, ...files];
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((done) => {
+    let pending = '';
+    let stopped = false;
+    const stop = (why: string): void => {
+      if (stopped) return;
+      stopped = true;
+      process.stdout.write(`\n${why}\n`);
+      child.kill('SIGKILL');
+      done(1);
+    };
+    const hung = (): void => stop(`no test output for ${SILENCE_LIMIT_MS} ms: the process hangs`);
+    const silence = setTimeout(hung, SILENCE_LIMIT_MS);
+    child.stdout.on('data', (chunk: Buffer) => {
+      silence.refresh();
+      process.stdout.write(chunk);
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() as string;
+      const failed = lines.some((line) => /^\s*not ok /.test(line) && !/ # TODO\b/.test(line));
+      if (failed) stop('a test failed: the mutant is killed (the other tests are skipped)');
+    });
+    child.on('exit', (code) => {
+      clearTimeout(silence);
+      done(code ?? 1);
+    });
+  });
+}
+
+process.exit(await runTests(testsToRun()));
