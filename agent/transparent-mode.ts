@@ -51,6 +51,7 @@ export async function startTransparentMode(deps: TransparentModeDeps): Promise<T
     proxyPort: deps.proxyPort,
     backend: config.iptablesBackend,
     reconcileIntervalMs: config.reconcileIntervalMs,
+    failMode: config.failMode,
     random: Math.random,
   });
   const allServices = () => registry.keys().flatMap((key) => registry.get(key) ?? []);

@@ -38,6 +38,7 @@ describe('parseConfig', () => {
       iptablesBackend: 'auto',
       cniSocket: '/run/meshlite/cni.sock',
       reconcileIntervalMs: 10000,
+      failMode: 'open',
       listen: { host: '0.0.0.0', port: 15001 },
       admin: { host: '127.0.0.1', port: 15000 },
       metrics: null,
@@ -62,6 +63,7 @@ describe('parseConfig', () => {
       MESHLITE_IPTABLES_BACKEND: 'legacy',
       MESHLITE_CNI_SOCKET: 'off',
       MESHLITE_RECONCILE_INTERVAL_MS: '5000',
+      MESHLITE_FAIL_MODE: 'closed',
       MESHLITE_LISTEN: '10.1.2.3:16001',
       MESHLITE_ADMIN: 'localhost:16000',
       MESHLITE_METRICS: '10.1.2.3:9090',
@@ -83,6 +85,7 @@ describe('parseConfig', () => {
       iptablesBackend: 'legacy',
       cniSocket: null,
       reconcileIntervalMs: 5000,
+      failMode: 'closed',
       listen: { host: '10.1.2.3', port: 16001 },
       admin: { host: 'localhost', port: 16000 },
       metrics: { host: '10.1.2.3', port: 9090 },
@@ -138,6 +141,7 @@ describe('parseConfig', () => {
     rejects(['--discovery', 'consul'], {}, ['--discovery', '"consul"', 'one of kubernetes, static']);
     rejects(['--balancer', 'random'], {}, ['--balancer', '"random"', 'one of p2c-ewma, least-request, round-robin']);
     rejects(['--log-level', 'verbose'], {}, ['--log-level', '"verbose"', 'one of fatal, error']);
+    rejects(['--fail-mode', 'shut'], {}, ['--fail-mode', '"shut"', 'one of open, closed']);
     rejects(['--listen', '15001'], {}, ['--listen', '"15001"', 'host:port']);
     rejects(['--listen', '::1:15001'], {}, ['--listen', 'must be in brackets']);
     rejects(['--listen', '0.0.0.0:65536'], {}, ['--listen', 'not in 0..65535']);

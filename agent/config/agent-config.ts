@@ -4,6 +4,7 @@ import { MeshliteError } from '../vocabulary/errors.ts';
 import type { HostPort } from '../vocabulary/host-port.ts';
 import type { LogLevel } from '../telemetry/logger.ts';
 import type { BalancerName } from '../vocabulary/balancer-names.ts';
+import type { FailMode } from '../intercept/fail-mode.ts';
 
 export type DiscoveryMode = 'kubernetes' | 'static';
 export type IptablesBackendChoice = 'auto' | 'nft' | 'legacy';
@@ -24,6 +25,8 @@ export interface Config {
   cniSocket: string | null;
   /** How often the rules and sets are checked against the kernel and repaired. */
   reconcileIntervalMs: number;
+  /** open: without an agent, opted-in pods' connections go to their Service unintercepted; closed: they are refused. */
+  failMode: FailMode;
   listen: HostPort;
   admin: HostPort;
   /** null: metrics are served on the admin address only. */

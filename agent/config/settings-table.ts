@@ -3,6 +3,7 @@
 import { LOG_LEVELS, type LogLevel } from '../telemetry/logger.ts';
 import { BALANCER_NAMES, DEFAULT_BALANCER } from '../vocabulary/balancer-names.ts';
 import type { BalancerName } from '../vocabulary/balancer-names.ts';
+import { FAIL_MODES, type FailMode } from '../intercept/fail-mode.ts';
 import type { Config, DiscoveryMode, IptablesBackendChoice } from './agent-config.ts';
 import { DNS_NAME, integerIn, listenAddress, nodeIPs, ok, oneOf, type Parsed } from './value-parsers.ts';
 
@@ -122,6 +123,18 @@ export const SETTINGS: readonly AnySetting[] = [
     metavar: 'MS',
     help: 'How often the interception rules and sets are compared with the kernel\'s and repaired if someone changed them.',
     parse: integerIn(100, 3_600_000),
+  }),
+  setting({
+    key: 'failMode',
+    flag: '--fail-mode',
+    env: 'MESHLITE_FAIL_MODE',
+    defaultText: 'open',
+    metavar: 'open|closed',
+    help:
+      'What opted-in pods\' connections do while no agent runs on the node (crash, OOM kill, deletion): "open" sends ' +
+      'them to their Service through kube-proxy, unbalanced, within 3 s (interception expires unless a live agent ' +
+      'refreshes it every second); "closed" keeps intercepting them, so they are refused until an agent serves again.',
+    parse: oneOf<FailMode>(FAIL_MODES),
   }),
   setting({
     key: 'listen',

@@ -6,6 +6,7 @@ import { type BackoffPolicy, backoffDelay } from '../vocabulary/backoff.ts';
 import type { BackendDecision } from './backend-detection.ts';
 import type { CommandRunner } from './command-runner.ts';
 import { type Destination, DesiredSets, type Replaced } from './desired-sets.ts';
+import { type FailMode, POD_MEMBER_TIMEOUT_S, POD_REFRESH_INTERVAL_MS } from './fail-mode.ts';
 import type { InterceptObserver, PassKind } from './intercept-metrics.ts';
 import type { FamilyTarget, PassResult } from './interception-pass.ts';
 import { InterceptionLifecycle, type InterceptionState } from './interception-state.ts';
@@ -13,6 +14,8 @@ import type { IptablesBackendSetting } from './iptables-backend.ts';
 import { summarizePass } from './pass-summary.ts';
 import { PassRunner } from './pass-runner.ts';
 import { DEFAULT_COALESCE_MS, PassScheduler } from './pass-scheduler.ts';
+import { membersToRefresh, PodSetRefresher } from './pod-set-refresher.ts';
+import { podSetName } from './names.ts';
 import { podMember } from './set-members.ts';
 import type { Clock } from '../vocabulary/clock.ts';
 
@@ -34,6 +37,8 @@ export interface InterceptionManagerOptions {
   backoff?: BackoffPolicy;
   /** Changes within this time go to the kernel in one pass. */
   coalesceMs?: number;
+  /** open (the default): pods-set members expire unless this manager keeps refreshing them; closed: permanent. */
+  failMode?: FailMode;
 }
 
 /** Retries of a failing iptables or ipset command: soon at first, at most every 30 s (a flapping lock, a busy node). */
@@ -52,6 +57,10 @@ export class InterceptionManager {
   private readonly desired: DesiredSets;
   private readonly passes: PassRunner;
   private readonly scheduler: PassScheduler;
+  /** Fail open only; runs from the first successful pass until stop(). */
+  private readonly refresher: PodSetRefresher | null;
+  /** The end of the last pass or refresh: the next one starts after it, so their ipset commands never interleave. */
+  private commandTail: Promise<unknown> = Promise.resolve();
   /** Bumped by every change of the desired sets; a pass applies the generation it started with. */
   private generation = 0;
   private appliedGeneration = -1;
@@ -77,7 +86,22 @@ export class InterceptionManager {
     }
     if (families.length === 0) throw new Error('interception: no node IP');
     this.desired = new DesiredSets(families.map((target) => target.family));
-    this.passes = new PassRunner({ runner: options.runner, backend: options.backend, families, proxyPort: options.proxyPort, log: this.log });
+    const failMode = options.failMode ?? 'open';
+    this.passes = new PassRunner({ runner: options.runner, backend: options.backend, families, proxyPort: options.proxyPort, failMode, log: this.log });
+    const podSets = families.map((target) => podSetName(target.family));
+    this.refresher =
+      failMode === 'closed'
+        ? null
+        : new PodSetRefresher({
+            runner: options.runner,
+            timers: options.timers,
+            log: this.log,
+            metrics: options.metrics,
+            intervalMs: POD_REFRESH_INTERVAL_MS,
+            timeoutS: POD_MEMBER_TIMEOUT_S,
+            members: () => membersToRefresh(podSets, this.applied, this.desired.snapshot()),
+            exclusive: (work) => this.exclusive(work),
+          });
     this.scheduler = new PassScheduler({
       timers: options.timers,
       coalesceMs: options.coalesceMs ?? DEFAULT_COALESCE_MS,
@@ -129,11 +153,15 @@ export class InterceptionManager {
     return new Promise((resolve, reject) => this.waiters.push({ generation: this.generation, resolve, reject }));
   }
 
-  /** No further passes; a pass under way finishes (never half a restore). Leaves every rule and set in place. */
+  /**
+   * No further passes or refreshes; a pass under way finishes (never half a restore). Leaves every rule and set in
+   * place, members too: a new agent may be taking over, and if none does, fail open's members expire by themselves.
+   */
   stop(): Promise<void> {
     if (this.state.state !== 'stopped') {
       this.lifecycle.transition({ state: 'stopped' });
       this.scheduler.cancel();
+      this.refresher?.stop();
       const error = new Error('interception stopped');
       for (const waiter of this.waiters) waiter.reject(error);
       this.waiters = [];
@@ -170,7 +198,7 @@ export class InterceptionManager {
     const desired = this.desired.snapshot();
     try {
       const assumed = kind === 'sets' && this.applied !== null ? this.applied : undefined;
-      const { result, movedFrom } = await this.passes.run(kind, desired, assumed);
+      const { result, movedFrom } = await this.exclusive(() => this.passes.run(kind, desired, assumed));
       if (this.state.state === 'stopped') return;
       this.succeeded(kind, result, desired, movedFrom === null, started);
       this.appliedGeneration = generation;
@@ -210,6 +238,7 @@ export class InterceptionManager {
     metrics?.passFinished(kind, true, ms / 1000);
     for (const [name, members] of desired) metrics?.setMembers(name, members.size);
     this.lifecycle.transition({ state: 'ready', since: timers.now() });
+    this.refresher?.start();
     if (kind !== 'sets') this.scheduler.armReconcile();
     this.scheduler.requestPending();
   }
@@ -226,6 +255,12 @@ export class InterceptionManager {
     this.log.warn({ code, err: error, pass: kind, failures, retryInMs }, 'applying interception failed; retrying');
     this.lifecycle.transition({ state: 'failed', code, reason: error.message, since, failures, retryInMs });
     this.scheduler.retry(retryInMs, () => (this.rulesInstalled ? 'reconcile' : 'install'));
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.commandTail.then(work);
+    this.commandTail = result.catch(() => {});
+    return result;
   }
 
   private settleWaiters(): void {

@@ -1,6 +1,7 @@
 // One pass of interception against the kernel: read meshlite's sets (and rules), plan the difference, apply it.
 
 import type { CommandRunner } from './command-runner.ts';
+import type { FailMode } from './fail-mode.ts';
 import { parseIptablesSave } from './iptables-dump.ts';
 import { type IptablesBackend, iptablesCommands } from './iptables-backend.ts';
 import { parseIpsetNames, parseIpsetSave, type SavedSet } from './ipset-dump.ts';
@@ -21,6 +22,8 @@ export interface PassOptions {
   readonly backend: IptablesBackend;
   readonly families: readonly FamilyTarget[];
   readonly proxyPort: number;
+  /** How pods are added: expiring unless refreshed (open), or permanent (closed). */
+  readonly failMode: FailMode;
   /** Set name → the members it must hold exactly (a missing entry: empty). */
   readonly desired: ReadonlyMap<string, ReadonlySet<string>>;
   /** Also check and repair the iptables rules (start and the periodic reconcile); a sets-only pass skips them. */
@@ -53,7 +56,7 @@ export async function applyInterception(options: PassOptions): Promise<PassResul
   const { runner, backend, families, proxyPort, desired } = options;
   const definitions = families.flatMap(({ family }) => setDefinitions(family));
   const before = options.assumed === undefined ? await readSets(runner, definitions) : assumedSets(definitions, options.assumed);
-  const setPlan = planSets(definitions, desired, before);
+  const setPlan = planSets(definitions, desired, before, options.failMode);
   if (setPlan.script !== null) await runChecked(runner, 'ipset', ['restore'], setPlan.script);
   const blocked = new Set(
     definitions.filter((definition) => setPlan.conflicts.some((c) => c.startsWith(`${definition.name}:`))).map((d) => d.ipFamily),
@@ -74,9 +77,10 @@ export async function applyInterception(options: PassOptions): Promise<PassResul
   return { before, setChanges: setPlan.changes, ruleProblems };
 }
 
+/** As this process's passes left them: with the timeout support they were created with, no member retimed since. */
 function assumedSets(definitions: readonly SetDefinition[], assumed: ReadonlyMap<string, ReadonlySet<string>>): Map<string, SavedSet> {
   return new Map(
-    definitions.map(({ name, type, family }) => [name, { name, type, family, members: new Set(assumed.get(name) ?? []) }]),
+    definitions.map(({ name, type, family, timeoutS }) => [name, { name, type, family, timeoutS, members: new Set(assumed.get(name) ?? []), expiring: new Set<string>() }]),
   );
 }
 

@@ -1,4 +1,4 @@
-// Reads `ipset save` and `ipset list -n` output into sets with their type, family and members.
+// Reads `ipset save` and `ipset list -n` output into sets with their type, family, timeout support and members.
 
 import { savedMember } from './set-members.ts';
 
@@ -8,25 +8,43 @@ export interface SavedSet {
   readonly type: string;
   /** `inet` or `inet6`; null for set types without a family (list:set). */
   readonly family: string | null;
-  /** In the spelling of set-members.ts (savedMember). */
+  /** The set's default timeout in seconds when it was created with timeout support; null without. */
+  readonly timeoutS: number | null;
+  /** In the spelling of set-members.ts (savedMember): the member only, never its timeout. */
   readonly members: Set<string>;
+  /** The members that expire (a non-zero timeout left); a member with `timeout 0` or none is permanent. */
+  readonly expiring: Set<string>;
 }
 
-/** Parses `ipset save [NAME]`: `create NAME TYPE [family F] [options]` lines, each followed by its `add NAME MEMBER` lines. */
+/**
+ * Parses `ipset save [NAME]`: `create NAME TYPE [family F] [options]` lines, each followed by its
+ * `add NAME MEMBER [timeout N] [other options]` lines.
+ */
 export function parseIpsetSave(text: string): Map<string, SavedSet> {
   const sets = new Map<string, SavedSet>();
   for (const raw of text.split('\n')) {
     const words = raw.trim().split(/\s+/);
     if (words[0] === 'create' && words.length >= 3) {
-      const familyAt = words.indexOf('family', 3);
-      const family = familyAt > 0 && familyAt + 1 < words.length ? words[familyAt + 1] : null;
-      sets.set(words[1], { name: words[1], type: words[2], family, members: new Set() });
+      const family = optionValue(words, 'family', 3);
+      const timeout = optionValue(words, 'timeout', 3);
+      const timeoutS = timeout === null ? null : Number(timeout);
+      sets.set(words[1], { name: words[1], type: words[2], family, timeoutS, members: new Set(), expiring: new Set() });
     } else if (words[0] === 'add' && words.length >= 3) {
-      // Options after the member (timeout, comment, …) are not part of it.
-      sets.get(words[1])?.members.add(savedMember(words[2]));
+      const set = sets.get(words[1]);
+      if (set === undefined) continue;
+      const member = savedMember(words[2]);
+      set.members.add(member);
+      const timeout = optionValue(words, 'timeout', 3);
+      if (timeout !== null && Number(timeout) > 0) set.expiring.add(member);
     }
   }
   return sets;
+}
+
+/** The word after `option` (searched from `from` on), or null. */
+function optionValue(words: readonly string[], option: string, from: number): string | null {
+  const at = words.indexOf(option, from);
+  return at > 0 && at + 1 < words.length ? words[at + 1] : null;
 }
 
 /** Parses `ipset list -n`: one set name a line. */

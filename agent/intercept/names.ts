@@ -1,5 +1,7 @@
 // The names of everything interception creates in the kernel (chains, the comment on its jumps, ipsets), per IP family.
 
+import { POD_MEMBER_TIMEOUT_S } from './fail-mode.ts';
+
 export type IpFamily = 4 | 6;
 export const IP_FAMILIES: readonly IpFamily[] = [4, 6];
 
@@ -30,7 +32,7 @@ export const CHAIN_HOOKS: readonly ChainHook[] = [
 
 export type SetRole = 'pods' | 'dsts';
 
-/** One ipset as `ipset create` takes it. `maxelem` is written only when the set is created. */
+/** One ipset as `ipset create` takes it. `maxelem` and `timeoutS` are written only when the set is created. */
 export interface SetDefinition {
   readonly name: string;
   readonly role: SetRole;
@@ -38,6 +40,11 @@ export interface SetDefinition {
   readonly type: 'hash:ip' | 'hash:ip,port';
   readonly family: 'inet' | 'inet6';
   readonly maxelem: number;
+  /**
+   * The pods sets are created with timeout support (fail-mode.ts: their members expire unless a live agent refreshes
+   * them); null for the destinations sets, whose members only matter together with a pod's.
+   */
+  readonly timeoutS: number | null;
 }
 
 /**
@@ -56,11 +63,27 @@ export function destinationSetName(family: IpFamily): string {
   return `meshlite-dsts-v${family}`;
 }
 
+/**
+ * The set a pods set left by an older meshlite (created without timeout support) is rebuilt in, then swapped with it:
+ * a set that iptables rules reference cannot be destroyed and re-created. Exists only during one `ipset restore`.
+ */
+export function migrationSetName(setName: string): string {
+  return `${setName}-new`;
+}
+
 /** The two sets of one family: local opted-in pods (sources) and gRPC destinations (ip,port). */
 export function setDefinitions(family: IpFamily): readonly SetDefinition[] {
   const inet = family === 4 ? 'inet' : 'inet6';
   return [
-    { name: podSetName(family), role: 'pods', ipFamily: family, type: 'hash:ip', family: inet, maxelem: POD_SET_MAXELEM },
+    {
+      name: podSetName(family),
+      role: 'pods',
+      ipFamily: family,
+      type: 'hash:ip',
+      family: inet,
+      maxelem: POD_SET_MAXELEM,
+      timeoutS: POD_MEMBER_TIMEOUT_S,
+    },
     {
       name: destinationSetName(family),
       role: 'dsts',
@@ -68,9 +91,13 @@ export function setDefinitions(family: IpFamily): readonly SetDefinition[] {
       type: 'hash:ip,port',
       family: inet,
       maxelem: DESTINATION_SET_MAXELEM,
+      timeoutS: null,
     },
   ];
 }
 
-/** Every set name meshlite may have created, both families: what uninstall looks for. */
-export const ALL_SET_NAMES: readonly string[] = IP_FAMILIES.flatMap((family) => setDefinitions(family).map((set) => set.name));
+/** Every set name meshlite may have created, both families (a migration's leftover last): what uninstall looks for. */
+export const ALL_SET_NAMES: readonly string[] = [
+  ...IP_FAMILIES.flatMap((family) => setDefinitions(family).map((set) => set.name)),
+  ...IP_FAMILIES.map((family) => migrationSetName(podSetName(family))),
+];

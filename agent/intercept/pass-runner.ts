@@ -3,10 +3,11 @@
 import type { Logger } from '../telemetry/logger.ts';
 import { type BackendDecision, detectBackend } from './backend-detection.ts';
 import type { CommandRunner } from './command-runner.ts';
+import type { FailMode } from './fail-mode.ts';
 import type { PassKind } from './intercept-metrics.ts';
 import { applyInterception, type FamilyTarget, type PassResult } from './interception-pass.ts';
 import type { IptablesBackend, IptablesBackendSetting } from './iptables-backend.ts';
-import { type IpFamily, setDefinitions } from './names.ts';
+import { type IpFamily, migrationSetName, podSetName, setDefinitions } from './names.ts';
 import { removeRulesFrom, removeSets } from './uninstall.ts';
 
 export interface PassRunnerOptions {
@@ -14,6 +15,7 @@ export interface PassRunnerOptions {
   backend: IptablesBackendSetting;
   families: readonly FamilyTarget[];
   proxyPort: number;
+  failMode: FailMode;
   log: Logger;
 }
 
@@ -44,7 +46,7 @@ export class PassRunner {
    * `desired`; a sets pass that knows what the last pass left (`assumed`) does not read the sets. Throws what failed.
    */
   async run(kind: PassKind, desired: ReadonlyMap<string, ReadonlySet<string>>, assumed: ReadonlyMap<string, ReadonlySet<string>> | undefined): Promise<PassRun> {
-    const { runner, proxyPort, families } = this.options;
+    const { runner, proxyPort, families, failMode } = this.options;
     let movedFrom: IptablesBackend | null = null;
     let dumps: Map<IpFamily, string> | undefined;
     if (kind === 'install' || (kind === 'reconcile' && this.decisionMayChange())) {
@@ -59,7 +61,7 @@ export class PassRunner {
     if (this.decision === null) throw new Error('interception: a pass without a backend');
     const { backend } = this.decision;
     const rules = kind !== 'sets';
-    const result = await applyInterception({ runner, backend, families, proxyPort, desired, rules, dumps, assumed });
+    const result = await applyInterception({ runner, backend, families, proxyPort, failMode, desired, rules, dumps, assumed });
     if (movedFrom !== null) await this.removeFromBackend(movedFrom);
     if (kind === 'install') await this.removeDisabledFamilies(backend);
     return { result, movedFrom };
@@ -92,7 +94,8 @@ export class PassRunner {
       if (this.options.families.some((target) => target.family === family)) continue;
       try {
         const removed = await removeRulesFrom(this.options.runner, backend, family);
-        removed.push(...(await removeSets(this.options.runner, setDefinitions(family).map((set) => set.name))));
+        const names = [...setDefinitions(family).map((set) => set.name), migrationSetName(podSetName(family))];
+        removed.push(...(await removeSets(this.options.runner, names)));
         if (removed.length > 0) this.log.info({ family, removed }, 'removed interception of a family without a node IP');
       } catch (error) {
         this.log.warn({ code: 'ML_INTERCEPT_COMMAND_FAILED', err: error, family }, 'could not check for interception of a family without a node IP');

@@ -13,7 +13,7 @@ export interface Repair {
 
 export interface PassSummary {
   /** Per changed set: counts, for the info line. */
-  readonly sets: Record<string, { created: boolean; added: number; removed: number }>;
+  readonly sets: Record<string, { created: boolean; added: number; removed: number; migrated?: true; madePermanent?: number }>;
   /** Every rule problem fixed, repaired or not: `v4 nat MESHLITE-PREROUTING: chain missing`. */
   readonly rules: string[];
   readonly repairs: Repair[];
@@ -36,7 +36,13 @@ export function summarizePass(
   const sets: PassSummary['sets'] = {};
   const repairs: Repair[] = [];
   for (const change of result.setChanges) {
-    sets[change.name] = { created: change.created, added: change.added.length, removed: change.removed.length };
+    sets[change.name] = {
+      created: change.created,
+      added: change.added.length,
+      removed: change.removed.length,
+      ...(change.migrated === true ? { migrated: true } : {}),
+      ...(change.madePermanent === undefined ? {} : { madePermanent: change.madePermanent.length }),
+    };
     const before = applied?.get(change.name);
     if (before === undefined) continue;
     if (change.created) repairs.push({ kind: 'set', count: 1, description: `${change.name}: set missing, re-created` });

@@ -1,7 +1,8 @@
 // The `ipset restore` script that makes meshlite's sets hold exactly the desired members (pure): only the difference.
 
+import { type FailMode, PERMANENT_TIMEOUT_S } from './fail-mode.ts';
 import type { SavedSet } from './ipset-dump.ts';
-import type { SetDefinition } from './names.ts';
+import { migrationSetName, type SetDefinition } from './names.ts';
 
 export interface SetChange {
   readonly name: string;
@@ -9,6 +10,10 @@ export interface SetChange {
   readonly created: boolean;
   readonly added: string[];
   readonly removed: string[];
+  /** Fail open only: the pods set existed without timeout support (an older meshlite's) and is rebuilt with it. */
+  readonly migrated?: true;
+  /** Fail closed only: members that were expiring (left by a fail-open agent) and are made permanent. */
+  readonly madePermanent?: string[];
 }
 
 export interface SetPlan {
@@ -22,14 +27,17 @@ export interface SetPlan {
 
 /**
  * `desired` maps a set name to its members (spelled as set-members.ts does); a definition without an entry is
- * desired empty. `current` holds the sets that exist (from `ipset save`). A set that exists is never re-created:
- * `create -exist` fails when its options differ from the existing set's (a maxelem changed between versions would
- * make every apply fail). `-exist` on add and del makes a script that raced with another writer still succeed.
+ * desired empty. `current` holds the sets that exist (from `ipset save`). Members are compared without their
+ * timeouts. A set that exists is never re-created: `create -exist` fails when its options differ from the existing
+ * set's (a maxelem changed between versions would make every apply fail). `-exist` on add and del makes a script that
+ * raced with another writer still succeed. Fail open adds pods with the set's timeout; fail closed with `timeout 0`
+ * (permanent), or without a timeout into an older set that has no timeout support.
  */
 export function planSets(
   definitions: readonly SetDefinition[],
   desired: ReadonlyMap<string, ReadonlySet<string>>,
   current: ReadonlyMap<string, SavedSet>,
+  failMode: FailMode,
 ): SetPlan {
   const changes: SetChange[] = [];
   const conflicts: string[] = [];
@@ -46,11 +54,40 @@ export function planSets(
     const added = [...wanted].filter((member) => !have.has(member));
     const removed = [...have].filter((member) => !wanted.has(member));
     const created = existing === undefined;
-    if (!created && added.length === 0 && removed.length === 0) continue;
-    changes.push({ name, created, added, removed });
-    if (created) lines.push(`create ${name} ${definition.type} family ${definition.family} maxelem ${definition.maxelem} -exist`);
+    const withoutTimeouts = existing !== undefined && existing.timeoutS === null;
+    const migrate = failMode === 'open' && definition.timeoutS !== null && withoutTimeouts;
+    const madePermanent = failMode === 'closed' && existing !== undefined && !withoutTimeouts ? [...wanted].filter((member) => existing.expiring.has(member)) : [];
+    if (!created && !migrate && added.length === 0 && removed.length === 0 && madePermanent.length === 0) continue;
+    changes.push({ name, created, added, removed, ...(migrate ? { migrated: true } : {}), ...(madePermanent.length > 0 ? { madePermanent } : {}) });
+    if (migrate) {
+      lines.push(...migrationLines(definition, wanted));
+      continue;
+    }
+    const timeout = definition.timeoutS === null || withoutTimeouts ? '' : ` timeout ${failMode === 'open' ? definition.timeoutS : PERMANENT_TIMEOUT_S}`;
+    if (created) lines.push(createLine(name, definition));
     for (const member of removed) lines.push(`del ${name} ${member} -exist`);
-    for (const member of added) lines.push(`add ${name} ${member} -exist`);
+    for (const member of [...added, ...madePermanent]) lines.push(`add ${name} ${member}${timeout} -exist`);
   }
   return { changes, conflicts, script: lines.length === 0 ? null : `${lines.join('\n')}\n` };
+}
+
+function createLine(name: string, definition: SetDefinition): string {
+  const timeout = definition.timeoutS === null ? '' : ` timeout ${definition.timeoutS}`;
+  return `create ${name} ${definition.type} family ${definition.family} maxelem ${definition.maxelem}${timeout} -exist`;
+}
+
+/**
+ * The rebuild of a pods set without timeout support: iptables rules reference it, so it can be neither destroyed nor
+ * re-created; a new set is filled and swapped with it (rules follow the name, so they see the new set at once), and
+ * the old one, now unreferenced, destroyed. `flush` empties a leftover of a migration that was interrupted.
+ */
+function migrationLines(definition: SetDefinition, wanted: ReadonlySet<string>): string[] {
+  const temporary = migrationSetName(definition.name);
+  return [
+    createLine(temporary, definition),
+    `flush ${temporary}`,
+    ...[...wanted].map((member) => `add ${temporary} ${member} timeout ${definition.timeoutS} -exist`),
+    `swap ${temporary} ${definition.name}`,
+    `destroy ${temporary}`,
+  ];
 }

@@ -145,6 +145,10 @@ export const ERRORS = {
     grpcStatus: null,
     description: "An ipset with one of meshlite's names exists with another type or family; it is left alone and interception is not applied until it is removed (meshlite uninstall removes it).",
   },
+  ML_INTERCEPT_REFRESH_FAILED: {
+    grpcStatus: null,
+    description: "Refreshing the timeouts of the pods sets' members failed (fail open); the agent retries every second. Should it keep failing, the members expire within 3 s and opted-in pods' new connections go to their Service through kube-proxy, unbalanced, until a refresh succeeds.",
+  },
   ML_SOURCE_REFUSED: {
     grpcStatus: null,
     description: 'A connection reached the proxy listener from an address that is neither an enrolled pod of this node nor loopback; it was closed at once (logged at debug level, at most once a minute per burst).',

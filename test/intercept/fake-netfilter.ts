@@ -14,7 +14,11 @@ const BUILTIN: Record<string, string[]> = {
 interface FakeSet {
   type: string;
   family: string;
+  /** The default timeout of a set created with timeout support; null without. */
+  timeout: number | null;
   members: string[];
+  /** A member's timeout as last added (never counting down); only in a set with timeout support. */
+  timeouts: Map<string, number>;
 }
 
 export interface Call {
@@ -26,8 +30,9 @@ export interface Call {
 
 /**
  * Understands only what interception uses (`*-save`, `*-restore --noflush` with `:CHAIN`, -A, -I N, -D, -F, -X,
- * `ipset list -n`, `ipset save NAME`, `ipset restore` with create, add, del, destroy) and fails like the real tools
- * do where it matters (deleting a rule that is not there, a rule naming a missing set, destroying a set in use).
+ * `ipset list -n`, `ipset save NAME`, `ipset restore` with create, add, del, flush, swap, destroy, and `timeout`) and
+ * fails like the real tools do where it matters (deleting a rule that is not there, a rule naming a missing set,
+ * destroying a set in use, a timeout on a set without timeout support). Timeouts never run out here.
  * A restore is all or nothing, as iptables-restore's commit is.
  */
 export class FakeNetfilter {
@@ -81,6 +86,12 @@ export class FakeNetfilter {
   /** Members of a set in insertion order, or null when it does not exist. */
   members(name: string): string[] | null {
     return this.sets.get(name)?.members ?? null;
+  }
+
+  /** `member timeout` of each member in insertion order (a set with timeout support), or null. */
+  timeouts(name: string): string[] | null {
+    const set = this.sets.get(name);
+    return set === undefined ? null : set.members.map((member) => `${member} ${set.timeouts.get(member) ?? '-'}`);
   }
 
   setNames(): string[] {
@@ -157,8 +168,9 @@ export class FakeNetfilter {
     if (args[0] === 'save') {
       const set = this.sets.get(args[1]);
       if (set === undefined) return fail('ipset v7.17: The set with the given name does not exist');
-      const lines = [`create ${args[1]} ${set.type} family ${set.family} hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1`];
-      for (const member of set.members) lines.push(`add ${args[1]} ${member}`);
+      const timeout = set.timeout === null ? '' : ` timeout ${set.timeout}`;
+      const lines = [`create ${args[1]} ${set.type} family ${set.family} hashsize 1024 maxelem 65536${timeout} bucketsize 12 initval 0x1`];
+      for (const member of set.members) lines.push(`add ${args[1]} ${member}${set.timeout === null ? '' : ` timeout ${set.timeouts.get(member)}`}`);
       return ok(`${lines.join('\n')}\n`);
     }
     if (args[0] !== 'restore') return fail(`unexpected ipset ${args.join(' ')}`);
@@ -169,16 +181,29 @@ export class FakeNetfilter {
       if (words[0] === undefined || words[0] === '') continue;
       const set = this.sets.get(words[1]);
       const error = `ipset v7.17: Error in line ${lineNumber}`;
+      const timeoutAt = words.indexOf('timeout', 2);
+      const timeout = timeoutAt < 0 ? null : Number(words[timeoutAt + 1]);
       if (words[0] === 'create') {
         const familyAt = words.indexOf('family');
-        if (set === undefined) this.sets.set(words[1], { type: words[2], family: words[familyAt + 1], members: [] });
-        else if (set.type !== words[2]) return fail(`${error}: Set cannot be created: set with the same name already exists`);
+        if (set === undefined) this.sets.set(words[1], { type: words[2], family: words[familyAt + 1], timeout, members: [], timeouts: new Map() });
+        else if (set.type !== words[2] || set.timeout !== timeout) return fail(`${error}: Set cannot be created: set with the same name already exists`);
       } else if (set === undefined) {
         return fail(`${error}: The set with the given name does not exist`);
       } else if (words[0] === 'add') {
+        if (timeout !== null && set.timeout === null) return fail(`${error}: Timeout cannot be used: set was created without timeout support`);
         if (!set.members.includes(words[2])) set.members.push(words[2]);
+        if (set.timeout !== null) set.timeouts.set(words[2], timeout ?? set.timeout);
       } else if (words[0] === 'del') {
         set.members = set.members.filter((member) => member !== words[2]);
+        set.timeouts.delete(words[2]);
+      } else if (words[0] === 'flush') {
+        set.members = [];
+        set.timeouts.clear();
+      } else if (words[0] === 'swap') {
+        const other = this.sets.get(words[2]);
+        if (other === undefined || other.type !== set.type || other.family !== set.family) return fail(`${error}: The sets cannot be swapped`);
+        this.sets.set(words[1], other);
+        this.sets.set(words[2], set);
       } else if (words[0] === 'destroy') {
         if ([...this.tables.values()].some((tables) => this.referencesSet(tables, words[1]))) return fail(`${error}: Set cannot be destroyed: it is in use by a kernel component`);
         this.sets.delete(words[1]);

@@ -26,7 +26,8 @@ describe('InterceptMetrics', () => {
       'meshlite_intercept_state{state="failed"} 0',
       'meshlite_intercept_state{state="stopped"} 0',
     ]);
-    const { manager, kernel, timers } = createHarness({ metrics });
+    // Fail closed: fail open's refresh would put the deleted member back before the reconcile sees it missing.
+    const { manager, kernel, timers } = createHarness({ metrics, failMode: 'closed' });
     const start = manager.start();
     await settle();
     await start;

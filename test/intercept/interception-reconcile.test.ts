@@ -9,9 +9,12 @@ import { createHarness, type Harness, KUBE_PROXY_V4, settle, started, warnings }
 
 const RECONCILE_READS = ['ipset list -n', 'ipset save meshlite-pods-v4', 'ipset save meshlite-dsts-v4', 'iptables-nft-save'];
 
-/** Starts with one pod and one destination applied, then forgets what that took. */
+/**
+ * Starts with one pod and one destination applied, then forgets what that took. Fail closed, so that no refresh runs
+ * between the reconciles these tests count command by command (fail open's refresh has its own tests).
+ */
 async function running(options: Parameters<typeof createHarness>[0] = {}): Promise<Harness> {
-  const harness = await started(createHarness(options));
+  const harness = await started(createHarness({ failMode: 'closed', ...options }));
   harness.manager.setPods(['10.1.0.5']);
   harness.manager.setDestinations([{ ip: '10.96.0.10', port: 8080 }]);
   harness.timers.advance(5);
@@ -95,7 +98,7 @@ describe('InterceptionManager reconcile', () => {
       { command: 'ipset list -n' },
       { command: 'ipset save meshlite-pods-v4' },
       { command: 'ipset save meshlite-dsts-v4' },
-      { command: 'ipset restore', input: 'del meshlite-pods-v4 10.1.0.66 -exist\nadd meshlite-pods-v4 10.1.0.5 -exist\n' },
+      { command: 'ipset restore', input: 'del meshlite-pods-v4 10.1.0.66 -exist\nadd meshlite-pods-v4 10.1.0.5 timeout 0 -exist\n' },
       { command: 'iptables-nft-save' },
     ]);
     assert.deepEqual(harness.lines.find((line) => line.code === 'ML_INTERCEPT_REPAIRED')?.repaired, [

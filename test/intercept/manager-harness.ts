@@ -38,7 +38,7 @@ export const FILTER_V4 = `*filter
 COMMIT
 `;
 
-export const CREATE_V4 = `create meshlite-pods-v4 hash:ip family inet maxelem 65536 -exist
+export const CREATE_V4 = `create meshlite-pods-v4 hash:ip family inet maxelem 65536 timeout 3 -exist
 create meshlite-dsts-v4 hash:ip,port family inet maxelem 1048576 -exist
 `;
 

@@ -104,3 +104,15 @@ create KUBE-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 65536 bu
 add KUBE-LOOP-BACK 10.1.1.7,tcp:8080,10.1.1.7
 create KUBE-SERVICE-SETS list:set size 8
 `;
+
+/** The sets a fail-open agent keeps (the pods sets with timeout support; `timeout 0` is what fail closed adds). */
+export const IPSET_SAVE_TIMEOUTS = `create meshlite-pods-v4 hash:ip family inet hashsize 1024 maxelem 65536 timeout 3 bucketsize 12 initval 0xc031bab3
+add meshlite-pods-v4 10.1.0.6 timeout 0
+add meshlite-pods-v4 10.1.0.5 timeout 2
+create meshlite-dsts-v4 hash:ip,port family inet hashsize 1024 maxelem 1048576 bucketsize 12 initval 0xb720053b
+add meshlite-dsts-v4 10.96.0.10,tcp:8080
+create meshlite-pods-v6 hash:ip family inet6 hashsize 1024 maxelem 65536 timeout 3 bucketsize 12 initval 0xe7c40c90
+add meshlite-pods-v6 fd00:0:0:1::5 timeout 1
+create meshlite-dsts-v6 hash:ip,port family inet6 hashsize 1024 maxelem 1048576 bucketsize 12 initval 0x8b62e69d
+add meshlite-dsts-v6 2001:db8::1:0:0:1,tcp:443
+`;

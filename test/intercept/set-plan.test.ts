@@ -7,7 +7,7 @@ import { parseIpsetNames, parseIpsetSave } from '../../agent/intercept/ipset-dum
 import { setDefinitions } from '../../agent/intercept/names.ts';
 import { destinationMember, podMember, savedMember } from '../../agent/intercept/set-members.ts';
 import { planSets } from '../../agent/intercept/set-plan.ts';
-import { IPSET_SAVE } from './samples.ts';
+import { IPSET_SAVE, IPSET_SAVE_TIMEOUTS } from './samples.ts';
 
 describe('set members', () => {
   it('spell addresses as the kernel prints them: IPv6 compressed and lower case, IPv4-mapped as IPv4', () => {
@@ -44,10 +44,26 @@ describe('parseIpsetSave', () => {
       name: 'meshlite-dsts-v4',
       type: 'hash:ip,port',
       family: 'inet',
+      timeoutS: null,
       members: new Set(['10.96.0.10,tcp:8080', '10.96.0.11,udp:53']),
+      expiring: new Set(),
     });
     assert.deepEqual(sets.get('meshlite-dsts-v6')?.members, new Set(['2001:db8::1:0:0:1,tcp:443']));
     assert.equal(sets.get('KUBE-SERVICE-SETS')?.family, null);
+  });
+
+  it('reads a set\'s timeout support and its members without their timeouts, telling expiring from permanent ones', () => {
+    const sets = parseIpsetSave(IPSET_SAVE_TIMEOUTS);
+    assert.deepEqual(sets.get('meshlite-pods-v4'), {
+      name: 'meshlite-pods-v4',
+      type: 'hash:ip',
+      family: 'inet',
+      timeoutS: 3,
+      members: new Set(['10.1.0.6', '10.1.0.5']),
+      expiring: new Set(['10.1.0.5']),
+    });
+    assert.deepEqual(sets.get('meshlite-pods-v6')?.expiring, new Set(['fd00:0:0:1::5']));
+    assert.equal(sets.get('meshlite-dsts-v4')?.timeoutS, null);
   });
 
   it('reads ipset list -n', () => {
@@ -58,27 +74,52 @@ describe('parseIpsetSave', () => {
 
 describe('planSets', () => {
   const current = parseIpsetSave(IPSET_SAVE);
+  const currentWithTimeouts = parseIpsetSave(IPSET_SAVE_TIMEOUTS);
 
-  it('creates missing sets (with their limits) and adds members in one script', () => {
+  it('creates missing sets (with their limits, the pods set with timeout support) and adds pods with the timeout, in one script', () => {
     const desired = new Map([['meshlite-pods-v4', new Set(['10.1.0.5'])]]);
-    assert.deepEqual(planSets(setDefinitions(4), desired, new Map()), {
+    assert.deepEqual(planSets(setDefinitions(4), desired, new Map(), 'open'), {
       changes: [
         { name: 'meshlite-pods-v4', created: true, added: ['10.1.0.5'], removed: [] },
         { name: 'meshlite-dsts-v4', created: true, added: [], removed: [] },
       ],
       conflicts: [],
       script:
-        'create meshlite-pods-v4 hash:ip family inet maxelem 65536 -exist\nadd meshlite-pods-v4 10.1.0.5 -exist\n' +
+        'create meshlite-pods-v4 hash:ip family inet maxelem 65536 timeout 3 -exist\nadd meshlite-pods-v4 10.1.0.5 timeout 3 -exist\n' +
         'create meshlite-dsts-v4 hash:ip,port family inet maxelem 1048576 -exist\n',
     });
   });
 
-  it('writes only the difference, never re-creating a set that exists', () => {
+  it('fail closed creates the same sets and adds pods permanent (timeout 0)', () => {
+    const desired = new Map([['meshlite-pods-v4', new Set(['10.1.0.5'])]]);
+    assert.equal(
+      planSets(setDefinitions(4), desired, new Map(), 'closed').script,
+      'create meshlite-pods-v4 hash:ip family inet maxelem 65536 timeout 3 -exist\nadd meshlite-pods-v4 10.1.0.5 timeout 0 -exist\n' +
+        'create meshlite-dsts-v4 hash:ip,port family inet maxelem 1048576 -exist\n',
+    );
+  });
+
+  it('writes only the difference, never re-creating a set that exists, comparing members without their timeouts', () => {
+    const desired = new Map([
+      ['meshlite-pods-v4', new Set(['10.1.0.5', '10.1.0.6', '10.1.0.7'])],
+      ['meshlite-dsts-v4', new Set(['10.96.0.11,tcp:9000'])],
+    ]);
+    assert.deepEqual(planSets(setDefinitions(4), desired, currentWithTimeouts, 'open'), {
+      changes: [
+        { name: 'meshlite-pods-v4', created: false, added: ['10.1.0.7'], removed: [] },
+        { name: 'meshlite-dsts-v4', created: false, added: ['10.96.0.11,tcp:9000'], removed: ['10.96.0.10,tcp:8080'] },
+      ],
+      conflicts: [],
+      script: 'add meshlite-pods-v4 10.1.0.7 timeout 3 -exist\ndel meshlite-dsts-v4 10.96.0.10,tcp:8080 -exist\nadd meshlite-dsts-v4 10.96.0.11,tcp:9000 -exist\n',
+    });
+  });
+
+  it('fail closed keeps an older set without timeout support and writes only the difference into it, without timeouts', () => {
     const desired = new Map([
       ['meshlite-pods-v4', new Set(['10.1.0.5', '10.1.0.6'])],
       ['meshlite-dsts-v4', new Set(['10.96.0.10,tcp:8080'])],
     ]);
-    assert.deepEqual(planSets(setDefinitions(4), desired, current), {
+    assert.deepEqual(planSets(setDefinitions(4), desired, current, 'closed'), {
       changes: [
         { name: 'meshlite-pods-v4', created: false, added: ['10.1.0.6'], removed: [] },
         { name: 'meshlite-dsts-v4', created: false, added: [], removed: ['10.96.0.11,udp:53'] },
@@ -88,18 +129,46 @@ describe('planSets', () => {
     });
   });
 
+  it('fail closed makes the expiring members it keeps permanent', () => {
+    const desired = new Map([['meshlite-pods-v4', new Set(['10.1.0.5', '10.1.0.6'])], ['meshlite-dsts-v4', new Set(['10.96.0.10,tcp:8080'])]]);
+    assert.deepEqual(planSets(setDefinitions(4), desired, currentWithTimeouts, 'closed'), {
+      changes: [{ name: 'meshlite-pods-v4', created: false, added: [], removed: [], madePermanent: ['10.1.0.5'] }],
+      conflicts: [],
+      script: 'add meshlite-pods-v4 10.1.0.5 timeout 0 -exist\n',
+    });
+  });
+
+  it('fail open rebuilds an older pods set without timeout support in a new set and swaps it in (rules reference the old one)', () => {
+    const desired = new Map([
+      ['meshlite-pods-v4', new Set(['10.1.0.5', '10.1.0.6'])],
+      ['meshlite-dsts-v4', new Set(['10.96.0.10,tcp:8080', '10.96.0.11,udp:53'])],
+    ]);
+    assert.deepEqual(planSets(setDefinitions(4), desired, current, 'open'), {
+      changes: [{ name: 'meshlite-pods-v4', created: false, added: ['10.1.0.6'], removed: [], migrated: true }],
+      conflicts: [],
+      script:
+        'create meshlite-pods-v4-new hash:ip family inet maxelem 65536 timeout 3 -exist\n' +
+        'flush meshlite-pods-v4-new\n' +
+        'add meshlite-pods-v4-new 10.1.0.5 timeout 3 -exist\n' +
+        'add meshlite-pods-v4-new 10.1.0.6 timeout 3 -exist\n' +
+        'swap meshlite-pods-v4-new meshlite-pods-v4\n' +
+        'destroy meshlite-pods-v4-new\n',
+    });
+  });
+
   it('has nothing to do when the kernel already holds the desired members (IPv6 spelled as the kernel does)', () => {
     const desired = new DesiredSets([6]);
     desired.replacePods(['FD00:0:0:1:0:0:0:5']);
     desired.replaceDestinations([{ ip: '2001:db8:0:0:1:0:0:1', port: 443 }]);
-    assert.deepEqual(planSets(setDefinitions(6), desired.snapshot(), current), { changes: [], conflicts: [], script: null });
+    assert.deepEqual(planSets(setDefinitions(6), desired.snapshot(), currentWithTimeouts, 'open'), { changes: [], conflicts: [], script: null });
+    assert.deepEqual(planSets(setDefinitions(6), desired.snapshot(), current, 'closed'), { changes: [], conflicts: [], script: null });
   });
 
   it('reports a set of another type and leaves it out of the script', () => {
     const wrong = parseIpsetSave('create meshlite-dsts-v4 hash:ip family inet hashsize 1024 maxelem 65536\n');
-    const plan = planSets(setDefinitions(4), new Map([['meshlite-dsts-v4', new Set(['10.96.0.10,tcp:8080'])]]), wrong);
+    const plan = planSets(setDefinitions(4), new Map([['meshlite-dsts-v4', new Set(['10.96.0.10,tcp:8080'])]]), wrong, 'open');
     assert.deepEqual(plan.conflicts, ['meshlite-dsts-v4: is hash:ip family inet, expected hash:ip,port family inet']);
-    assert.equal(plan.script, 'create meshlite-pods-v4 hash:ip family inet maxelem 65536 -exist\n');
+    assert.equal(plan.script, 'create meshlite-pods-v4 hash:ip family inet maxelem 65536 timeout 3 -exist\n');
   });
 });
 

@@ -50,6 +50,13 @@ describe('removal plans', () => {
       script: 'destroy meshlite-pods-v4\ndestroy meshlite-dsts-v6\n',
     });
   });
+
+  it('destroy the new pods set of an interrupted migration too, last', () => {
+    assert.deepEqual(planSetRemoval(['meshlite-pods-v6-new', 'meshlite-pods-v6']), {
+      removed: ['meshlite-pods-v6', 'meshlite-pods-v6-new'],
+      script: 'destroy meshlite-pods-v6\ndestroy meshlite-pods-v6-new\n',
+    });
+  });
 });
 
 describe('uninstall', () => {
