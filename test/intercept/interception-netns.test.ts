@@ -186,7 +186,8 @@ describe('interception in a network namespace (real iptables and ipset)', { skip
     await withNamespace(async (runner) => {
       await kubeProxyIn(runner, 'nft');
       const lines: LogLine[] = [];
-      const manager = createManager(runner, lines, { reconcileIntervalMs: 150, nodeIPs: { v4: '10.0.0.1', v6: null } });
+      // Fail closed: fail open's refresh would put the deleted member back itself, racing the reconcile under test.
+      const manager = createManager(runner, lines, { reconcileIntervalMs: 150, nodeIPs: { v4: '10.0.0.1', v6: null }, failMode: 'closed' });
       manager.setPods(['10.1.0.5', '10.1.0.6']);
       manager.setDestinations([{ ip: '10.96.0.10', port: 8080 }]);
       try {

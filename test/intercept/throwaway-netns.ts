@@ -109,15 +109,20 @@ export interface NetfilterSnapshot {
   ipset: string;
 }
 
-/** Everything interception could touch in the namespace: both backends, both families, every set. */
+/** Everything interception could touch in the namespace: both backends, both families, every set (members without their timeouts). */
 export async function snapshot(runner: CommandRunner): Promise<NetfilterSnapshot> {
   return {
     nft4: comparable(await checked('iptables-nft-save', [], runner)),
     nft6: comparable(await checked('ip6tables-nft-save', [], runner)),
     legacy4: comparable(await checked('iptables-legacy-save', [], runner)),
     legacy6: comparable(await checked('ip6tables-legacy-save', [], runner)),
-    ipset: await checked('ipset', ['save'], runner),
+    ipset: withoutMemberTimeouts(await checked('ipset', ['save'], runner)),
   };
+}
+
+/** `ipset save` without what counts down by itself: the seconds a member has left (the set's own timeout stays). */
+export function withoutMemberTimeouts(dump: string): string {
+  return dump.replace(/^(add \S+ \S+) timeout \d+/gm, '$1');
 }
 
 /**
