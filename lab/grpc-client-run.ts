@@ -23,6 +23,16 @@ export interface GrpcClientOptions {
   intervalMs?: number;
   /** Request metadata of every call (e.g. META.delayMs). */
   metadata?: Record<string, string>;
+  /** Also report when calls failed and when the last one succeeded (wall clock), for tests of an outage's length. */
+  timeline?: boolean;
+}
+
+/** Wall-clock milliseconds (Date.now()), comparable with the test's own: the client runs in another process. */
+export interface GrpcClientTimeline {
+  /** When each failed call ended, in order. */
+  failedAtMs: number[];
+  /** When the last successful call ended; null when none succeeded. */
+  lastOkAtMs: number | null;
 }
 
 export interface GrpcFailure {
@@ -42,6 +52,8 @@ export interface GrpcClientSummary {
   byBackend: Record<string, number>;
   failures: GrpcFailure[];
   durationMs: number;
+  /** With options.timeline only. */
+  timeline?: GrpcClientTimeline;
 }
 
 const MISMATCH = -1;
@@ -63,6 +75,7 @@ async function callAll(options: GrpcClientOptions): Promise<GrpcClientSummary> {
   };
   let next = 0;
   let ok = 0;
+  const timeline: GrpcClientTimeline = { failedAtMs: [], lastOkAtMs: null };
   const started = performance.now();
   const worker = async (): Promise<void> => {
     for (let i = next++; i < options.count; i = next++) {
@@ -78,10 +91,12 @@ async function callAll(options: GrpcClientOptions): Promise<GrpcClientSummary> {
           const id = String(headers.get(META.servedBy)[0] ?? '(none)');
           byBackend[id] = (byBackend[id] ?? 0) + 1;
           ok++;
+          timeline.lastOkAtMs = Date.now();
         }
       } catch (err) {
         const { code, details } = err as { code?: number; details?: string };
         fail(code ?? grpc.status.UNKNOWN, details ?? String(err));
+        if (options.timeline === true) timeline.failedAtMs.push(Date.now());
       }
       if (options.intervalMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
     }
@@ -96,6 +111,7 @@ async function callAll(options: GrpcClientOptions): Promise<GrpcClientSummary> {
     byBackend,
     failures: [...failures.values()],
     durationMs: Math.round(performance.now() - started),
+    ...(options.timeline === true ? { timeline } : {}),
   };
 }
 
