@@ -37,6 +37,8 @@ export interface DiscoveryDeps {
   optIn: CniIpClaims;
   metrics: AgentMetrics;
   logger: Logger;
+  /** Given, before the first snapshot is awaited, what the source reports of itself (for /readyz). */
+  reportStatus: (status: () => unknown) => void;
 }
 
 export async function startStaticDiscovery(deps: DiscoveryDeps): Promise<RunningDiscovery> {
@@ -52,7 +54,10 @@ export async function startStaticDiscovery(deps: DiscoveryDeps): Promise<Running
       optIn.replacePods(staticPodRecords(snapshot.pods, optIn.nodeName));
     },
   });
+  let loaded = false;
+  deps.reportStatus(() => ({ state: loaded ? 'synced' : 'loading' }));
   await source.load();
+  loaded = true;
   return { status: () => ({ state: 'synced' }), stop: () => source.stop(), kubeApi: null };
 }
 
@@ -77,6 +82,7 @@ export async function startKubernetesDiscovery(deps: DiscoveryDeps): Promise<Run
     listTimeoutMs: KUBE_LIST_TIMEOUT_MS,
     watchIdleTimeoutMs: KUBE_WATCH_IDLE_TIMEOUT_MS,
   });
+  deps.reportStatus(() => source.status());
   await source.start();
   return { status: () => source.status(), stop: () => source.stop(), kubeApi: api };
 }

@@ -1,6 +1,7 @@
 // Wiring only: settings → discovery → registry → balancers → relay → listener and admin, then signals and drain.
 
-import { createAdminServer, type Readiness } from './admin/admin-server.ts';
+import { type AdminServer, createAdminServer, createMetricsServer } from './admin/admin-server.ts';
+import { AgentReadiness } from './admin/agent-readiness.ts';
 import { BalancerSet } from './balancer/balancer-set.ts';
 import { ConfigError, helpText, parseConfig, type Config } from './config.ts';
 import { AgentShutdown } from './drain/agent-shutdown.ts';
@@ -58,12 +59,40 @@ async function run(config: Config, logger: Logger): Promise<void> {
     const spec = registry.get(update.key);
     if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
   });
+  // Health first: /healthz answers from the start (liveness must not restart an agent that waits for an API server
+  // it cannot fix), /readyz says which phase the start is in. Both addresses are shared with SO_REUSEPORT, as the
+  // proxy port is, so the agent an upgrade starts beside the old one binds them too; a start that fails here fails
+  // before the agent joins the proxy port or takes the CNI socket.
+  const readiness = new AgentReadiness();
+  const admin = createAdminServer({
+    logger,
+    registry: metrics.registry,
+    readiness: () => readiness.answer(),
+    debugEndpoints: () => ({ services: balancers.describe() }),
+  });
+  const adminUrl = await serveHttp('admin', admin, config.admin);
+  let metricsServer: AdminServer | null = null;
+  let metricsUrl: string | null = null;
+  if (config.metrics !== null) {
+    metricsServer = createMetricsServer({ logger, registry: metrics.registry });
+    metricsUrl = await serveHttp('metrics', metricsServer, config.metrics);
+  }
+  logger.info({ admin: adminUrl, metrics: metricsUrl }, 'meshlite starting: health and metrics endpoints listening');
+  // A signal before the agent serves (during a long API outage, say) has nothing to drain: exit at once, cleanly.
+  const stopBeforeServing = (signal: string): void => {
+    logger.info({ signal, phase: readiness.phase }, 'meshlite stopped before it served');
+    process.exit(0);
+  };
+  process.once('SIGTERM', stopBeforeServing);
+  process.once('SIGINT', stopBeforeServing);
+
   // Listening only after discovery synced: with reusePort, a new agent that listened earlier would take connections
   // from the old one during an upgrade and answer them with "unknown target".
+  const reportStatus = (status: () => unknown): void => readiness.reportDiscovery(status);
+  const discoveryDeps = { config, registry, optIn, metrics, logger, reportStatus };
   const discovery =
-    config.discovery === 'kubernetes'
-      ? await startKubernetesDiscovery({ config, registry, optIn, metrics, logger })
-      : await startStaticDiscovery({ config, registry, optIn, metrics, logger });
+    config.discovery === 'kubernetes' ? await startKubernetesDiscovery(discoveryDeps) : await startStaticDiscovery(discoveryDeps);
+  readiness.enter('listening');
 
   // Set once the shutdown exists: a closed client connection may be the last one a drain waits for.
   let closedConnections = (): void => {};
@@ -100,6 +129,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
     const also = { host, port: proxyAddress.port };
     await listening('proxy', also, listener.listen(also.host, also.port));
   }
+  if (config.intercept) readiness.enter('interception');
   const transparent = config.intercept
     ? await startTransparentMode({
         config,
@@ -114,22 +144,13 @@ async function run(config: Config, logger: Logger): Promise<void> {
       })
     : null;
 
-  let draining = false;
-  const readiness = (): Readiness => (draining ? { ready: false, reason: 'draining' } : { ready: true, discovery: discovery.status() });
-  const admin = createAdminServer({
-    logger,
-    registry: metrics.registry,
-    readiness,
-    debugEndpoints: () => ({ services: balancers.describe() }),
-  });
-  await listening('admin', config.admin, admin.listen({ host: config.admin.host, port: config.admin.port }));
-  const adminAddress = admin.server.address();
-  const adminPort = typeof adminAddress === 'object' && adminAddress !== null ? adminAddress.port : config.admin.port;
+  readiness.enter('serving');
   logger.info(
     {
       listen: formatHostPort(proxyAddress.address, proxyAddress.port),
       listening: listener.state.state === 'listening' ? listener.state.addresses : [],
-      admin: formatHostPort(config.admin.host, adminPort),
+      admin: adminUrl,
+      metrics: metricsUrl,
       services: balancers.size,
       balancer: config.balancer,
       discovery: config.discovery,
@@ -140,15 +161,13 @@ async function run(config: Config, logger: Logger): Promise<void> {
 
   const shutdown = new AgentShutdown({
     listener,
-    markNotReady: () => {
-      draining = true;
-    },
+    markNotReady: () => readiness.enter('draining'),
     stopRest: async () => {
       await transparent?.stop();
       discovery.stop();
       relay.close();
       balancers.close();
-      await admin.close();
+      await Promise.all([admin.close(), metricsServer?.close()]);
     },
     clock: realClock,
     drainTimeoutMs: config.drainTimeoutMs,
@@ -164,8 +183,26 @@ async function run(config: Config, logger: Logger): Promise<void> {
     }
     void shutdown.run(signal);
   };
+  process.off('SIGTERM', stopBeforeServing);
+  process.off('SIGINT', stopBeforeServing);
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+/** Binds an HTTP server (shared with SO_REUSEPORT) and says where it listens, its port as bound ("host:port"). */
+async function serveHttp(what: string, server: AdminServer, address: HostPort): Promise<string> {
+  // Node's own listen: fastify's options have no reusePort. fastify.close() still closes this server.
+  await server.ready();
+  const bind = new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.server.listen({ host: address.host, port: address.port, reusePort: true }, () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  await listening(what, address, bind);
+  const bound = server.server.address();
+  return formatHostPort(address.host, typeof bound === 'object' && bound !== null ? bound.port : address.port);
 }
 
 /** A listener that cannot bind stops the agent with ML_LISTEN_FAILED, naming the address. */

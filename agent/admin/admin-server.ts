@@ -4,7 +4,9 @@ import Fastify, { LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../telemetry/logger.ts';
 
-export type Readiness = { ready: true; discovery?: unknown } | { ready: false; reason: string };
+export type Readiness =
+  | { ready: true; discovery?: unknown }
+  | { ready: false; reason: string; phase?: string; discovery?: unknown };
 
 export interface AdminServerOptions {
   logger: Logger;

@@ -17,8 +17,15 @@ export interface AgentProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts the agent with `args`; resolves once it logged "meshlite ready", rejects if it exits first. */
-export async function startAgent(args: string[], timeoutMs = 15_000): Promise<AgentProcess> {
+/** The log line the agent writes once it serves, and the one it writes as soon as /healthz answers. */
+export const READY_MESSAGE = 'meshlite ready';
+export const HEALTH_UP_MESSAGE = 'meshlite starting: health and metrics endpoints listening';
+
+/**
+ * Starts the agent with `args`; resolves once it logged `until` (by default "meshlite ready"), rejects if it exits
+ * first. Waiting for HEALTH_UP_MESSAGE instead gives an agent whose `listen` is not known yet ("undefined").
+ */
+export async function startAgent(args: string[], timeoutMs = 15_000, until = READY_MESSAGE): Promise<AgentProcess> {
   const child = spawn(process.execPath, [MAIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -40,7 +47,7 @@ export async function startAgent(args: string[], timeoutMs = 15_000): Promise<Ag
         try {
           const entry = JSON.parse(line) as Record<string, unknown>;
           logs.push(entry);
-          if (entry.msg === 'meshlite ready') {
+          if (entry.msg === until) {
             clearTimeout(timer);
             resolve(entry);
           }
