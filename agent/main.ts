@@ -161,7 +161,11 @@ async function run(config: Config, logger: Logger): Promise<void> {
 
   const shutdown = new AgentShutdown({
     listener,
-    markNotReady: () => readiness.enter('draining'),
+    markNotReady: () => {
+      readiness.enter('draining');
+      // The listener stops accepting now: if no new agent serves, fail open lets the pods reach their Services.
+      transparent?.stopRefreshing();
+    },
     stopRest: async () => {
       await transparent?.stop();
       discovery.stop();

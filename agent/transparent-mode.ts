@@ -30,6 +30,8 @@ export interface TransparentModeDeps {
 }
 
 export interface TransparentMode {
+  /** Fail open: this agent no longer keeps its pods intercepted (it drains); another agent may. */
+  stopRefreshing(): void;
   /** Leaves every rule and set in place: an agent restart or upgrade must not open a window without interception. */
   stop(): Promise<void>;
 }
@@ -87,6 +89,7 @@ export async function startTransparentMode(deps: TransparentModeDeps): Promise<T
     await server.start();
   }
   return {
+    stopRefreshing: () => manager.stopRefreshing(),
     stop: async () => {
       await server?.stop();
       await manager.stop();

@@ -57,7 +57,7 @@ export class InterceptionManager {
   private readonly desired: DesiredSets;
   private readonly passes: PassRunner;
   private readonly scheduler: PassScheduler;
-  /** Fail open only; runs from the first successful pass until stop(). */
+  /** Fail open only; runs from the first successful pass until stopRefreshing() or stop(). */
   private readonly refresher: PodSetRefresher | null;
   /** The end of the last pass or refresh: the next one starts after it, so their ipset commands never interleave. */
   private commandTail: Promise<unknown> = Promise.resolve();
@@ -151,6 +151,15 @@ export class InterceptionManager {
     if (this.state.state === 'stopped') return Promise.reject(new Error('interception stopped'));
     if (this.appliedGeneration >= this.generation) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ generation: this.generation, resolve, reject }));
+  }
+
+  /**
+   * Fail open: no more refreshes, so this node's pods' members expire within the timeout unless another agent
+   * refreshes them. A draining agent calls it first: it no longer accepts connections, and if no new agent takes
+   * over, the pods' new connections should reach their Services through kube-proxy, not be refused for the drain.
+   */
+  stopRefreshing(): void {
+    this.refresher?.stop();
   }
 
   /**

@@ -114,6 +114,25 @@ describe('InterceptionManager, fail open', () => {
     assert.deepEqual(harness.kernel.members('meshlite-pods-v4'), ['10.1.0.5']);
   });
 
+  it('stopRefreshing (a drain starts): no refresh from then on, while passes still apply changes', async () => {
+    const harness = createHarness();
+    harness.manager.setPods(['10.1.0.5']);
+    const start = harness.manager.start();
+    await settle();
+    await start;
+    harness.kernel.take();
+    await at(harness, 1000);
+    assert.deepEqual(harness.kernel.take(), [{ command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.5 timeout 3 -exist\n' }]);
+    harness.manager.stopRefreshing();
+    await at(harness, 5000);
+    assert.deepEqual(harness.kernel.take(), [], 'no refresh after the drain started');
+    harness.manager.setPods(['10.1.0.5', '10.1.0.6']);
+    await at(harness, 5005);
+    assert.deepEqual(harness.kernel.take(), [{ command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.6 timeout 3 -exist\n' }]);
+    assert.equal(harness.manager.state.state, 'ready');
+    await harness.manager.stop();
+  });
+
   it('rebuilds an older agent\'s pods set without timeout support at start, swapping it in under the rules that use it', async () => {
     const harness = createHarness({}, (kernel) => {
       kernel.ipsetRestore('create meshlite-pods-v4 hash:ip family inet maxelem 65536\nadd meshlite-pods-v4 10.1.0.5\ncreate meshlite-dsts-v4 hash:ip,port family inet maxelem 1048576\n');
