@@ -1,10 +1,17 @@
 // Reads the agent's settings from the command line and the environment (the table is in config/settings-table.ts).
 
 import { formatHostPort, type HostPort } from './vocabulary/host-port.ts';
-import { type Config, ConfigError, type ConfigResult } from './config/agent-config.ts';
+import { type Config, ConfigError, type ConfigResult, metricsAddresses } from './config/agent-config.ts';
 import { type AnySetting, SETTINGS } from './config/settings-table.ts';
 
-export { type Config, ConfigError, type ConfigResult, type DiscoveryMode, type IptablesBackendChoice } from './config/agent-config.ts';
+export {
+  type Config,
+  ConfigError,
+  type ConfigResult,
+  type DiscoveryMode,
+  type IptablesBackendChoice,
+  metricsAddresses,
+} from './config/agent-config.ts';
 export { SETTINGS } from './config/settings-table.ts';
 export { helpText } from './config/help-text.ts';
 
@@ -26,6 +33,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   }
   if (config.intercept && config.nodeIPs.v4 === null && config.nodeIPs.v6 === null) {
     throw new ConfigError('--intercept on needs the node IP: set --node-ip (env MESHLITE_NODE_IP; the DaemonSet passes status.hostIPs)');
+  }
+  if (config.metrics?.on === 'node-ips' && config.nodeIPs.v4 === null && config.nodeIPs.v6 === null) {
+    throw new ConfigError(`--metrics node:${config.metrics.port} needs the node IP: set --node-ip (env MESHLITE_NODE_IP)`);
   }
   return { action: 'run', config };
 }
@@ -77,7 +87,7 @@ function checkListenersDistinct(config: Config): void {
   const listeners: [string, HostPort | null][] = [
     ['--listen', config.listen],
     ['--admin', config.admin],
-    ['--metrics', config.metrics],
+    ...metricsAddresses(config).map((address): [string, HostPort] => ['--metrics', address]),
   ];
   for (let i = 0; i < listeners.length; i++) {
     for (let j = i + 1; j < listeners.length; j++) {

@@ -1,9 +1,11 @@
 // Wiring only: settings → discovery → registry → balancers → relay → listener and admin, then signals and drain.
 
-import { type AdminServer, createAdminServer, createMetricsServer } from './admin/admin-server.ts';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { type AdminServer, createAdminServer, createMetricsServer, createProbeServer } from './admin/admin-server.ts';
 import { AgentReadiness } from './admin/agent-readiness.ts';
 import { BalancerSet } from './balancer/balancer-set.ts';
-import { ConfigError, helpText, parseConfig, type Config } from './config.ts';
+import { ConfigError, helpText, metricsAddresses, parseConfig, type Config } from './config.ts';
 import { AgentShutdown } from './drain/agent-shutdown.ts';
 import { CniIpClaims } from './enrollment/cni-ip-claims.ts';
 import { enrolledOrLoopback, SourceRefusalLog } from './enrollment/source-policy.ts';
@@ -71,13 +73,17 @@ async function run(config: Config, logger: Logger): Promise<void> {
     debugEndpoints: () => ({ services: balancers.describe() }),
   });
   const adminUrl = await serveHttp('admin', admin, config.admin);
-  let metricsServer: AdminServer | null = null;
-  let metricsUrl: string | null = null;
-  if (config.metrics !== null) {
-    metricsServer = createMetricsServer({ logger, registry: metrics.registry });
-    metricsUrl = await serveHttp('metrics', metricsServer, config.metrics);
+  const metricsServers: AdminServer[] = [];
+  const metricsUrls: string[] = [];
+  for (const address of metricsAddresses(config)) {
+    const server = createMetricsServer({ logger, registry: metrics.registry });
+    metricsServers.push(server);
+    metricsUrls.push(await serveHttp('metrics', server, address));
   }
-  logger.info({ admin: adminUrl, metrics: metricsUrl }, 'meshlite starting: health and metrics endpoints listening');
+  // The pod's own probes ask this socket: the admin port may be shared with the agent of an upgrade.
+  const probeServer = config.probeSocket === null ? null : createProbeServer({ logger, readiness: () => readiness.answer() });
+  if (probeServer !== null && config.probeSocket !== null) await serveProbes(probeServer, config.probeSocket);
+  logger.info({ admin: adminUrl, metrics: metricsUrls, probeSocket: config.probeSocket }, 'meshlite starting: health and metrics endpoints listening');
   // A signal before the agent serves (during a long API outage, say) has nothing to drain: exit at once, cleanly.
   const stopBeforeServing = (signal: string): void => {
     logger.info({ signal, phase: readiness.phase }, 'meshlite stopped before it served');
@@ -123,11 +129,11 @@ async function run(config: Config, logger: Logger): Promise<void> {
       },
     },
   });
-  const proxyAddress = await listening('proxy', config.listen, listener.listen(config.listen.host, config.listen.port));
+  const proxyAddress = await listening('proxy', formatHostPort(config.listen.host, config.listen.port), listener.listen(config.listen.host, config.listen.port));
   // Interception redirects to each node IP at this port (IPv6 too on a dual-stack node): serve those --listen misses.
   for (const host of config.intercept ? nodeIPsToListenOn(config.listen.host, config.nodeIPs) : []) {
     const also = { host, port: proxyAddress.port };
-    await listening('proxy', also, listener.listen(also.host, also.port));
+    await listening('proxy', formatHostPort(also.host, also.port), listener.listen(also.host, also.port));
   }
   if (config.intercept) readiness.enter('interception');
   const transparent = config.intercept
@@ -150,7 +156,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
       listen: formatHostPort(proxyAddress.address, proxyAddress.port),
       listening: listener.state.state === 'listening' ? listener.state.addresses : [],
       admin: adminUrl,
-      metrics: metricsUrl,
+      metrics: metricsUrls,
       services: balancers.size,
       balancer: config.balancer,
       discovery: config.discovery,
@@ -171,7 +177,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
       discovery.stop();
       relay.close();
       balancers.close();
-      await Promise.all([admin.close(), metricsServer?.close()]);
+      await Promise.all([admin, ...metricsServers, probeServer].map((server) => server?.close()));
     },
     clock: realClock,
     drainTimeoutMs: config.drainTimeoutMs,
@@ -204,9 +210,19 @@ async function serveHttp(what: string, server: AdminServer, address: HostPort): 
       resolve();
     });
   });
-  await listening(what, address, bind);
+  await listening(what, formatHostPort(address.host, address.port), bind);
   const bound = server.server.address();
   return formatHostPort(address.host, typeof bound === 'object' && bound !== null ? bound.port : address.port);
+}
+
+/**
+ * Binds the probe server to its unix socket. A file left there is removed first: the socket is the pod's own (its
+ * emptyDir), so what is there was left by this container's previous run, which a restart ended.
+ */
+async function serveProbes(server: AdminServer, path: string): Promise<void> {
+  rmSync(path, { force: true });
+  mkdirSync(dirname(path), { recursive: true });
+  await listening('probes', path, server.listen({ path }));
 }
 
 /** A listener that cannot bind stops the agent with ML_LISTEN_FAILED, naming the address. */
@@ -216,11 +232,11 @@ class ListenError extends MeshliteError {
   }
 }
 
-async function listening<T>(what: string, address: HostPort, bound: Promise<T>): Promise<T> {
+async function listening<T>(what: string, where: string, bound: Promise<T>): Promise<T> {
   try {
     return await bound;
   } catch (error) {
-    throw new ListenError(`cannot listen on ${formatHostPort(address.host, address.port)} (${what}): ${(error as Error).message}`);
+    throw new ListenError(`cannot listen on ${where} (${what}): ${(error as Error).message}`);
   }
 }
 

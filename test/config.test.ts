@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Config, ConfigError, helpText, parseConfig, SETTINGS } from '../agent/config.ts';
+import { type Config, ConfigError, helpText, metricsAddresses, parseConfig, SETTINGS } from '../agent/config.ts';
 
 /** Kubernetes discovery (the default) needs the node name, which the DaemonSet always passes: so do the tests. */
 const NODE_ENV = { MESHLITE_NODE_NAME: 'node-a' };
@@ -42,6 +42,7 @@ describe('parseConfig', () => {
       listen: { host: '0.0.0.0', port: 15001 },
       admin: { host: '127.0.0.1', port: 15000 },
       metrics: null,
+      probeSocket: null,
       balancer: 'p2c-ewma',
       logLevel: 'info',
       connectTimeoutMs: 1000,
@@ -67,6 +68,7 @@ describe('parseConfig', () => {
       MESHLITE_LISTEN: '10.1.2.3:16001',
       MESHLITE_ADMIN: 'localhost:16000',
       MESHLITE_METRICS: '10.1.2.3:9090',
+      MESHLITE_PROBE_SOCKET: '/tmp/meshlite/probes.sock',
       MESHLITE_BALANCER: 'round-robin',
       MESHLITE_LOG_LEVEL: 'debug',
       MESHLITE_CONNECT_TIMEOUT_MS: '250',
@@ -88,7 +90,8 @@ describe('parseConfig', () => {
       failMode: 'closed',
       listen: { host: '10.1.2.3', port: 16001 },
       admin: { host: 'localhost', port: 16000 },
-      metrics: { host: '10.1.2.3', port: 9090 },
+      metrics: { on: 'address', address: { host: '10.1.2.3', port: 9090 } },
+      probeSocket: '/tmp/meshlite/probes.sock',
       balancer: 'round-robin',
       logLevel: 'debug',
       connectTimeoutMs: 250,
@@ -177,6 +180,30 @@ describe('parseConfig', () => {
     rejects(['--node-ip', 'node-a'], {}, ['--node-ip', 'one IPv4']);
     rejects(['--intercept', 'yes'], {}, ['--intercept', 'on or off']);
     rejects(['--cni-socket', 'cni.sock'], {}, ['--cni-socket', 'an absolute path']);
+  });
+
+  it('listens for metrics on every node IP with node:PORT (IPv4, IPv6, dual stack), which needs the node IP', () => {
+    const dual = run(['--metrics', 'node:15090', '--node-ip', '10.0.0.7,fd00::7']);
+    assert.deepEqual(dual.metrics, { on: 'node-ips', port: 15090 });
+    assert.deepEqual(metricsAddresses(dual), [
+      { host: '10.0.0.7', port: 15090 },
+      { host: 'fd00::7', port: 15090 },
+    ]);
+    assert.deepEqual(metricsAddresses(run(['--metrics', 'node:15090', '--node-ip', 'FD00:0::7'])), [{ host: 'fd00::7', port: 15090 }]);
+    assert.deepEqual(metricsAddresses(run(['--metrics', '[::1]:15090'])), [{ host: '::1', port: 15090 }]);
+    assert.deepEqual(metricsAddresses(run([])), []);
+    rejects(['--metrics', 'node:15090'], {}, ['--metrics node:15090 needs the node IP', '--node-ip']);
+    rejects(['--metrics', 'node:0', '--node-ip', '10.0.0.7'], {}, ['--metrics', '"node:0"', 'node:PORT with a port from 1 to 65535']);
+    rejects(['--metrics', 'node:x'], {}, ['--metrics', 'node:PORT']);
+    // What the DaemonSet once passed on an IPv6 node: an address and port that cannot be told apart.
+    rejects(['--metrics', 'fd00::1:15090'], {}, ['--metrics', '"fd00::1:15090"', 'node:PORT, off or host:port']);
+    rejects(['--metrics', 'node:15000', '--node-ip', '127.0.0.1'], {}, ['--admin 127.0.0.1:15000', '--metrics 127.0.0.1:15000', 'overlap']);
+  });
+
+  it('takes an absolute path for the probe socket, or off', () => {
+    assert.equal(run(['--probe-socket', '/tmp/meshlite/probes.sock']).probeSocket, '/tmp/meshlite/probes.sock');
+    assert.equal(run(['--probe-socket', 'off']).probeSocket, null);
+    rejects(['--probe-socket', 'probes.sock'], {}, ['--probe-socket', 'an absolute path or off']);
   });
 
   it('reads "uninstall" as an action, with the settings that follow it', () => {

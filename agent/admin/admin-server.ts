@@ -20,17 +20,19 @@ export interface AdminServerOptions {
 /** The admin server on --admin (loopback by default). Not listening yet: main calls listen() and close(). */
 export function createAdminServer(options: AdminServerOptions): AdminServer {
   const app = baseServer(options.logger, 'admin');
-  app.get('/healthz', async (_request, reply) => {
-    // Liveness: answering at all proves the event loop turns; nothing else belongs here (a failing dependency
-    // must not make Kubernetes restart the agent).
-    return reply.type('text/plain; charset=utf-8').send('ok\n');
-  });
-  app.get('/readyz', async (_request, reply) => {
-    const readiness = options.readiness();
-    return reply.code(readiness.ready ? 200 : 503).send(readiness);
-  });
+  addHealthRoutes(app, options.readiness);
   addMetricsRoute(app, options.registry);
   app.get('/debug/endpoints', async (_request, reply) => reply.send(options.debugEndpoints()));
+  return app;
+}
+
+/**
+ * The probe server on --probe-socket: /healthz and /readyz of this agent alone, for its pod's exec probes (a unix
+ * socket in the pod's own /tmp, which no other agent shares).
+ */
+export function createProbeServer(options: Pick<AdminServerOptions, 'logger' | 'readiness'>): AdminServer {
+  const app = baseServer(options.logger, 'probes');
+  addHealthRoutes(app, options.readiness);
   return app;
 }
 
@@ -58,6 +60,18 @@ function baseServer(logger: Logger, component: string) {
     return payload;
   });
   return app;
+}
+
+function addHealthRoutes(app: AdminServer, readiness: () => Readiness): void {
+  app.get('/healthz', async (_request, reply) => {
+    // Liveness: answering at all proves the event loop turns; nothing else belongs here (a failing dependency
+    // must not make Kubernetes restart the agent).
+    return reply.type('text/plain; charset=utf-8').send('ok\n');
+  });
+  app.get('/readyz', async (_request, reply) => {
+    const answer = readiness();
+    return reply.code(answer.ready ? 200 : 503).send(answer);
+  });
 }
 
 function addMetricsRoute(app: AdminServer, registry: Registry): void {

@@ -30,7 +30,9 @@ export interface Config {
   listen: HostPort;
   admin: HostPort;
   /** null: metrics are served on the admin address only. */
-  metrics: HostPort | null;
+  metrics: MetricsListen | null;
+  /** The unix socket that answers /healthz and /readyz for this agent alone (its pod's exec probes); null: none. */
+  probeSocket: string | null;
   balancer: BalancerName;
   logLevel: LogLevel;
   connectTimeoutMs: number;
@@ -38,6 +40,20 @@ export interface Config {
   drainTimeoutMs: number;
   upstreamMaxConnections: number;
   clusterDomain: string;
+}
+
+/**
+ * Where the metrics listener binds: one address, or every node IP (--node-ip) at one port, which is how the DaemonSet
+ * says "the node IP" on IPv4, IPv6 and dual-stack nodes alike.
+ */
+export type MetricsListen = { on: 'address'; address: HostPort } | { on: 'node-ips'; port: number };
+
+/** The addresses the metrics listener binds, in the order given (IPv4 first on a dual-stack node). */
+export function metricsAddresses(config: Pick<Config, 'metrics' | 'nodeIPs'>): HostPort[] {
+  const metrics = config.metrics;
+  if (metrics === null) return [];
+  if (metrics.on === 'address') return [metrics.address];
+  return [config.nodeIPs.v4, config.nodeIPs.v6].flatMap((host) => (host === null ? [] : [{ host, port: metrics.port }]));
 }
 
 /** What main does with the command line: run with a configuration, remove every rule and set the agent created

@@ -5,7 +5,7 @@ import { BALANCER_NAMES, DEFAULT_BALANCER } from '../vocabulary/balancer-names.t
 import type { BalancerName } from '../vocabulary/balancer-names.ts';
 import { FAIL_MODES, type FailMode } from '../intercept/fail-mode.ts';
 import type { Config, DiscoveryMode, IptablesBackendChoice } from './agent-config.ts';
-import { DNS_NAME, integerIn, listenAddress, nodeIPs, ok, oneOf, type Parsed } from './value-parsers.ts';
+import { DNS_NAME, integerIn, listenAddress, metricsListen, nodeIPs, ok, oneOf, type Parsed } from './value-parsers.ts';
 
 export interface Setting<K extends keyof Config> {
   readonly key: K;
@@ -161,9 +161,22 @@ export const SETTINGS: readonly AnySetting[] = [
     flag: '--metrics',
     env: 'MESHLITE_METRICS',
     defaultText: 'off',
-    metavar: 'HOST:PORT|off',
-    help: 'A separate listener serving only /metrics, for Prometheus to scrape on the node IP. "off": only on --admin.',
-    parse: (text) => (text === 'off' ? ok(null) : listenAddress(text)),
+    metavar: 'node:PORT|HOST:PORT|off',
+    help:
+      'A separate listener serving only /metrics, for Prometheus to scrape. "node:PORT" listens on every --node-ip ' +
+      '(IPv4 and IPv6) at PORT, as the DaemonSet does; "off": /metrics only on --admin.',
+    parse: metricsListen,
+  }),
+  setting({
+    key: 'probeSocket',
+    flag: '--probe-socket',
+    env: 'MESHLITE_PROBE_SOCKET',
+    defaultText: 'off',
+    metavar: 'PATH|off',
+    help:
+      'A unix socket answering /healthz and /readyz for this agent alone. The DaemonSet\'s probes ask it (in the ' +
+      'pod\'s own /tmp): during an upgrade two agents share the admin port, and a probe there could reach either.',
+    parse: (text) => (text === 'off' ? ok(null) : text.startsWith('/') && !text.includes('\0') ? ok(text) : { ok: false, expected: 'an absolute path or off' }),
   }),
   setting({
     key: 'balancer',

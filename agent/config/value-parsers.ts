@@ -2,7 +2,7 @@
 
 import { isIP } from 'node:net';
 import { canonicalIPv6, type HostPort, parseHostPort } from '../vocabulary/host-port.ts';
-import type { Config } from './agent-config.ts';
+import type { Config, MetricsListen } from './agent-config.ts';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
 
@@ -17,6 +17,17 @@ export function oneOf<T extends string>(choices: readonly T[]): (text: string) =
 export function listenAddress(text: string): Parsed<HostPort> {
   const result = parseHostPort(text, { allowHostname: true, allowPortZero: true });
   return result.ok ? result : { ok: false, expected: `host:port, e.g. 0.0.0.0:15001 or [::1]:15001 (${result.reason})` };
+}
+
+/** `off` is read by the setting itself; this reads `node:PORT` (every node IP) or a listen address. */
+export function metricsListen(text: string): Parsed<MetricsListen | null> {
+  if (text === 'off') return ok(null);
+  if (text.startsWith('node:')) {
+    const port = integerIn(1, 65_535)(text.slice('node:'.length));
+    return port.ok ? ok({ on: 'node-ips', port: port.value }) : { ok: false, expected: 'node:PORT with a port from 1 to 65535' };
+  }
+  const address = listenAddress(text);
+  return address.ok ? ok({ on: 'address', address: address.value }) : { ok: false, expected: `node:PORT, off or ${address.expected}` };
 }
 
 export function integerIn(min: number, max: number): (text: string) => Parsed<number> {

@@ -3,12 +3,20 @@
 // when the API server comes back.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { HEALTH_UP_MESSAGE, startAgent } from '../support/agent-process.ts';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.ts';
 import { waitFor } from '../../lab/wait-for.ts';
 
 let api: KubeApiServer;
+const sockets = mkdtempSync(join(tmpdir(), 'ml-health-'));
+/** Fixed ports (below 32768), shared by both agents of the upgrade test as a DaemonSet's pods share them. */
+const ADMIN_PORT = 15391;
+const METRICS_PORT = 15392;
 
 before(async () => {
   api = await startKubeApiServer();
@@ -17,7 +25,25 @@ before(async () => {
 
 after(async () => {
   await api?.close();
+  rmSync(sockets, { recursive: true, force: true });
 });
+
+/** GET over a unix socket, as the pod's exec probe does: status and body. */
+function probe(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, timeout: 5000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${socketPath}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 test('API unreachable at start: /healthz 200 before the first snapshot, /readyz 503 with its reason, then ready when it returns', async (t) => {
   await api.stop();
@@ -52,5 +78,44 @@ test('API unreachable at start: /healthz 200 before the first snapshot, /readyz 
     assert.deepEqual(await ready.json(), { ready: true, discovery: { state: 'synced' } });
   } finally {
     assert.equal(await agent.stop(), 0);
+  }
+});
+
+test('two agents with identical flags (an upgrade) share the admin and metrics ports; each probe socket answers for its own agent', async () => {
+  const flags = (probeSocket: string): string[] => [
+    '--discovery', 'kubernetes', '--kubeconfig', api.kubeconfigPath, '--node-name', 'node-a',
+    '--admin', `127.0.0.1:${ADMIN_PORT}`, '--metrics', `node:${METRICS_PORT}`, '--node-ip', '127.0.0.1,::1',
+    '--probe-socket', probeSocket,
+  ];
+  const oldSocket = join(sockets, 'old', 'probes.sock');
+  const newSocket = join(sockets, 'new', 'probes.sock');
+  const old = await startAgent(flags(oldSocket));
+  let next: Awaited<ReturnType<typeof startAgent>> | null = null;
+  try {
+    assert.equal((await probe(oldSocket, '/readyz')).status, 200);
+    // The new agent starts while the API is away: it binds the same ports, and is not ready.
+    await api.stop();
+    next = await startAgent(flags(newSocket), 15_000, HEALTH_UP_MESSAGE);
+    assert.equal(next.admin, `127.0.0.1:${ADMIN_PORT}`);
+    const waiting = await probe(newSocket, '/readyz');
+    assert.equal(waiting.status, 503);
+    assert.equal((JSON.parse(waiting.body) as { phase: string }).phase, 'discovery');
+    assert.equal((await probe(newSocket, '/healthz')).status, 200);
+    assert.equal((await probe(oldSocket, '/readyz')).status, 200, 'the old agent is still the ready one');
+    for (const host of ['127.0.0.1', '[::1]']) {
+      const scraped = await fetch(`http://${host}:${METRICS_PORT}/metrics`);
+      assert.equal(scraped.status, 200);
+      assert.match(await scraped.text(), /^# TYPE meshlite_/m);
+      assert.equal((await fetch(`http://${host}:${METRICS_PORT}/healthz`)).status, 404, 'the metrics listener serves /metrics only');
+    }
+
+    await api.restart();
+    await waitFor(async () => (await probe(newSocket, '/readyz')).status === 200, { timeoutMs: 30_000, message: 'the new agent ready' });
+    assert.equal(await old.stop(), 0);
+    assert.equal((await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).status, 200, 'metrics answer after the old agent left');
+    assert.equal((await fetch(`http://127.0.0.1:${ADMIN_PORT}/readyz`)).status, 200);
+  } finally {
+    await old.stop();
+    if (next !== null) assert.equal(await next.stop(), 0);
   }
 });
