@@ -11,9 +11,10 @@ RUN npm ci --ignore-scripts && rm -f node_modules/.bin/node && npm run install
 COPY . .
 RUN node cni/build-executable.ts --output /src/dist/meshlite-cni && npm prune --omit=dev --ignore-scripts
 
-# Run: the same Node line, iptables (nft and legacy) and ipset, nothing to compile.
+# Run: the same Node line, iptables (nft and legacy) and ipset, curl for the DaemonSet's probes (they ask the agent's
+# unix socket), nothing to compile.
 FROM node:24.9.0-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends iptables ipset && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends iptables ipset curl && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/meshlite
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules node_modules

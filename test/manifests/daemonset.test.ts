@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
-import { parseConfig, SETTINGS } from '../../agent/config.ts';
+import { metricsAddresses, parseConfig, SETTINGS } from '../../agent/config.ts';
 
 const MANIFESTS = new URL('../../manifests/', import.meta.url);
 
@@ -17,11 +17,23 @@ interface Container {
   env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
   ports?: Array<{ containerPort: number; hostPort?: number }>;
   securityContext?: { capabilities?: { add?: string[]; drop?: string[] } };
+  startupProbe?: Probe;
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
   volumeMounts?: Array<{ name: string; mountPath: string }>;
+}
+
+interface Probe {
+  exec?: { command: string[] };
+  httpGet?: unknown;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
 }
 
 interface PodSpec {
   hostNetwork?: boolean;
+  nodeSelector?: Record<string, string>;
   serviceAccountName?: string;
   terminationGracePeriodSeconds?: number;
   initContainers?: Container[];
@@ -48,21 +60,32 @@ async function daemonSet(file: string): Promise<DaemonSet> {
 }
 
 /** What the downward API gives a pod on a dual-stack node. */
-const DOWNWARD: Record<string, string> = { 'spec.nodeName': 'node-a', 'status.hostIP': '10.0.0.5', 'status.hostIPs': '10.0.0.5,fd00::5' };
+const DUAL_STACK: Record<string, string> = { 'spec.nodeName': 'node-a', 'status.hostIP': '10.0.0.5', 'status.hostIPs': '10.0.0.5,fd00::5' };
+/** ... and on an IPv6-only node. */
+const IPV6_ONLY: Record<string, string> = { 'spec.nodeName': 'node-b', 'status.hostIP': 'fd00::1', 'status.hostIPs': 'fd00::1' };
 
-function environment(container: Container): Record<string, string> {
+function environment(container: Container, downward: Record<string, string> = DUAL_STACK): Record<string, string> {
   const env: Record<string, string> = {};
   for (const entry of container.env ?? []) {
     const path = entry.valueFrom?.fieldRef?.fieldPath;
-    env[entry.name] = entry.value ?? (path === undefined ? '' : DOWNWARD[path]);
+    env[entry.name] = entry.value ?? (path === undefined ? '' : downward[path]);
   }
   return env;
+}
+
+/** The agent's settings as the kubelet would start it: args with $(VAR) substituted, and its environment. */
+function agentConfig(agent: Container, downward: Record<string, string>) {
+  const env = environment(agent, downward);
+  const args = (agent.args ?? []).map((arg) => arg.replace(/\$\((\w+)\)/g, (_, name: string) => env[name]));
+  const result = parseConfig(args, env);
+  assert.equal(result.action, 'run');
+  return result.action === 'run' ? result.config : assert.fail('not a run');
 }
 
 describe('manifests/daemonset.yaml', () => {
   it('is applied after its namespace and RBAC (kustomization order)', async () => {
     const kustomization = parse(await readFile(new URL('kustomization.yaml', MANIFESTS), 'utf8')) as { resources: string[] };
-    assert.deepEqual(kustomization.resources, ['namespace.yaml', 'rbac.yaml', 'daemonset.yaml']);
+    assert.deepEqual(kustomization.resources, ['namespace.yaml', 'rbac.yaml', 'daemonset.yaml', 'metrics-service.yaml']);
   });
 
   it('upgrades by surge, on the node network, with no host port and the ServiceAccount of rbac.yaml', async () => {
@@ -73,9 +96,12 @@ describe('manifests/daemonset.yaml', () => {
     assert.equal(pod.hostNetwork, true);
     assert.equal(pod.serviceAccountName, 'meshlite');
     assert.ok((pod.terminationGracePeriodSeconds ?? 30) * 1000 > 25_000, 'grace period above the drain timeout');
+    // On the host network every declared containerPort is a host port (kubernetes/kubernetes#106417): the surge pod
+    // of an upgrade could not be scheduled beside the old one. No container may declare one.
     for (const container of [...(pod.initContainers ?? []), ...pod.containers]) {
-      for (const port of container.ports ?? []) assert.equal(port.hostPort, undefined, `${container.name} uses a hostPort`);
+      assert.deepEqual(container.ports ?? [], [], `${container.name} declares a port, a host port on the host network`);
     }
+    assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/os': 'linux' });
     assert.equal(ds.spec.template.metadata.annotations?.['meshlite.io/inject'], 'disabled', 'the agent never intercepts itself');
   });
 
@@ -87,10 +113,7 @@ describe('manifests/daemonset.yaml', () => {
     for (const name of Object.keys(env)) {
       if (name.startsWith('MESHLITE_') && !known.has(name)) assert.ok((agent.args ?? []).some((a) => a.includes(`$(${name})`)), `${name} is neither a setting nor used in args`);
     }
-    const args = (agent.args ?? []).map((arg) => arg.replace(/\$\((\w+)\)/g, (_, name: string) => env[name]));
-    const result = parseConfig(args, env);
-    assert.equal(result.action, 'run');
-    const config = result.action === 'run' ? result.config : null;
+    const config = agentConfig(agent, DUAL_STACK);
     assert.equal(config?.discovery, 'kubernetes');
     assert.equal(config?.kubeconfig, null);
     assert.equal(config?.intercept, true);
@@ -101,6 +124,33 @@ describe('manifests/daemonset.yaml', () => {
     assert.deepEqual(config?.listen, { host: '127.0.0.1', port: 15001 });
     assert.deepEqual(agent.securityContext?.capabilities, { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] });
     assert.ok(agent.volumeMounts?.some((m) => m.mountPath === '/run/meshlite'), 'the CNI socket is on the host');
+    assert.deepEqual(metricsAddresses(config), [
+      { host: '10.0.0.5', port: 15090 },
+      { host: 'fd00::5', port: 15090 },
+    ]);
+  });
+
+  it('starts on an IPv6-only node: metrics on its IPv6 address, interception of IPv6 only', async () => {
+    const agent = (await daemonSet('daemonset.yaml')).spec.template.spec.containers.find((c) => c.name === 'agent') as Container;
+    const config = agentConfig(agent, IPV6_ONLY);
+    assert.deepEqual(config.nodeIPs, { v4: null, v6: 'fd00::1' });
+    assert.deepEqual(metricsAddresses(config), [{ host: 'fd00::1', port: 15090 }]);
+  });
+
+  it("probes ask the agent's own socket in the pod's own /tmp, with curl -f, and health never waits on the API", async () => {
+    const pod = (await daemonSet('daemonset.yaml')).spec.template.spec;
+    const agent = pod.containers.find((c) => c.name === 'agent') as Container;
+    const socket = agentConfig(agent, DUAL_STACK).probeSocket;
+    assert.equal(socket, '/tmp/meshlite/probes.sock');
+    const tmp = agent.volumeMounts?.find((m) => m.mountPath === '/tmp');
+    assert.ok(pod.volumes.some((v) => v.name === tmp?.name && v.hostPath === undefined), "/tmp is the pod's own volume, not the host's");
+    const command = (path: string) => ['curl', '-fsS', '--max-time', '2', '--unix-socket', socket, `http://agent${path}`];
+    assert.deepEqual(agent.startupProbe?.exec?.command, command('/healthz'));
+    assert.deepEqual(agent.readinessProbe?.exec?.command, command('/readyz'));
+    assert.deepEqual(agent.livenessProbe?.exec?.command, command('/healthz'));
+    for (const probe of [agent.startupProbe, agent.readinessProbe, agent.livenessProbe]) {
+      assert.ok((probe?.timeoutSeconds ?? 1) > 2, 'the kubelet waits longer than curl does');
+    }
   });
 
   it('keeps the CNI plugin installed with a native sidecar that talks to the same socket', async () => {
@@ -113,6 +163,24 @@ describe('manifests/daemonset.yaml', () => {
     assert.equal(environment(installer).MESHLITE_CNI_AGENT_SOCKET, '/run/meshlite/cni.sock');
     const mounts = new Set(installer.volumeMounts?.map((m) => m.mountPath));
     assert.ok(mounts.has('/host/opt/cni/bin') && mounts.has('/host/etc/cni/net.d'));
+  });
+});
+
+describe('manifests/metrics-service.yaml', () => {
+  it("selects the DaemonSet's pods, headless, at the port the agent's metrics listener binds", async () => {
+    const service = parse(await readFile(new URL('metrics-service.yaml', MANIFESTS), 'utf8')) as {
+      metadata: { namespace: string };
+      spec: { clusterIP: string; selector: Record<string, string>; ports: Array<{ name: string; port: number; targetPort: number }> };
+    };
+    const ds = await daemonSet('daemonset.yaml');
+    assert.equal(service.metadata.namespace, ds.metadata.namespace);
+    assert.equal(service.spec.clusterIP, 'None');
+    const labels = (ds.spec.template.metadata as { labels?: Record<string, string> }).labels ?? {};
+    for (const [key, value] of Object.entries(service.spec.selector)) assert.equal(labels[key], value, `the pods carry ${key}=${value}`);
+    const agent = ds.spec.template.spec.containers.find((c) => c.name === 'agent') as Container;
+    const bound = new Set(metricsAddresses(agentConfig(agent, DUAL_STACK)).map((address) => address.port));
+    assert.deepEqual(service.spec.ports.map((p) => [p.name, p.targetPort]), [['metrics', [...bound][0]]]);
+    assert.equal(bound.size, 1);
   });
 });
 
