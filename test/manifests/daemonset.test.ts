@@ -16,7 +16,11 @@ interface Container {
   restartPolicy?: string;
   env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
   ports?: Array<{ containerPort: number; hostPort?: number }>;
-  securityContext?: { capabilities?: { add?: string[]; drop?: string[] } };
+  securityContext?: {
+    capabilities?: { add?: string[]; drop?: string[] };
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+  };
   startupProbe?: Probe;
   readinessProbe?: Probe;
   livenessProbe?: Probe;
@@ -122,7 +126,11 @@ describe('manifests/daemonset.yaml', () => {
     assert.equal(config?.cniSocket, '/run/meshlite/cni.sock');
     // Not 0.0.0.0: the node IPs are added by the agent, and a wildcard would also serve the pods' bridge gateways.
     assert.deepEqual(config?.listen, { host: '127.0.0.1', port: 15001 });
-    assert.deepEqual(agent.securityContext?.capabilities, { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] });
+    assert.deepEqual(agent.securityContext, {
+      capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+    });
     assert.ok(agent.volumeMounts?.some((m) => m.mountPath === '/run/meshlite'), 'the CNI socket is on the host');
     assert.deepEqual(metricsAddresses(config), [
       { host: '10.0.0.5', port: 15090 },
@@ -161,6 +169,7 @@ describe('manifests/daemonset.yaml', () => {
     const source = await readFile(new URL('../../cni/install-main.ts', import.meta.url), 'utf8');
     for (const name of Object.keys(environment(installer))) assert.ok(source.includes(`'${name}'`), `the installer reads ${name}`);
     assert.equal(environment(installer).MESHLITE_CNI_AGENT_SOCKET, '/run/meshlite/cni.sock');
+    assert.deepEqual(installer.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     const mounts = new Set(installer.volumeMounts?.map((m) => m.mountPath));
     assert.ok(mounts.has('/host/opt/cni/bin') && mounts.has('/host/etc/cni/net.d'));
   });
