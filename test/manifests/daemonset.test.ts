@@ -175,6 +175,22 @@ describe('manifests/daemonset.yaml', () => {
   });
 });
 
+describe('the image', () => {
+  it('is named once per kustomization: every container says "meshlite", and the images entry gives the tag', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const dir of ['', 'uninstall/']) {
+      const kustomization = parse(await readFile(new URL(`${dir}kustomization.yaml`, MANIFESTS), 'utf8')) as {
+        images: Array<{ name: string; newName?: string; newTag: string }>;
+      };
+      assert.deepEqual(kustomization.images, [{ name: 'meshlite', newTag: pkg.version }], `${dir}kustomization.yaml: the tag is the version`);
+      const pod = (await daemonSet(`${dir}daemonset.yaml`)).spec.template.spec;
+      for (const container of [...(pod.initContainers ?? []), ...pod.containers]) {
+        assert.equal(container.image, 'meshlite', `${dir}daemonset.yaml: ${container.name}`);
+      }
+    }
+  });
+});
+
 describe('manifests/metrics-service.yaml', () => {
   it("selects the DaemonSet's pods, headless, at the port the agent's metrics listener binds", async () => {
     const service = parse(await readFile(new URL('metrics-service.yaml', MANIFESTS), 'utf8')) as {
