@@ -32,6 +32,7 @@ describe('parseConfig', () => {
       discovery: 'kubernetes',
       staticFile: 'meshlite.yaml',
       kubeconfig: null,
+      stateFile: null,
       nodeName: 'node-a',
       intercept: false,
       nodeIPs: { v4: null, v6: null },
@@ -58,6 +59,7 @@ describe('parseConfig', () => {
       MESHLITE_DISCOVERY: 'static',
       MESHLITE_STATIC_FILE: '/etc/meshlite/services.yaml',
       MESHLITE_KUBECONFIG: '/root/.kube/config',
+      MESHLITE_STATE_FILE: '/run/meshlite/state.json',
       MESHLITE_NODE_NAME: 'worker-7',
       MESHLITE_INTERCEPT: 'on',
       MESHLITE_NODE_IP: '10.1.2.3,FD00::0:3',
@@ -81,6 +83,7 @@ describe('parseConfig', () => {
       discovery: 'static',
       staticFile: '/etc/meshlite/services.yaml',
       kubeconfig: '/root/.kube/config',
+      stateFile: '/run/meshlite/state.json',
       nodeName: 'worker-7',
       intercept: true,
       nodeIPs: { v4: '10.1.2.3', v6: 'fd00::3' },
@@ -198,6 +201,12 @@ describe('parseConfig', () => {
     // What the DaemonSet once passed on an IPv6 node: an address and port that cannot be told apart.
     rejects(['--metrics', 'fd00::1:15090'], {}, ['--metrics', '"fd00::1:15090"', 'node:PORT, off or host:port']);
     rejects(['--metrics', 'node:15000', '--node-ip', '127.0.0.1'], {}, ['--admin 127.0.0.1:15000', '--metrics 127.0.0.1:15000', 'overlap']);
+  });
+
+  it('takes an absolute path for the state file, or off', () => {
+    assert.equal(run(['--state-file', '/run/meshlite/state.json']).stateFile, '/run/meshlite/state.json');
+    assert.equal(run(['--state-file', 'off']).stateFile, null);
+    rejects(['--state-file', 'state.json'], {}, ['--state-file', 'an absolute path or off']);
   });
 
   it('takes an absolute path for the probe socket, or off', () => {

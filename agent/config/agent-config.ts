@@ -14,6 +14,8 @@ export interface Config {
   staticFile: string;
   /** null: the in-cluster service account (the DaemonSet's); else a kubeconfig file. */
   kubeconfig: string | null;
+  /** Kubernetes discovery's last synced view, served from when the agent starts during an API outage; null: none. */
+  stateFile: string | null;
   /** The node this agent serves: only its pods are watched and enrolled. Required with kubernetes discovery. */
   nodeName: string;
   /** Transparent interception: iptables/ipset rules in the node's network namespace, and the CNI socket. */

@@ -63,6 +63,18 @@ export const SETTINGS: readonly AnySetting[] = [
     },
   }),
   setting({
+    key: 'stateFile',
+    flag: '--state-file',
+    env: 'MESHLITE_STATE_FILE',
+    defaultText: 'off',
+    metavar: 'PATH|off',
+    help:
+      'Where kubernetes discovery keeps its last synced view (Services and this node\'s opted-in pods), rewritten ' +
+      'at most once a second after a change. An agent that starts while the API server is unreachable serves from ' +
+      'it until the API answers. The DaemonSet keeps it in /run/meshlite (kept across agent restarts, not reboots).',
+    parse: (text) => (text === 'off' ? ok(null) : text.startsWith('/') && !text.includes('\0') ? ok(text) : { ok: false, expected: 'an absolute path or off' }),
+  }),
+  setting({
     key: 'nodeName',
     flag: '--node-name',
     env: 'MESHLITE_NODE_NAME',
