@@ -95,7 +95,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
   // Listening only after discovery synced: with reusePort, a new agent that listened earlier would take connections
   // from the old one during an upgrade and answer them with "unknown target".
   const reportStatus = (status: () => unknown): void => readiness.reportDiscovery(status);
-  const discoveryDeps = { config, registry, optIn, metrics, logger, reportStatus };
+  const discoveryDeps = { config, registry, optIn, index, metrics, logger, reportStatus };
   const discovery =
     config.discovery === 'kubernetes' ? await startKubernetesDiscovery(discoveryDeps) : await startStaticDiscovery(discoveryDeps);
   readiness.enter('listening');
