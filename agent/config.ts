@@ -25,7 +25,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   // --help wins wherever it stands, even after a mistake: someone asking for help gets it.
   if (argv.some((arg) => HELP_FLAGS.has(arg))) return { action: 'help' };
   if (argv[0] === 'uninstall') return { action: 'uninstall', config: parseSettings(argv.slice(1), env) };
-  const config = parseSettings(argv, env);
+  // `check` takes the agent's settings and demands what the agent demands: it checks the node for that agent.
+  const check = argv[0] === 'check';
+  const config = parseSettings(check ? argv.slice(1) : argv, env);
   if (config.discovery === 'kubernetes' && config.nodeName === '') {
     throw new ConfigError(
       'kubernetes discovery needs the node name: set --node-name (env MESHLITE_NODE_NAME; the DaemonSet passes spec.nodeName)',
@@ -37,7 +39,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   if (config.metrics?.on === 'node-ips' && config.nodeIPs.v4 === null && config.nodeIPs.v6 === null) {
     throw new ConfigError(`--metrics node:${config.metrics.port} needs the node IP: set --node-ip (env MESHLITE_NODE_IP)`);
   }
-  return { action: 'run', config };
+  return { action: check ? 'check' : 'run', config };
 }
 
 function parseSettings(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Config {

@@ -257,6 +257,12 @@ async function uninstallRules(config: Config): Promise<number> {
   }
 }
 
+/** `meshlite check`: the preflight report (agent/preflight/), loaded only when asked for; exit 1 on any problem. */
+async function checkNode(settings: Config | ConfigError): Promise<number> {
+  const { runCheckCommand } = await import('./preflight/check-command.ts');
+  return runCheckCommand(settings, { runner: runCommand, env: process.env, pid: process.pid, write: (text) => process.stdout.write(text) });
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -269,9 +275,17 @@ async function main(): Promise<void> {
       process.exitCode = await uninstallRules(result.config);
       return;
     }
+    if (result.action === 'check') {
+      process.exitCode = await checkNode(result.config);
+      return;
+    }
     config = result.config;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
+    if (process.argv[2] === 'check') {
+      process.exitCode = await checkNode(error);
+      return;
+    }
     process.stderr.write(`meshlite: ${error.message}\nRun with --help to see every setting.\n`);
     process.exitCode = 2;
     return;

@@ -215,6 +215,16 @@ describe('parseConfig', () => {
     rejects(['--probe-socket', 'probes.sock'], {}, ['--probe-socket', 'an absolute path or off']);
   });
 
+  it('reads "check" as an action with the settings that follow it, demanding what the agent demands', () => {
+    const result = parseConfig(['check', '--intercept', 'on', '--node-ip', '10.0.0.7', '--discovery', 'static'], {});
+    assert.equal(result.action, 'check');
+    assert.deepEqual(result.action === 'check' && result.config.nodeIPs, { v4: '10.0.0.7', v6: null });
+    assert.throws(() => parseConfig(['check', '--intercept', 'on', '--discovery', 'static'], {}), {
+      name: 'ConfigError',
+      message: '--intercept on needs the node IP: set --node-ip (env MESHLITE_NODE_IP; the DaemonSet passes status.hostIPs)',
+    });
+  });
+
   it('reads "uninstall" as an action, with the settings that follow it', () => {
     const result = parseConfig(['uninstall', '--iptables-backend', 'nft'], {});
     assert.equal(result.action, 'uninstall');

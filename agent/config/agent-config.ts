@@ -59,8 +59,12 @@ export function metricsAddresses(config: Pick<Config, 'metrics' | 'nodeIPs'>): H
 }
 
 /** What main does with the command line: run with a configuration, remove every rule and set the agent created
- *  (`uninstall`), or print helpText() and exit 0. */
-export type ConfigResult = { action: 'run'; config: Config } | { action: 'uninstall'; config: Config } | { action: 'help' };
+ *  (`uninstall`), check the node for what the agent needs (`check`, agent/preflight/), or print helpText() and exit 0. */
+export type ConfigResult =
+  | { action: 'run'; config: Config }
+  | { action: 'uninstall'; config: Config }
+  | { action: 'check'; config: Config }
+  | { action: 'help' };
 
 /** A setting has an invalid value; the message names the setting, the value and what is expected. */
 export class ConfigError extends MeshliteError {

@@ -1,4 +1,4 @@
-// The Kubernetes API as discovery uses it: a paged raw LIST, a GET of one object and client-node's Watch, all authenticated by client-node.
+// The Kubernetes API as discovery uses it (a paged raw LIST, a GET of one object, client-node's Watch) and a POST for the preflight, all authenticated by client-node.
 
 import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
 import { fetch, type Response } from 'undici';
@@ -27,6 +27,9 @@ export interface KubeApi {
   /** GET one object (e.g. `/api/v1/namespaces/NS/pods/NAME`): its raw JSON, or null when the API answers 404.
    *  Rejects with KubeApiError on any other non-200 answer. */
   get(path: string, signal: AbortSignal): Promise<unknown | null>;
+  /** POST a JSON object (e.g. a SelfSubjectAccessReview, which the preflight check sends): the raw JSON answer.
+   *  Rejects with KubeApiError unless the API answers 200 or 201. */
+  post(path: string, body: unknown, signal: AbortSignal): Promise<unknown>;
   /** `idleTimeoutMs` bounds both the wait for the watch's response and the silence between its events. */
   watchClient(idleTimeoutMs: number): WatchClient;
 }
@@ -112,6 +115,19 @@ export function createKubeApi(config: KubeConfig): KubeApi {
       if (response.status !== 200) {
         const body = await response.text().catch(() => '');
         throw new KubeApiError(response.status, `GET ${path}: HTTP ${response.status} ${statusMessage(body)}`.trim());
+      }
+      return (await response.json()) as unknown;
+    },
+    async post(path, body, signal) {
+      const url = new URL(server + path);
+      const context = new RequestContext(url.toString(), HttpMethod.POST);
+      context.setHeaderParam('Accept', 'application/json');
+      context.setHeaderParam('Content-Type', 'application/json');
+      await config.applySecurityAuthentication(context);
+      const response = await fetch(url, { method: 'POST', headers: context.getHeaders(), body: JSON.stringify(body), dispatcher: context.getDispatcher(), signal });
+      if (response.status !== 200 && response.status !== 201) {
+        const text = await response.text().catch(() => '');
+        throw new KubeApiError(response.status, `POST ${path}: HTTP ${response.status} ${statusMessage(text)}`.trim());
       }
       return (await response.json()) as unknown;
     },

@@ -1,4 +1,4 @@
-// A Kubernetes API server test fixture on 127.0.0.1: the real wire protocol (LIST, WATCH, GET, Status errors) for namespaces, services, pods and endpointslices, with fault injection.
+// A Kubernetes API server test fixture on 127.0.0.1: the real wire protocol (LIST, WATCH, GET, Status errors) for namespaces, services, pods and endpointslices, SelfSubjectAccessReview, with fault injection.
 
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ACCESS_REVIEW_PATH, type AccessDenial, reviewAccess } from './kube-api-access-review.ts';
 import { getBody, listBody } from './kube-api-list.ts';
 import { compileFilter, parseListOptions, validateListOptions } from './kube-api-query.ts';
 import { discoveryDocument, parseResourcePath, type ResourceName, type ResourceRoute } from './kube-api-resources.ts';
@@ -15,6 +16,7 @@ import { WatchStream } from './kube-api-watch.ts';
 
 export type { KubeObject } from './kube-api-store.ts';
 export type { ResourceName } from './kube-api-resources.ts';
+export type { AccessDenial } from './kube-api-access-review.ts';
 
 export interface KubeApiServerOptions {
   /** 0 (default) for an ephemeral port. */
@@ -65,6 +67,8 @@ export class KubeApiServer {
   private failures: FailureRule[] = [];
   private stalled = false;
   private stalledRequests: Array<() => void> = [];
+  private denials: AccessDenial[] = [];
+  private reviews = 0;
 
   constructor(options: KubeApiServerOptions = {}) {
     this.boundPort = options.port ?? 0;
@@ -139,6 +143,16 @@ export class KubeApiServer {
   /** The next `count` resource requests (of `options.resource` if given) are answered with a Status of that code. */
   failNext(count: number, options: FailNextOptions = {}): void {
     this.failures.push({ remaining: count, status: options.status ?? 500, resource: options.resource });
+  }
+
+  /** From now on SelfSubjectAccessReviews of this verb on this resource answer `allowed: false` (RBAC has no rule). */
+  denyAccess(denial: AccessDenial): void {
+    this.denials.push(denial);
+  }
+
+  /** SelfSubjectAccessReviews received. */
+  get accessReviewCount(): number {
+    return this.reviews;
   }
 
   /** Compacts the history to now: a watch or an exact LIST from any earlier resourceVersion gets 410 Expired. */
@@ -255,6 +269,13 @@ export class KubeApiServer {
 
   private async serve(request: IncomingMessage, response: ServerResponse, url: URL, route: ResourceRoute | null): Promise<void> {
     if (!PUBLIC_PATHS.has(url.pathname) && request.headers.authorization !== `Bearer ${this.token}`) throw unauthorized();
+    if (url.pathname === ACCESS_REVIEW_PATH) {
+      if (request.method !== 'POST') throw methodNotAllowed();
+      this.reviews++;
+      const review = reviewAccess(await readBody(request), this.denials);
+      this.sendJson(response, 201, JSON.stringify(review));
+      return;
+    }
     if (route === null) {
       if (HEALTH_PATHS.has(url.pathname)) {
         response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -321,6 +342,13 @@ export class KubeApiServer {
     });
     response.end(body);
   }
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  let text = '';
+  request.setEncoding('utf8');
+  for await (const chunk of request) text += chunk as string;
+  return text;
 }
 
 /** Starts a server on 127.0.0.1 and writes its kubeconfig; `close()` it when done. */
