@@ -3,9 +3,12 @@
 
 import type { Config } from './config.ts';
 import type { KubeApi } from './discovery/kube-api.ts';
-import { staticPodRecords } from './discovery/opt-in-index.ts';
+import { LastKnownView } from './discovery/last-known-view.ts';
+import { type OptInIndex, staticPodRecords } from './discovery/opt-in-index.ts';
 import { ServiceIndex } from './discovery/service-index.ts';
 import { StaticSource, nodeFileAccess } from './discovery/static-source.ts';
+import { StateFile, nodeStateFileAccess } from './discovery/state-file.ts';
+import { SyncGate } from './discovery/sync-gate.ts';
 import type { CniIpClaims } from './enrollment/cni-ip-claims.ts';
 import type { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { DiscoveryMetrics } from './telemetry/discovery-metrics.ts';
@@ -35,6 +38,8 @@ export interface DiscoveryDeps {
   registry: EndpointRegistry;
   /** This node's pods, through the CNI's IP claims. */
   optIn: CniIpClaims;
+  /** Who of them is enrolled (what the state file keeps). */
+  index: OptInIndex;
   metrics: AgentMetrics;
   logger: Logger;
   /** Given, before the first snapshot is awaited, what the source reports of itself (for /readyz). */
@@ -63,16 +68,19 @@ export async function startStaticDiscovery(deps: DiscoveryDeps): Promise<Running
 
 export async function startKubernetesDiscovery(deps: DiscoveryDeps): Promise<RunningDiscovery> {
   const { config, registry, optIn, metrics, logger } = deps;
+  const startedAt = realClock.now();
   // Loaded here, not above: @kubernetes/client-node costs about 85 MiB resident and 0.4 s to load, which an agent
   // on static discovery has no reason to pay.
   const { createKubeApi, loadKubeConfig } = await import('./discovery/kube-api.ts');
   const { KubernetesSource } = await import('./discovery/kubernetes-source.ts');
   const api = createKubeApi(loadKubeConfig(config.kubeconfig));
+  // With a state file, the informers' first view is held until it is complete (it may replace the file's).
+  const gate = config.stateFile === null ? null : new SyncGate({ registry, optIn, logger });
   const source = new KubernetesSource({
     api,
     nodeName: config.nodeName,
-    services: new ServiceIndex(registry),
-    optIn,
+    services: new ServiceIndex(gate ?? registry),
+    optIn: gate ?? optIn,
     metrics: Object.assign(new DiscoveryMetrics(metrics.registry), { countError: (code: ErrorCode) => metrics.countError(code) }),
     logger,
     timers: realClock,
@@ -82,7 +90,33 @@ export async function startKubernetesDiscovery(deps: DiscoveryDeps): Promise<Run
     listTimeoutMs: KUBE_LIST_TIMEOUT_MS,
     watchIdleTimeoutMs: KUBE_WATCH_IDLE_TIMEOUT_MS,
   });
-  deps.reportStatus(() => source.status());
-  await source.start();
-  return { status: () => source.status(), stop: () => source.stop(), kubeApi: api };
+  if (config.stateFile === null || gate === null) {
+    deps.reportStatus(() => source.status());
+    await source.start();
+    return { status: () => source.status(), stop: () => source.stop(), kubeApi: api };
+  }
+  const lastKnown = new LastKnownView({
+    stateFile: new StateFile({ path: config.stateFile, files: nodeStateFileAccess, nodeName: config.nodeName, tempSuffix: String(process.pid) }),
+    gate,
+    registry,
+    optIn,
+    index: deps.index,
+    nodeName: config.nodeName,
+    timers: realClock,
+    wallClockMs: Date.now,
+    logger,
+    countError: (code) => metrics.countError(code),
+  });
+  const status = (): unknown => lastKnown.status(source.status());
+  deps.reportStatus(status);
+  const synced = source.start();
+  await lastKnown.start({ startedAt, synced, failing: source.whenFailing() });
+  return {
+    status,
+    stop: () => {
+      lastKnown.stop();
+      source.stop();
+    },
+    kubeApi: api,
+  };
 }

@@ -61,6 +61,7 @@ export class KubernetesSource {
   private readonly informers: Array<SupervisedInformer<RecordBase>> = [];
   private readonly slices: SupervisedInformer<EndpointSliceRecord>;
   private degraded = false;
+  private failureWaiters: Array<() => void> = [];
 
   constructor(options: KubernetesSourceOptions) {
     this.options = options;
@@ -99,6 +100,12 @@ export class KubernetesSource {
     for (const informer of this.informers) informer.start();
     await Promise.all(this.informers.map((informer) => informer.whenSynced()));
     this.log.info({ resources: this.informers.length }, 'Kubernetes discovery synced');
+  }
+
+  /** Resolves when an informer fails (at once when one is failing): the API did not answer, whatever comes next. */
+  whenFailing(): Promise<void> {
+    if (this.degraded) return Promise.resolve();
+    return new Promise((resolve) => this.failureWaiters.push(resolve));
   }
 
   status(): DiscoveryStatus {
@@ -171,6 +178,10 @@ export class KubernetesSource {
       this.options.metrics.setDegraded(degraded);
       if (degraded) this.log.warn({ status: this.status() }, 'discovery degraded: serving from the last known endpoints');
       else this.log.info('discovery recovered');
+    }
+    if (degraded) {
+      for (const resolve of this.failureWaiters) resolve();
+      this.failureWaiters = [];
     }
   }
 }

@@ -35,6 +35,9 @@ interface HeldService {
 
 const NONE: readonly string[] = Object.freeze([]);
 
+/** Where the index keeps its specs: the registry, or the sync gate in front of it (discovery/sync-gate.ts). */
+export type ServiceStore = Pick<EndpointRegistry, 'get' | 'upsert' | 'remove'>;
+
 /**
  * Keeps the registry equal to: for every Service and each of its gRPC ports, one ServiceSpec keyed
  * `namespace/name:port` with the Service's clusterIPs and balancer, and as endpoints the union, over every
@@ -69,7 +72,7 @@ const NONE: readonly string[] = Object.freeze([]);
  * would freeze those objects for good. Re-applying a version is harmless: specs are compared before any update.
  */
 export class ServiceIndex {
-  private readonly registry: EndpointRegistry;
+  private readonly registry: ServiceStore;
   /** `namespace/name` of the Service → its latest valid version and registry keys. */
   private readonly services = new Map<string, HeldService>();
   /** `namespace/name` of the slice → its latest valid version; only slices that name a Service. */
@@ -80,7 +83,7 @@ export class ServiceIndex {
   private readonly invalidServices = new Set<string>();
   private readonly invalidSlices = new Set<string>();
 
-  constructor(registry: EndpointRegistry) {
+  constructor(registry: ServiceStore) {
     this.registry = registry;
   }
 

@@ -101,6 +101,36 @@ export const ERRORS = {
     grpcStatus: null,
     description: 'An edit of the static discovery file could not be read or is malformed; the agent keeps the last good state.',
   },
+  ML_STATE_FILE_UNREADABLE: {
+    grpcStatus: null,
+    description:
+      'The state file (--state-file) exists but could not be read (permissions, a directory, an I/O error); the agent does not use it and waits for the Kubernetes API.',
+  },
+  ML_STATE_FILE_TOO_LARGE: {
+    grpcStatus: null,
+    description:
+      'The state file is larger than 32 MiB, so it is not read; or the view to persist would be, so it is not written. The agent keeps running.',
+  },
+  ML_STATE_FILE_MALFORMED: {
+    grpcStatus: null,
+    description:
+      'The state file is not a JSON object (truncated, or not written by meshlite); it is ignored as a whole and the agent waits for the Kubernetes API.',
+  },
+  ML_STATE_FILE_VERSION: {
+    grpcStatus: null,
+    description:
+      'The state file was written in a format version this agent does not read (an older or newer agent wrote it); it is ignored and replaced after the next sync.',
+  },
+  ML_STATE_FILE_INVALID: {
+    grpcStatus: null,
+    description:
+      'The state file is JSON of the right version but a field has the wrong type or value, a service or pod is listed twice, or it was written for another node; the log line names the field. It is ignored as a whole: nothing of it is loaded.',
+  },
+  ML_STATE_FILE_WRITE_FAILED: {
+    grpcStatus: null,
+    description:
+      'Writing the state file failed (the directory is missing or read-only, the disk is full); the agent keeps serving and tries again 10 s later. The previous file, if any, stays whole.',
+  },
   ML_PASSTHROUGH_FAILED: {
     grpcStatus: null,
     description: 'A non-HTTP/2 connection could not be relayed byte for byte to its original destination.',

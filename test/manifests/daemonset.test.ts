@@ -124,6 +124,8 @@ describe('manifests/daemonset.yaml', () => {
     assert.equal(config?.nodeName, 'node-a');
     assert.deepEqual(config?.nodeIPs, { v4: '10.0.0.5', v6: 'fd00::5' });
     assert.equal(config?.cniSocket, '/run/meshlite/cni.sock');
+    // On the /run/meshlite hostPath: it outlives the agent's container, not the node's boot.
+    assert.equal(config?.stateFile, '/run/meshlite/state.json');
     // Not 0.0.0.0: the node IPs are added by the agent, and a wildcard would also serve the pods' bridge gateways.
     assert.deepEqual(config?.listen, { host: '127.0.0.1', port: 15001 });
     assert.deepEqual(agent.securityContext, {
