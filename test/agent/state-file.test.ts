@@ -185,3 +185,25 @@ test('--state-file off (the default): an agent started during an outage waits fo
     assert.equal(await agent.stop(), 0);
   }
 });
+
+test('an API server that accepts connections but never answers: served from the state file 2 s into discovery', async (t) => {
+  assert.equal(savedSummary(), `default/kept:80=${B},${C} pods=`, 'the view the first test left');
+  api.stall(true);
+  const spawned = performance.now();
+  const agent = await startAgent(FLAGS(), 15_000);
+  const channel = client(agent);
+  try {
+    const ids = await servedBy(channel, 4);
+    t.diagnostic(`stalled API: first 4 RPCs answered ${Math.round(performance.now() - spawned)} ms after the spawn`);
+    assert.deepEqual([...new Set(ids)].sort(), [B, C]);
+    const persisted = await readyz(agent);
+    assert.equal(persisted.body.discovery.state, 'persisted');
+    assert.deepEqual(persisted.body.discovery.api, { state: 'syncing', waitingFor: ['services', 'endpointslices', 'pods', 'namespaces'] });
+    api.stall(false);
+    await waitFor(async () => (await readyz(agent)).body.discovery.state === 'synced', { timeoutMs: 30_000, message: 'synced once the API answers' });
+  } finally {
+    channel.close();
+    api.stall(false);
+    assert.equal(await agent.stop(), 0);
+  }
+});
