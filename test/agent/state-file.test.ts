@@ -179,7 +179,8 @@ test('--state-file off (the default): an agent started during an outage waits fo
     assert.equal(waiting.body.discovery.state, 'degraded');
     assert.equal(agent.logs.some((l) => String(l.msg).includes('state file')), false);
     await api.restart();
-    await waitFor(async () => (await readyz(agent)).status === 200, { timeoutMs: 30_000, message: 'ready after the API returned' });
+    // Synced, not only ready: an informer stays 'failed' from the LIST that delivered its view until its watch opens.
+    await waitFor(async () => (await readyz(agent)).body.discovery.state === 'synced', { timeoutMs: 30_000, message: 'synced after the API returned' });
     assert.deepEqual((await readyz(agent)).body, { ready: true, discovery: { state: 'synced' } });
   } finally {
     assert.equal(await agent.stop(), 0);
