@@ -15,12 +15,9 @@ export function cancelUpstream(exchange: Exchange, now: number): void {
   const stream = exchange.upstreamStream;
   if (connection === null || stream === null) return;
   const owner = connection.context;
-  if (owner === null || owner.resetBudget.take(now)) {
-    connection.resetStream(stream, ErrorCode.CANCEL);
-  } else {
-    // Past the reset budget: let the stream finish on the endpoint and discard its response.
-    stream.context = null;
-  }
+  // Past the reset budget the stream is left to finish on the endpoint: once detached below it has no exchange, so
+  // its response is read and discarded.
+  if (owner === null || owner.resetBudget.take(now)) connection.resetStream(stream, ErrorCode.CANCEL);
   detachUpstream(exchange);
 }
 
