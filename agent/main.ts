@@ -1,9 +1,7 @@
 // Wiring only: settings → discovery → registry → balancers → relay → listener and admin, then signals and drain.
 
-import { mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { type AdminServer, createAdminServer, createMetricsServer, createProbeServer } from './admin/admin-server.ts';
 import { AgentReadiness } from './admin/agent-readiness.ts';
+import { startHealthEndpoints } from './admin/health-endpoints.ts';
 import { BalancerSet } from './balancer/balancer-set.ts';
 import { ConfigError, helpText, metricsAddresses, parseConfig, type Config } from './config.ts';
 import { AgentShutdown } from './drain/agent-shutdown.ts';
@@ -15,7 +13,8 @@ import { runCommand } from './intercept/command-runner.ts';
 import { uninstall } from './intercept/uninstall.ts';
 import { startTransparentMode } from './transparent-mode.ts';
 import { MeshliteError } from './vocabulary/errors.ts';
-import { formatHostPort, type HostPort } from './vocabulary/host-port.ts';
+import { listeningOrFail } from './vocabulary/listen-failure.ts';
+import { formatHostPort } from './vocabulary/host-port.ts';
 import { AuthorityParser } from './proxy/authority.ts';
 import { BalancerRoutes } from './proxy/balancer-routes.ts';
 import { nodeIPsToListenOn, ProxyListener } from './proxy/listener.ts';
@@ -66,23 +65,16 @@ async function run(config: Config, logger: Logger): Promise<void> {
   // proxy port is, so the agent an upgrade starts beside the old one binds them too; a start that fails here fails
   // before the agent joins the proxy port or takes the CNI socket.
   const readiness = new AgentReadiness();
-  const admin = createAdminServer({
+  const endpoints = await startHealthEndpoints({
+    admin: config.admin,
+    metrics: metricsAddresses(config),
+    probeSocket: config.probeSocket,
     logger,
     registry: metrics.registry,
     readiness: () => readiness.answer(),
     debugEndpoints: () => ({ services: balancers.describe() }),
   });
-  const adminUrl = await serveHttp('admin', admin, config.admin);
-  const metricsServers: AdminServer[] = [];
-  const metricsUrls: string[] = [];
-  for (const address of metricsAddresses(config)) {
-    const server = createMetricsServer({ logger, registry: metrics.registry });
-    metricsServers.push(server);
-    metricsUrls.push(await serveHttp('metrics', server, address));
-  }
-  // The pod's own probes ask this socket: the admin port may be shared with the agent of an upgrade.
-  const probeServer = config.probeSocket === null ? null : createProbeServer({ logger, readiness: () => readiness.answer() });
-  if (probeServer !== null && config.probeSocket !== null) await serveProbes(probeServer, config.probeSocket);
+  const { adminUrl, metricsUrls } = endpoints;
   logger.info({ admin: adminUrl, metrics: metricsUrls, probeSocket: config.probeSocket }, 'meshlite starting: health and metrics endpoints listening');
   // A signal before the agent serves (during a long API outage, say) has nothing to drain: exit at once, cleanly.
   const stopBeforeServing = (signal: string): void => {
@@ -92,8 +84,9 @@ async function run(config: Config, logger: Logger): Promise<void> {
   process.once('SIGTERM', stopBeforeServing);
   process.once('SIGINT', stopBeforeServing);
 
-  // Listening only after discovery synced: with reusePort, a new agent that listened earlier would take connections
-  // from the old one during an upgrade and answer them with "unknown target".
+  // The proxy listens only once discovery has a view (synced, or the last known one from the state file): with
+  // reusePort, a new agent that listened earlier would take connections from the old one during an upgrade and
+  // answer them with "unknown target".
   const reportStatus = (status: () => unknown): void => readiness.reportDiscovery(status);
   const discoveryDeps = { config, registry, optIn, index, metrics, logger, reportStatus };
   const discovery =
@@ -129,11 +122,12 @@ async function run(config: Config, logger: Logger): Promise<void> {
       },
     },
   });
-  const proxyAddress = await listening('proxy', formatHostPort(config.listen.host, config.listen.port), listener.listen(config.listen.host, config.listen.port));
+  const { host, port } = config.listen;
+  const proxyAddress = await listeningOrFail('proxy', formatHostPort(host, port), listener.listen(host, port));
   // Interception redirects to each node IP at this port (IPv6 too on a dual-stack node): serve those --listen misses.
   for (const host of config.intercept ? nodeIPsToListenOn(config.listen.host, config.nodeIPs) : []) {
     const also = { host, port: proxyAddress.port };
-    await listening('proxy', formatHostPort(also.host, also.port), listener.listen(also.host, also.port));
+    await listeningOrFail('proxy', formatHostPort(also.host, also.port), listener.listen(also.host, also.port));
   }
   if (config.intercept) readiness.enter('interception');
   const transparent = config.intercept
@@ -177,7 +171,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
       discovery.stop();
       relay.close();
       balancers.close();
-      await Promise.all([admin, ...metricsServers, probeServer].map((server) => server?.close()));
+      await endpoints.close();
     },
     clock: realClock,
     drainTimeoutMs: config.drainTimeoutMs,
@@ -197,47 +191,6 @@ async function run(config: Config, logger: Logger): Promise<void> {
   process.off('SIGINT', stopBeforeServing);
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-}
-
-/** Binds an HTTP server (shared with SO_REUSEPORT) and says where it listens, its port as bound ("host:port"). */
-async function serveHttp(what: string, server: AdminServer, address: HostPort): Promise<string> {
-  // Node's own listen: fastify's options have no reusePort. fastify.close() still closes this server.
-  await server.ready();
-  const bind = new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.server.listen({ host: address.host, port: address.port, reusePort: true }, () => {
-      server.server.off('error', reject);
-      resolve();
-    });
-  });
-  await listening(what, formatHostPort(address.host, address.port), bind);
-  const bound = server.server.address();
-  return formatHostPort(address.host, typeof bound === 'object' && bound !== null ? bound.port : address.port);
-}
-
-/**
- * Binds the probe server to its unix socket. A file left there is removed first: the socket is the pod's own (its
- * emptyDir), so what is there was left by this container's previous run, which a restart ended.
- */
-async function serveProbes(server: AdminServer, path: string): Promise<void> {
-  rmSync(path, { force: true });
-  mkdirSync(dirname(path), { recursive: true });
-  await listening('probes', path, server.listen({ path }));
-}
-
-/** A listener that cannot bind stops the agent with ML_LISTEN_FAILED, naming the address. */
-class ListenError extends MeshliteError {
-  constructor(message: string) {
-    super('ML_LISTEN_FAILED', message);
-  }
-}
-
-async function listening<T>(what: string, where: string, bound: Promise<T>): Promise<T> {
-  try {
-    return await bound;
-  } catch (error) {
-    throw new ListenError(`cannot listen on ${where} (${what}): ${(error as Error).message}`);
-  }
 }
 
 /** `meshlite uninstall`: every chain, rule and set the agent created, and nothing else; exit 1 if one stayed. */
