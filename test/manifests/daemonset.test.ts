@@ -24,7 +24,7 @@ interface Container {
   startupProbe?: Probe;
   readinessProbe?: Probe;
   livenessProbe?: Probe;
-  volumeMounts?: Array<{ name: string; mountPath: string }>;
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
 }
 
 interface Probe {
@@ -134,6 +134,14 @@ describe('manifests/daemonset.yaml', () => {
       readOnlyRootFilesystem: true,
     });
     assert.ok(agent.volumeMounts?.some((m) => m.mountPath === '/run/meshlite'), 'the CNI socket is on the host');
+    // `meshlite check` runs in this container and reads the CNI directories where the installer writes them.
+    const installer = pod.initContainers?.find((c) => c.name === 'cni-installer') as Container;
+    const installerEnv = environment(installer);
+    for (const dir of [installerEnv.MESHLITE_CNI_BIN_DIR, installerEnv.MESHLITE_CNI_CONF_DIR]) {
+      const mount = agent.volumeMounts?.find((m) => m.mountPath === dir);
+      assert.equal(mount?.readOnly, true, `the agent mounts ${dir} read-only`);
+      assert.equal(mount?.name, installer.volumeMounts?.find((m) => m.mountPath === dir)?.name, `${dir}: the installer's volume`);
+    }
     assert.deepEqual(metricsAddresses(config), [
       { host: '10.0.0.5', port: 15090 },
       { host: 'fd00::5', port: 15090 },
