@@ -14,6 +14,11 @@ RUN node cni/build-executable.ts --output /src/dist/meshlite-cni && npm prune --
 # Run: the same Node line, iptables (nft and legacy) and ipset, curl for the DaemonSet's probes (they ask the agent's
 # unix socket), nothing to compile.
 FROM node:24.9.0-bookworm-slim
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="meshlite" \
+      org.opencontainers.image.description="Per-node Kubernetes agent that balances every gRPC request, not every connection." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 RUN apt-get update && apt-get install -y --no-install-recommends iptables ipset curl && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/meshlite
 COPY --from=build /src/package.json ./

@@ -1,0 +1,44 @@
+// The image's recipe: what the Dockerfile copies exists in the repository and is not ignored, what must never reach
+// a layer is ignored, and the labels say what the image is, in step with package.json.
+
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+
+const ROOT = new URL('../../', import.meta.url);
+const DOCKERFILE = readFileSync(new URL('Dockerfile', ROOT), 'utf8');
+const IGNORED = readFileSync(new URL('.dockerignore', ROOT), 'utf8')
+  .split('\n')
+  .map((line) => line.trim())
+  .filter((line) => line !== '' && !line.startsWith('#'));
+const PKG = JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as { version: string; description: string; license: string };
+
+/** The sources of every COPY from the build context (not `--from=` another stage). */
+function contextCopies(): string[] {
+  return [...DOCKERFILE.matchAll(/^COPY (?!--from=)(.+)$/gm)].flatMap((match) => match[1].trim().split(/\s+/).slice(0, -1));
+}
+
+describe('Dockerfile and .dockerignore', () => {
+  it('copies from the context only what exists and is not ignored', () => {
+    const copies = contextCopies();
+    assert.ok(copies.includes('package.json') && copies.includes('agent/native'), `copies: ${copies.join(' ')}`);
+    for (const source of copies.filter((c) => c !== '.')) {
+      assert.ok(existsSync(new URL(source, ROOT)), `${source} exists`);
+      assert.ok(!IGNORED.includes(source), `${source} is not ignored`);
+    }
+  });
+
+  it('keeps dependencies, builds, results, VCS state and secrets out of the context', () => {
+    for (const entry of ['.git', 'node_modules', 'build', 'dist', 'reports', '.stryker-tmp', '.env', '*.key', 'kubeconfig*']) {
+      assert.ok(IGNORED.includes(entry), `.dockerignore has ${entry}`);
+    }
+  });
+
+  it('labels the image with its title, description, version and licence, as package.json says', () => {
+    assert.match(DOCKERFILE, new RegExp(`^ARG VERSION=${PKG.version.replaceAll('.', '\\.')}$`, 'm'));
+    assert.ok(DOCKERFILE.includes('org.opencontainers.image.title="meshlite"'));
+    assert.ok(DOCKERFILE.includes(`org.opencontainers.image.description="${PKG.description}"`));
+    assert.ok(DOCKERFILE.includes('org.opencontainers.image.version="${VERSION}"'));
+    assert.ok(DOCKERFILE.includes(`org.opencontainers.image.licenses="${PKG.license}"`));
+  });
+});
