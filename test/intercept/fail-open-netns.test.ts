@@ -12,7 +12,7 @@ import { parseIpsetSave } from '../../agent/intercept/ipset-dump.ts';
 import { uninstall } from '../../agent/intercept/uninstall.ts';
 import { createLogger } from '../../agent/telemetry/logger.ts';
 import { realClock } from '../../agent/vocabulary/clock.ts';
-import { addNamespace, checked, deleteNamespace, namespaceName, netfilterSkipReason, sweepLeftovers } from './throwaway-netns.ts';
+import { addNamespace, checked, deleteNamespace, linkPodToNode, namespaceName, netfilterSkipReason, sweepLeftovers } from './throwaway-netns.ts';
 
 const skip = netfilterSkipReason();
 
@@ -37,12 +37,7 @@ describe('fail open in a network namespace (real ipset timeouts, DNAT and kube-p
     await sweepLeftovers();
     nodeRunner = await addNamespace(node);
     await addNamespace(pod);
-    await checked('ip', ['link', 'add', 'mlfo0', 'netns', node, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod]);
-    await checked('ip', ['-n', node, 'addr', 'add', '10.0.0.1/24', 'dev', 'mlfo0']);
-    await checked('ip', ['-n', node, 'link', 'set', 'mlfo0', 'up']);
-    await checked('ip', ['-n', pod, 'addr', 'add', '10.0.0.5/24', 'dev', 'eth0']);
-    await checked('ip', ['-n', pod, 'link', 'set', 'eth0', 'up']);
-    await checked('ip', ['-n', pod, 'route', 'add', 'default', 'via', '10.0.0.1']);
+    await linkPodToNode(node, pod, 'mlfo0');
     await checked('iptables-nft-restore', ['--noflush'], nodeRunner, KUBE_PROXY);
     // The proxy listener (15001) and the Service's backend (8081) in one stand-in: it says which one was reached.
     const serve = "const net = require('net'); let up = 0; for (const port of [15001, 8081]) net.createServer((s) => s.end('reached ' + s.localAddress + ':' + s.localPort)).listen(port, '10.0.0.1', () => { if (++up === 2) console.log('listening'); });";

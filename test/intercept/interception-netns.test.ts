@@ -17,6 +17,7 @@ import {
   checked,
   deleteNamespace,
   ipsetIsolationProblem,
+  linkPodToNode,
   namespaceName,
   netfilterSkipReason,
   snapshot,
@@ -279,12 +280,7 @@ describe('intercepted traffic in a network namespace (real DNAT and listener gua
     await sweepLeftovers();
     nodeRunner = await addNamespace(node);
     await addNamespace(pod);
-    await checked('ip', ['link', 'add', 'mlic0', 'netns', node, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod]);
-    await checked('ip', ['-n', node, 'addr', 'add', '10.0.0.1/24', 'dev', 'mlic0']);
-    await checked('ip', ['-n', node, 'link', 'set', 'mlic0', 'up']);
-    await checked('ip', ['-n', pod, 'addr', 'add', '10.0.0.5/24', 'dev', 'eth0']);
-    await checked('ip', ['-n', pod, 'link', 'set', 'eth0', 'up']);
-    await checked('ip', ['-n', pod, 'route', 'add', 'default', 'via', '10.0.0.1']);
+    await linkPodToNode(node, pod, 'mlic0');
     await checked('iptables-nft-restore', ['--noflush'], nodeRunner, KUBE_PROXY_V4);
     // The proxy listener stand-in: says which address it was reached on.
     listener = spawn('ip', ['netns', 'exec', node, process.execPath, '-e', "require('net').createServer((s) => s.end('listener ' + s.localAddress + ':' + s.localPort)).listen(15001, '10.0.0.1', () => console.log('listening'))"]);
