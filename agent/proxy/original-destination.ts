@@ -76,7 +76,7 @@ export function originalDestinationOf(socket: Socket): OriginalDestination | nul
 }
 
 // Node shows an IPv4 peer of a dual-stack socket as ::ffff:a.b.c.d; conntrack answers with a.b.c.d.
-function sameIp(a: string, b: string | undefined): boolean {
+export function sameIp(a: string, b: string | undefined): boolean {
   return b !== undefined && unmapped(a) === unmapped(b);
 }
 

@@ -3,17 +3,18 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { accessSync, closeSync, constants, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import {
   isOriginalDestinationAvailable,
   originalDestinationAddon,
   originalDestinationOf,
+  sameIp,
 } from '../../agent/proxy/original-destination.ts';
 
 const run = promisify(execFile);
@@ -331,4 +332,93 @@ test('IPv6 REDIRECT in a network namespace: the original destination is the addr
     assert.deepEqual(direct.raw, { address: '::1', port: AGENT, family: 6 });
     assert.equal(direct.of, null);
   });
+});
+
+// ---- the comparison with the local address, a descriptor not yet open or numbered 0, and a missing addon ----
+
+test('sameIp: an IPv4-mapped IPv6 spelling equals the IPv4 address, case aside; nothing else is unmapped', () => {
+  assert.equal(sameIp('10.0.0.1', '10.0.0.1'), true);
+  assert.equal(sameIp('::ffff:10.0.0.1', '10.0.0.1'), true);
+  assert.equal(sameIp('10.0.0.1', '::FFFF:10.0.0.1'), true);
+  assert.equal(sameIp('FD79::1', 'fd79::1'), true);
+  assert.equal(sameIp('10.0.0.1', '10.0.0.2'), false);
+  // Equal from the eighth character on: only a mapped prefix may be cut off.
+  assert.equal(sameIp('127.0.1.1', '127.0.0.1'), false);
+  assert.equal(sameIp('::ffff:127.0.1.1', '127.0.0.1'), false);
+  assert.equal(sameIp('10.0.0.1', undefined), false);
+});
+
+test('a socket whose descriptor is not open yet (fd -1, still connecting) has no original destination', async () => {
+  const socket = net.connect({ host: 'localhost', port: 9 });
+  socket.on('error', () => {});
+  try {
+    // biome-ignore lint/suspicious/noExplicitAny: the handle exists before the connect opened its descriptor.
+    assert.equal((socket as any)._handle?.fd, -1);
+    assert.equal(originalDestinationOf(socket), null);
+  } finally {
+    socket.destroy();
+  }
+});
+
+// Runs with descriptor 0 closed, so the accepted socket is numbered 0: a Unix socket, which the addon refuses.
+const FD_ZERO_PROBE = `
+import fs from 'node:fs';
+import net from 'node:net';
+const { originalDestinationOf } = await import(process.argv[1]);
+const path = process.argv[2];
+const server = net.createServer();
+await new Promise((resolve) => server.listen(path, resolve));
+const accepted = new Promise((resolve) => server.once('connection', resolve));
+const client = net.connect(path);
+fs.closeSync(0);
+const socket = await accepted;
+let result;
+try { result = { of: originalDestinationOf(socket) }; } catch (error) { result = { code: error.code }; }
+console.log(JSON.stringify({ fd: socket._handle.fd, ...result }));
+client.destroy(); socket.destroy(); server.close();
+`;
+
+test('descriptor 0 is a descriptor like any other: read, not taken for "none"', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ml-od-'));
+  try {
+    const { stdout } = await run(NODE, ['--input-type=module', '-e', FD_ZERO_PROBE, MODULE_URL, join(dir, 'sock')], { timeout: 30_000 });
+    assert.deepEqual(JSON.parse(stdout), { fd: 0, code: 'EAFNOSUPPORT' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('without the compiled addon: the error says how to build it, once, and the first outcome is kept', async () => {
+  // A copy of the module two levels below a root that has no build/: the addon path it resolves is missing.
+  const root = mkdtempSync(join(tmpdir(), 'ml-od-'));
+  try {
+    const dir = join(root, 'agent', 'proxy');
+    mkdirSync(dir, { recursive: true });
+    const copy = join(dir, 'original-destination.ts');
+    copyFileSync(fileURLToPath(MODULE_URL), copy);
+    const missing = (await import(pathToFileURL(copy).href)) as typeof import('../../agent/proxy/original-destination.ts');
+    const addonPath = join(root, 'build', 'Release', 'original_dst.node');
+    const expected =
+      'the SO_ORIGINAL_DST addon (build/Release/original_dst.node) is not built; ' +
+      'run `npm rebuild` (or `npm run install`) in the repository root — it needs python3, make and a C compiler' +
+      " (Cannot find module '../../build/Release/original_dst.node')";
+    assert.equal(missing.ADDON_BUILD_HINT, expected.slice(0, expected.indexOf(' (Cannot')));
+    let thrown: unknown;
+    try {
+      missing.originalDestinationAddon();
+    } catch (error) {
+      thrown = error;
+    }
+    assert.ok(thrown instanceof Error);
+    assert.equal(thrown.message, expected);
+    assert.equal((thrown.cause as NodeJS.ErrnoException).code, 'MODULE_NOT_FOUND');
+    assert.throws(() => missing.originalDestinationOf(new net.Socket()), (error) => error === thrown);
+    assert.equal(missing.isOriginalDestinationAvailable(), false);
+    // Built afterwards: this process keeps what it found at first use (a restart picks the addon up).
+    mkdirSync(dirname(addonPath), { recursive: true });
+    copyFileSync(fileURLToPath(new URL('../../build/Release/original_dst.node', import.meta.url)), addonPath);
+    assert.equal(missing.isOriginalDestinationAvailable(), false);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
