@@ -182,10 +182,14 @@ export class ProxyListener {
       const result = sniffPreface(received);
       if (result !== 'need-more') decide(result);
     };
-    const decide = (result: 'http2' | 'other'): void => {
+    const stopSniffing = (): void => {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
+      socket.off('close', stopSniffing);
+    };
+    const decide = (result: 'http2' | 'other'): void => {
+      stopSniffing();
       socket.pause();
       // A redirected connection to a destination we do not balance (a race with discovery) is relayed untouched.
       const route = destination === null ? null : this.options.routes.routeForAddress(destination.ip, destination.port);
@@ -195,6 +199,8 @@ export class ProxyListener {
     const onEnd = (): void => decide('other');
     socket.on('data', onData);
     socket.on('end', onEnd);
+    // A client gone before the sniff decided (a reset) is not relayed anywhere: the timer must not dial for it.
+    socket.once('close', stopSniffing);
   }
 
   private serveHttp2(socket: net.Socket, route: Route | null, firstBytes: Buffer): void {

@@ -299,6 +299,37 @@ describe('ProxyListener: the sniff', () => {
     }
   });
 
+  // A bounded test: with the bug, the dialled destination waits for a client that is gone, and closing hangs.
+  it('a client reset while sniffing is never passed through: the sniff timer does not dial its destination', { timeout: 20_000 }, async () => {
+    const { server, destination, accepted } = await teller();
+    const { events, seen } = recorder();
+    let socket: net.Socket | undefined;
+    const listener = listenerWith({
+      events,
+      originalDestination: (s) => {
+        socket = s;
+        return destination;
+      },
+      sniffTimeoutMs: 100,
+    });
+    try {
+      const { port } = await listener.listen('127.0.0.1', 0);
+      const c = client(port);
+      c.socket.once('connect', () => c.socket.write('PRI'));
+      // A reset once the first bytes are in (sooner, the client may still send a plain FIN, which is passed through).
+      await waitFor(() => socket !== undefined && socket.bytesRead === 3, { message: 'the first bytes were read' });
+      c.socket.resetAndDestroy();
+      await waitFor(() => seen.includes('closed'), { message: 'the connection closed' });
+      // The sniff timer would have fired 100 ms after the accept: give it ten times that, then look.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.equal(accepted(), 0, 'the destination was dialled for a client that was gone');
+      assert.deepEqual(seen, ['opened', 'closed']);
+    } finally {
+      await shut(listener);
+      await closeServer(server);
+    }
+  });
+
   it('a passthrough whose destination refuses is reported with that destination, and the client closed', async () => {
     // A port that was just free: nothing listens there.
     const free = net.createServer();
