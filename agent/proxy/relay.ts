@@ -135,7 +135,8 @@ export class Relay implements ExchangeDriver {
     detachUpstream(exchange);
     switch (verdict.kind) {
       case 'refused':
-        if (!mayRetryRefused(exchange)) return this.fail(exchange, 'ML_UPSTREAM_RESET', verdict.message);
+        // Never processed, and no attempt left: UNAVAILABLE, which a client may retry (not INTERNAL, the code's own).
+        if (!mayRetryRefused(exchange)) return this.replyAndFinish(exchange, GrpcStatus.UNAVAILABLE, 'ML_UPSTREAM_RESET', verdict.message);
         exchange.phase = 'waiting';
         return this.dispatch(exchange);
       case 'ended-by-reset':
@@ -144,8 +145,7 @@ export class Relay implements ExchangeDriver {
       case 'fail':
         return this.fail(exchange, verdict.code, verdict.message);
       case 'relay-status':
-        replyWithStatus(exchange, verdict.status, verdict.message);
-        return this.finish(exchange, verdict.status, 'ML_UPSTREAM_RESET', verdict.message);
+        return this.replyAndFinish(exchange, verdict.status, 'ML_UPSTREAM_RESET', verdict.message);
     }
   }
 
@@ -179,8 +179,12 @@ export class Relay implements ExchangeDriver {
   }
 
   /** An agent-made error ends the exchange. */
+  /** An agent-made error with the status the errors table gives its code. */
   private fail(exchange: Exchange, code: ErrorCodeName, message: string): void {
-    const status = grpcStatusOf(code) ?? GrpcStatus.UNAVAILABLE;
+    this.replyAndFinish(exchange, grpcStatusOf(code) ?? GrpcStatus.UNAVAILABLE, code, message);
+  }
+
+  private replyAndFinish(exchange: Exchange, status: number, code: ErrorCodeName, message: string): void {
     replyWithStatus(exchange, status, message);
     this.finish(exchange, status, code, message);
   }

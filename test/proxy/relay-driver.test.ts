@@ -477,9 +477,8 @@ describe('upstreamStreamReset', () => {
     exchange.attempts = MAX_ATTEMPTS;
     relay.upstreamStreamReset(exchange, fake.connection, ErrorCode.REFUSED_STREAM);
     const message = `upstream ${ADDRESS} refused the stream (REFUSED_STREAM)`;
-    // The status is left out on purpose: the relay answers INTERNAL here (ML_UPSTREAM_RESET's status), where the
-    // design (decision 10) and ML_UPSTREAM_RESET's own description say a refusal is UNAVAILABLE. Reported, not fixed.
-    assert.deepEqual(finished.map((f) => [f.code, f.message]), [['ML_UPSTREAM_RESET', message]]);
+    // UNAVAILABLE, as the gRPC HTTP/2 protocol maps REFUSED_STREAM: never processed, so a client may retry it.
+    assert.deepEqual(finished.map((f) => [f.status, f.code, f.message]), [[UNAVAILABLE, 'ML_UPSTREAM_RESET', message]]);
     assert.deepEqual(calls, ['endpoint failure', `down headers 1 ${trailersOnly(finished[0].status, message).join(',')} end`]);
   });
 
