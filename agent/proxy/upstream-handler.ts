@@ -69,10 +69,8 @@ const GRPC_INTERNAL = 13;
 /** The grpc-status of a trailer (or Trailers-Only) block; a missing or malformed one is INTERNAL per the gRPC spec. */
 function grpcStatusIn(headers: readonly string[]): number {
   for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] === 'grpc-status') {
-      const status = Number(headers[i + 1]);
-      return Number.isInteger(status) && status >= 0 ? status : GRPC_INTERNAL;
-    }
+    // Decimal digits only: Number() would read '' and ' ' as 0 (OK), and '0x1' or '1e0' as numbers.
+    if (headers[i] === 'grpc-status') return /^[0-9]{1,9}$/.test(headers[i + 1]) ? Number(headers[i + 1]) : GRPC_INTERNAL;
   }
   return GRPC_INTERNAL;
 }

@@ -585,8 +585,8 @@ describe('UpstreamHandler', () => {
     assert.deepEqual(finished, [{ status: 5, code: null, message: '' }]);
   });
 
-  it('a missing, malformed, negative or fractional grpc-status is INTERNAL', () => {
-    for (const value of [null, 'abc', '-1', '1.5']) {
+  it('a missing, empty, malformed, negative, fractional or non-decimal grpc-status is INTERNAL', () => {
+    for (const value of [null, '', ' ', 'abc', '-1', '1.5', '0x1', '1e0', ' 0']) {
       const { finished, relay, relayingExchange } = setup();
       const { fake, upstreamStream } = relayingExchange();
       const trailers = value === null ? ['x-other', '1'] : ['grpc-status', value];
