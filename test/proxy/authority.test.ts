@@ -48,7 +48,7 @@ describe('AuthorityParser.serviceKey: names', () => {
       '.default:50051',
       'echo.:50051',
       '.:50051',
-      'localhost:50051',
+      'localhost:15051',
       '10.0.0.1:50051',
       '[::1]:50051',
     ]) {
