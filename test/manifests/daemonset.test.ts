@@ -1,10 +1,12 @@
 // The DaemonSet as the design needs it: surge upgrades, the node's network, settings the agent and installer accept.
+// Read as kubectl apply -k sends it: rendered from manifests/ (and manifests/uninstall/) by their kustomizations.
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { metricsAddresses, parseConfig, SETTINGS } from '../../agent/config.ts';
+import { type KubeObject, renderKustomization } from '../support/kustomize-render.ts';
 
 const MANIFESTS = new URL('../../manifests/', import.meta.url);
 
@@ -54,7 +56,19 @@ interface DaemonSet {
   };
 }
 
-async function daemonSet(file: string): Promise<DaemonSet> {
+/** The one object of a kind in a kustomization's rendering ('' for manifests/, 'uninstall/'). */
+async function renderedOne(directory: '' | 'uninstall/', kind: string): Promise<KubeObject> {
+  const found = (await renderKustomization(new URL(directory, MANIFESTS))).filter((o) => o.kind === kind);
+  assert.equal(found.length, 1, `one ${kind} in manifests/${directory}`);
+  return found[0];
+}
+
+async function daemonSet(directory: '' | 'uninstall/'): Promise<DaemonSet> {
+  return (await renderedOne(directory, 'DaemonSet')) as unknown as DaemonSet;
+}
+
+/** A DaemonSet's file as written, before the kustomization names its image. */
+async function daemonSetFile(file: string): Promise<DaemonSet> {
   const docs = parseAllDocuments(await readFile(new URL(file, MANIFESTS), 'utf8'));
   assert.equal(docs.length, 1);
   assert.deepEqual(docs[0].errors, []);
@@ -90,10 +104,13 @@ describe('manifests/daemonset.yaml', () => {
   it('is applied after its namespace and RBAC (kustomization order)', async () => {
     const kustomization = parse(await readFile(new URL('kustomization.yaml', MANIFESTS), 'utf8')) as { resources: string[] };
     assert.deepEqual(kustomization.resources, ['namespace.yaml', 'rbac.yaml', 'daemonset.yaml', 'metrics-service.yaml']);
+    // And in the order kubectl apply -k sends them (kustomize sorts by kind).
+    const kinds = (await renderKustomization(MANIFESTS)).map((o) => o.kind);
+    assert.deepEqual(kinds, ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Service', 'DaemonSet']);
   });
 
   it('upgrades by surge, on the node network, with no host port and the ServiceAccount of rbac.yaml', async () => {
-    const ds = await daemonSet('daemonset.yaml');
+    const ds = await daemonSet('');
     assert.equal(ds.metadata.namespace, 'meshlite-system');
     assert.deepEqual(ds.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
     const pod = ds.spec.template.spec;
@@ -110,7 +127,7 @@ describe('manifests/daemonset.yaml', () => {
   });
 
   it("gives the agent settings it accepts: kubernetes discovery, interception on, the node's name and IPs", async () => {
-    const pod = (await daemonSet('daemonset.yaml')).spec.template.spec;
+    const pod = (await daemonSet('')).spec.template.spec;
     const agent = pod.containers.find((c) => c.name === 'agent') as Container;
     const env = environment(agent);
     const known = new Set(SETTINGS.map((s) => s.env));
@@ -149,14 +166,14 @@ describe('manifests/daemonset.yaml', () => {
   });
 
   it('starts on an IPv6-only node: metrics on its IPv6 address, interception of IPv6 only', async () => {
-    const agent = (await daemonSet('daemonset.yaml')).spec.template.spec.containers.find((c) => c.name === 'agent') as Container;
+    const agent = (await daemonSet('')).spec.template.spec.containers.find((c) => c.name === 'agent') as Container;
     const config = agentConfig(agent, IPV6_ONLY);
     assert.deepEqual(config.nodeIPs, { v4: null, v6: 'fd00::1' });
     assert.deepEqual(metricsAddresses(config), [{ host: 'fd00::1', port: 15090 }]);
   });
 
   it("probes ask the agent's own socket in the pod's own /tmp, with curl -f, and health never waits on the API", async () => {
-    const pod = (await daemonSet('daemonset.yaml')).spec.template.spec;
+    const pod = (await daemonSet('')).spec.template.spec;
     const agent = pod.containers.find((c) => c.name === 'agent') as Container;
     const socket = agentConfig(agent, DUAL_STACK).probeSocket;
     assert.equal(socket, '/tmp/meshlite/probes.sock');
@@ -172,7 +189,7 @@ describe('manifests/daemonset.yaml', () => {
   });
 
   it('keeps the CNI plugin installed with a native sidecar that talks to the same socket', async () => {
-    const pod = (await daemonSet('daemonset.yaml')).spec.template.spec;
+    const pod = (await daemonSet('')).spec.template.spec;
     const installer = pod.initContainers?.find((c) => c.name === 'cni-installer') as Container;
     assert.equal(installer.restartPolicy, 'Always');
     assert.deepEqual(installer.command, ['node', 'cni/install-main.ts', 'watch']);
@@ -188,14 +205,19 @@ describe('manifests/daemonset.yaml', () => {
 describe('the image', () => {
   it('is named once per kustomization: every container says "meshlite", and the images entry gives the tag', async () => {
     const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    for (const dir of ['', 'uninstall/']) {
+    for (const dir of ['', 'uninstall/'] as const) {
       const kustomization = parse(await readFile(new URL(`${dir}kustomization.yaml`, MANIFESTS), 'utf8')) as {
         images: Array<{ name: string; newName?: string; newTag: string }>;
       };
       assert.deepEqual(kustomization.images, [{ name: 'meshlite', newTag: pkg.version }], `${dir}kustomization.yaml: the tag is the version`);
-      const pod = (await daemonSet(`${dir}daemonset.yaml`)).spec.template.spec;
+      const pod = (await daemonSetFile(`${dir}daemonset.yaml`)).spec.template.spec;
       for (const container of [...(pod.initContainers ?? []), ...pod.containers]) {
         assert.equal(container.image, 'meshlite', `${dir}daemonset.yaml: ${container.name}`);
+      }
+      // What the cluster gets: every container runs the version's image.
+      const rendered = (await daemonSet(dir)).spec.template.spec;
+      for (const container of [...(rendered.initContainers ?? []), ...rendered.containers]) {
+        assert.equal(container.image, `meshlite:${pkg.version}`, `manifests/${dir}: ${container.name}`);
       }
     }
   });
@@ -203,11 +225,11 @@ describe('the image', () => {
 
 describe('manifests/metrics-service.yaml', () => {
   it("selects the DaemonSet's pods, headless, at the port the agent's metrics listener binds", async () => {
-    const service = parse(await readFile(new URL('metrics-service.yaml', MANIFESTS), 'utf8')) as {
+    const service = (await renderedOne('', 'Service')) as unknown as {
       metadata: { namespace: string };
       spec: { clusterIP: string; selector: Record<string, string>; ports: Array<{ name: string; port: number; targetPort: number }> };
     };
-    const ds = await daemonSet('daemonset.yaml');
+    const ds = await daemonSet('');
     assert.equal(service.metadata.namespace, ds.metadata.namespace);
     assert.equal(service.spec.clusterIP, 'None');
     const labels = (ds.spec.template.metadata as { labels?: Record<string, string> }).labels ?? {};
@@ -221,7 +243,7 @@ describe('manifests/metrics-service.yaml', () => {
 
 describe('manifests/uninstall/daemonset.yaml', () => {
   it("removes the agent's rules and the CNI plugin on every node", async () => {
-    const pod = (await daemonSet('uninstall/daemonset.yaml')).spec.template.spec;
+    const pod = (await daemonSet('uninstall/')).spec.template.spec;
     assert.equal(pod.hostNetwork, true);
     const [rules, plugin] = pod.initContainers ?? [];
     assert.deepEqual(rules.args, ['uninstall']);
