@@ -1,19 +1,32 @@
 # The meshlite agent image: the agent (TypeScript run by Node 24's type stripping), its SO_ORIGINAL_DST addon, the
 # netfilter tools it drives, and the CNI plugin as a single executable for the installer to copy onto the host.
 
+# The two bases, as build arguments: by default the official Node images of the pinned line, named in full (no
+# short-name lookup can pick another registry) and pinned by digest (a rebuilt tag cannot change what is built).
+# Any base works that has Debian 12's apt and dpkg and Node at /usr/local/bin/node with its headers in
+# /usr/local/include/node; the build base also needs npm and python3, make and g++ for node-gyp. CI, which reaches
+# no image registry, builds on bases it makes from Debian's packages (scripts/image-build.sh).
+ARG BUILD_BASE=docker.io/library/node:24.9.0-bookworm@sha256:4e87fa2c1aa4a31edfa4092cc50428e86bf129e5bb528e2b3bbc8661e2038339
+ARG RUN_BASE=docker.io/library/node:24.9.0-bookworm-slim@sha256:3e69116c924bfcba6c6979aff60d966c37aef56d488ce091c69d442ebec9f103
+
 # Build: production dependencies, the native addon, and the CNI plugin's single executable.
-FROM node:24.9.0-bookworm AS build
+FROM ${BUILD_BASE} AS build
 WORKDIR /src
 COPY package.json package-lock.json binding.gyp ./
 COPY agent/native agent/native
-# The image's own Node is the pinned line: skip the `node` package's download (and drop its shim), then build the addon.
+# The image's own Node is the pinned line: skip the `node` package's download (and drop its shim), then build the
+# addon against the headers that Node ships beside itself, so the build fetches nothing from nodejs.org.
+ENV npm_config_nodedir=/usr/local
+# Unset by default. A build behind a TLS-inspecting proxy passes the path of that proxy's CA, mounted for the build
+# (scripts/image-build.sh does, when its host trusts one); an ARG of this stage, it reaches no layer of the image.
+ARG NODE_EXTRA_CA_CERTS
 RUN npm ci --ignore-scripts && rm -f node_modules/.bin/node && npm run install
 COPY . .
 RUN node cni/build-executable.ts --output /src/dist/meshlite-cni && npm prune --omit=dev --ignore-scripts
 
 # Run: the same Node line, iptables (nft and legacy) and ipset, curl for the DaemonSet's probes (they ask the agent's
 # unix socket), nothing to compile.
-FROM node:24.9.0-bookworm-slim
+FROM ${RUN_BASE}
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="meshlite" \
       org.opencontainers.image.description="Per-node Kubernetes agent that balances every gRPC request, not every connection." \
