@@ -13,6 +13,8 @@ APT_PACKAGES=(
   iptables       # DNAT inside those namespaces, and the agent's interception rules
   ipset          # the agent's sets of opted-in pods and gRPC destinations
   containernetworking-plugins # bridge, host-local, loopback: e2e pods made as a container runtime makes them
+  mmdebstrap     # the image test's Debian bases (scripts/image-build.sh): no image registry is reachable in CI
+  buildah        # builds the Dockerfile on those bases and runs the image (chroot isolation, no daemon)
 )
 # npm runs `npm ci`, which fetches the pinned Node (package.json), so any Node that runs npm will do. Debian's npm
 # also brings the Node headers node-gyp needs (npm → node-gyp → libnode-dev). An npm already installed is kept.

@@ -1,6 +1,6 @@
 // The image's recipe: what the Dockerfile copies exists in the repository and is not ignored, what must never reach
 // a layer is ignored, the labels say what the image is, in step with package.json, and the bases are build
-// arguments pinned by digest by default.
+// arguments pinned by digest by default. (test/image/image-run.test.ts builds and runs it.)
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -69,5 +69,13 @@ describe('Dockerfile and .dockerignore', () => {
     // No default: unset unless a build passes it; an ARG of the build stage reaches no layer of the image.
     assert.match(build, /^ARG NODE_EXTRA_CA_CERTS$/m);
     assert.doesNotMatch(final, /NODE_EXTRA_CA_CERTS|npm_config_nodedir/);
+  });
+
+  it('is built by CI: setup.sh installs buildah and mmdebstrap, and the build script passes both bases', () => {
+    const setup = readFileSync(new URL('scripts/setup.sh', ROOT), 'utf8');
+    const packages = /^APT_PACKAGES=\(\n([\s\S]*?)^\)/m.exec(setup)?.[1].split('\n').map((line) => line.trim().split(/\s+/)[0]) ?? [];
+    assert.ok(packages.includes('buildah') && packages.includes('mmdebstrap'), `APT_PACKAGES: ${packages.join(' ')}`);
+    const script = readFileSync(new URL('scripts/image-build.sh', ROOT), 'utf8');
+    for (const arg of ['BUILD_BASE', 'RUN_BASE', 'VERSION']) assert.match(script, new RegExp(`--build-arg "${arg}=\\$`));
   });
 });
