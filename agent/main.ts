@@ -1,220 +1,9 @@
-// Wiring only: settings → discovery → registry → balancers → relay → listener and admin, then signals and drain.
+// Entry point. It reads the settings, starts the probe socket's thread (so the pod's exec probes answer from the
+// process's first moments), and only then loads the agent: its modules and the Kubernetes client take about a
+// second to evaluate, a second in which the main thread answers nothing.
 
-import { AgentReadiness } from './admin/agent-readiness.ts';
-import { startHealthEndpoints } from './admin/health-endpoints.ts';
-import { BalancerSet } from './balancer/balancer-set.ts';
-import { ConfigError, helpText, metricsAddresses, parseConfig, type Config } from './config.ts';
-import { AgentShutdown } from './drain/agent-shutdown.ts';
-import { CniIpClaims } from './enrollment/cni-ip-claims.ts';
-import { enrolledOrLoopback, SourceRefusalLog } from './enrollment/source-policy.ts';
-import { OptInIndex } from './discovery/opt-in-index.ts';
-import { startKubernetesDiscovery, startStaticDiscovery } from './discovery-mode.ts';
-import { runCommand } from './intercept/command-runner.ts';
-import { uninstall } from './intercept/uninstall.ts';
-import { startTransparentMode } from './transparent-mode.ts';
-import { MeshliteError } from './vocabulary/errors.ts';
-import { listeningOrFail } from './vocabulary/listen-failure.ts';
-import { formatHostPort } from './vocabulary/host-port.ts';
-import { AuthorityParser } from './proxy/authority.ts';
-import { BalancerRoutes } from './proxy/balancer-routes.ts';
-import { nodeIPsToListenOn, ProxyListener } from './proxy/listener.ts';
-import { isOriginalDestinationAvailable, originalDestinationOf } from './proxy/original-destination.ts';
-import { Relay } from './proxy/relay.ts';
-import { EndpointRegistry } from './registry/endpoint-registry.ts';
-import { createLogger, type Logger } from './telemetry/logger.ts';
-import { createMetrics } from './telemetry/metrics.ts';
-import { realClock } from './vocabulary/clock.ts';
-import { RelayTelemetry } from './proxy/relay-telemetry.ts';
-
-const monotonicMs = (): number => realClock.now();
-
-async function run(config: Config, logger: Logger): Promise<void> {
-  const metrics = createMetrics({ processMetrics: true });
-  const registry = new EndpointRegistry();
-  // The relay is created after the balancers, which call back into it when an endpoint leaves.
-  let relay: Relay | null = null;
-  const balancers = new BalancerSet(registry, {
-    defaultBalancer: config.balancer,
-    hooks: { onEndpointRemoved: (load) => relay?.drainEndpoint(load.address) },
-  });
-  const routes = new BalancerRoutes(balancers);
-  relay = new Relay({
-    routes,
-    authority: new AuthorityParser(config.clusterDomain),
-    clock: realClock,
-    random: Math.random,
-    connectTimeoutMs: config.connectTimeoutMs,
-    maxConnectionsPerEndpoint: config.upstreamMaxConnections,
-    streamHeadroom: 16,
-    observer: new RelayTelemetry(metrics, logger.child({ component: 'relay' }), monotonicMs),
-  });
-
-  // This node's opted-in pods (IP → pod): interception's source set and the listener's source check. Discovery
-  // feeds it through the CNI IP claims, which hold the IPs the CNI plugin reported until the pod's status has them.
-  const index = new OptInIndex(config.nodeName);
-  const optIn = new CniIpClaims(index);
-  // Series follow the registry: a service's endpoint counts change with it, and go when it goes.
-  registry.subscribe((update) => {
-    if (update.type === 'delete') return metrics.forgetService(update.key);
-    if (update.type === 'remove') metrics.forgetEndpoint(update.key, update.address);
-    const spec = registry.get(update.key);
-    if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
-  });
-  // Health first: /healthz answers from the start (liveness must not restart an agent that waits for an API server
-  // it cannot fix), /readyz says which phase the start is in. Both addresses are shared with SO_REUSEPORT, as the
-  // proxy port is, so the agent an upgrade starts beside the old one binds them too; a start that fails here fails
-  // before the agent joins the proxy port or takes the CNI socket.
-  const readiness = new AgentReadiness();
-  const endpoints = await startHealthEndpoints({
-    admin: config.admin,
-    metrics: metricsAddresses(config),
-    probeSocket: config.probeSocket,
-    logger,
-    registry: metrics.registry,
-    readiness: () => readiness.answer(),
-    debugEndpoints: () => ({ services: balancers.describe() }),
-  });
-  const { adminUrl, metricsUrls } = endpoints;
-  logger.info({ admin: adminUrl, metrics: metricsUrls, probeSocket: config.probeSocket }, 'meshlite starting: health and metrics endpoints listening');
-  // A signal before the agent serves (during a long API outage, say) has nothing to drain: exit at once, cleanly.
-  const stopBeforeServing = (signal: string): void => {
-    logger.info({ signal, phase: readiness.phase }, 'meshlite stopped before it served');
-    process.exit(0);
-  };
-  process.once('SIGTERM', stopBeforeServing);
-  process.once('SIGINT', stopBeforeServing);
-
-  // The proxy listens only once discovery has a view (synced, or the last known one from the state file): with
-  // reusePort, a new agent that listened earlier would take connections from the old one during an upgrade and
-  // answer them with "unknown target".
-  const reportStatus = (status: () => unknown): void => readiness.reportDiscovery(status);
-  const discoveryDeps = { config, registry, optIn, index, metrics, logger, reportStatus };
-  const discovery =
-    config.discovery === 'kubernetes' ? await startKubernetesDiscovery(discoveryDeps) : await startStaticDiscovery(discoveryDeps);
-  readiness.enter('listening');
-
-  // Set once the shutdown exists: a closed client connection may be the last one a drain waits for.
-  let closedConnections = (): void => {};
-  const refusals = new SourceRefusalLog({ logger, countError: (code) => metrics.countError(code), now: monotonicMs, intervalMs: 60_000 });
-  const listener = new ProxyListener({
-    relay,
-    routes,
-    // Connections redirected by interception carry their original destination; direct ones (explicit mode) do not.
-    originalDestination: isOriginalDestinationAvailable() ? originalDestinationOf : () => null,
-    sniffTimeoutMs: config.sniffTimeoutMs,
-    connectTimeoutMs: config.connectTimeoutMs,
-    // Transparent mode serves only this node's opted-in pods (and loopback, which no pod can be); explicit mode all.
-    sourceAllowed: config.intercept ? enrolledOrLoopback(index) : undefined,
-    events: {
-      onPassthroughError: (error, destination) => {
-        metrics.countError('ML_PASSTHROUGH_FAILED');
-        logger.warn({ code: 'ML_PASSTHROUGH_FAILED', destination, reason: error.message }, 'passthrough failed');
-      },
-      onOriginalDestinationError: (error) => {
-        metrics.countError('ML_ORIGINAL_DST_FAILED');
-        logger.warn({ code: 'ML_ORIGINAL_DST_FAILED', reason: error.message }, 'original destination unreadable');
-      },
-      onSourceRefused: (source) => refusals.refused(source),
-      onConnectionOpened: () => metrics.downstreamOpened(),
-      onConnectionClosed: () => {
-        metrics.downstreamClosed();
-        closedConnections();
-      },
-    },
-  });
-  const { host, port } = config.listen;
-  const proxyAddress = await listeningOrFail('proxy', formatHostPort(host, port), listener.listen(host, port));
-  // Interception redirects to each node IP at this port (IPv6 too on a dual-stack node): serve those --listen misses.
-  for (const host of config.intercept ? nodeIPsToListenOn(config.listen.host, config.nodeIPs) : []) {
-    const also = { host, port: proxyAddress.port };
-    await listeningOrFail('proxy', formatHostPort(also.host, also.port), listener.listen(also.host, also.port));
-  }
-  if (config.intercept) readiness.enter('interception');
-  const transparent = config.intercept
-    ? await startTransparentMode({
-        config,
-        proxyPort: proxyAddress.port,
-        registry,
-        index,
-        ipClaims: optIn,
-        kubeApi: discovery.kubeApi,
-        logger,
-        metrics,
-        timers: realClock,
-      })
-    : null;
-
-  readiness.enter('serving');
-  logger.info(
-    {
-      listen: formatHostPort(proxyAddress.address, proxyAddress.port),
-      listening: listener.state.state === 'listening' ? listener.state.addresses : [],
-      admin: adminUrl,
-      metrics: metricsUrls,
-      services: balancers.size,
-      balancer: config.balancer,
-      discovery: config.discovery,
-      intercept: config.intercept,
-    },
-    'meshlite ready',
-  );
-
-  const shutdown = new AgentShutdown({
-    listener,
-    markNotReady: () => {
-      readiness.enter('draining');
-      // The listener stops accepting now: if no new agent serves, fail open lets the pods reach their Services.
-      transparent?.stopRefreshing();
-    },
-    stopRest: async () => {
-      await transparent?.stop();
-      discovery.stop();
-      relay.close();
-      balancers.close();
-      await endpoints.close();
-    },
-    clock: realClock,
-    drainTimeoutMs: config.drainTimeoutMs,
-    logger,
-    countError: (code) => metrics.countError(code),
-  });
-  closedConnections = () => shutdown.connectionClosed();
-  const onSignal = (signal: string): void => {
-    if (shutdown.drain.started) {
-      // A second signal: stop waiting.
-      shutdown.force(signal);
-      process.exit(1);
-    }
-    void shutdown.run(signal);
-  };
-  process.off('SIGTERM', stopBeforeServing);
-  process.off('SIGINT', stopBeforeServing);
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
-}
-
-/** `meshlite uninstall`: every chain, rule and set the agent created, and nothing else; exit 1 if one stayed. */
-async function uninstallRules(config: Config): Promise<number> {
-  const logger = createLogger(config.logLevel);
-  try {
-    const report = await uninstall({ runner: runCommand, logger, backend: config.iptablesBackend });
-    for (const removed of report.removed) process.stdout.write(`removed ${removed}\n`);
-    for (const unreadable of report.unreadable) process.stdout.write(`could not read ${unreadable}\n`);
-    if (report.removed.length === 0) process.stdout.write('nothing of meshlite was installed\n');
-    return 0;
-  } catch (error) {
-    const code = error instanceof MeshliteError ? error.code : 'ML_INTERNAL';
-    logger.fatal({ code, err: error }, 'uninstall failed');
-    process.stderr.write(`meshlite: uninstall failed: ${(error as Error).message}\n`);
-    return 1;
-  }
-}
-
-/** `meshlite check`: the preflight report (agent/preflight/), loaded only when asked for; exit 1 on any problem. */
-async function checkNode(settings: Config | ConfigError): Promise<number> {
-  const { runCheckCommand } = await import('./preflight/check-command.ts');
-  return runCheckCommand(settings, { runner: runCommand, env: process.env, pid: process.pid, write: (text) => process.stdout.write(text) });
-}
+import { ProbeThread } from './admin/probe-thread.ts';
+import { type Config, ConfigError, helpText, parseConfig } from './config.ts';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -225,10 +14,12 @@ async function main(): Promise<void> {
       return;
     }
     if (result.action === 'uninstall') {
+      const { uninstallRules } = await import('./agent-run.ts');
       process.exitCode = await uninstallRules(result.config);
       return;
     }
     if (result.action === 'check') {
+      const { checkNode } = await import('./agent-run.ts');
       process.exitCode = await checkNode(result.config);
       return;
     }
@@ -236,6 +27,7 @@ async function main(): Promise<void> {
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     if (process.argv[2] === 'check') {
+      const { checkNode } = await import('./agent-run.ts');
       process.exitCode = await checkNode(error);
       return;
     }
@@ -243,19 +35,9 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const logger = createLogger(config.logLevel);
-  try {
-    await run(config, logger);
-  } catch (error) {
-    // Every start-up failure we foresee (settings, static file, kubeconfig, a port in use) is a MeshliteError.
-    if (error instanceof MeshliteError) {
-      logger.fatal({ code: error.code }, error.message);
-      process.stderr.write(`meshlite: ${error.message}\n`);
-      process.exit(error instanceof ConfigError ? 2 : 1);
-    }
-    logger.fatal({ code: 'ML_INTERNAL', err: error }, 'meshlite failed to start');
-    process.exit(1);
-  }
+  const probes = config.probeSocket === null ? null : new ProbeThread(config.probeSocket);
+  const { startAgent } = await import('./agent-run.ts');
+  await startAgent(config, probes);
 }
 
 await main();

@@ -26,16 +26,6 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   return app;
 }
 
-/**
- * The probe server on --probe-socket: /healthz and /readyz of this agent alone, for its pod's exec probes (a unix
- * socket in the pod's own /tmp, which no other agent shares).
- */
-export function createProbeServer(options: Pick<AdminServerOptions, 'logger' | 'readiness'>): AdminServer {
-  const app = baseServer(options.logger, 'probes');
-  addHealthRoutes(app, options.readiness);
-  return app;
-}
-
 /** The Prometheus-only server on --metrics (the node IP): exposes nothing but /metrics beyond loopback. */
 export function createMetricsServer(options: { logger: Logger; registry: Registry }): AdminServer {
   const app = baseServer(options.logger, 'metrics');

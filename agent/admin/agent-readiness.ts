@@ -23,6 +23,7 @@ export class AgentReadiness {
   private current: AgentPhase = 'discovery';
   /** What discovery reports of itself (its state, the last error), shown with the answer in every phase. */
   private discoveryStatus: () => unknown = () => undefined;
+  private readonly phaseListeners: Array<(phase: AgentPhase) => void> = [];
 
   get phase(): AgentPhase {
     return this.current;
@@ -34,6 +35,12 @@ export class AgentReadiness {
       throw new Error(`readiness: ${this.current} cannot go back to ${next}`);
     }
     this.current = next;
+    for (const listener of this.phaseListeners) listener(next);
+  }
+
+  /** Called after every phase change (the probe thread is told at once, not at its next heartbeat). */
+  onPhaseChange(listener: (phase: AgentPhase) => void): void {
+    this.phaseListeners.push(listener);
   }
 
   reportDiscovery(status: () => unknown): void {

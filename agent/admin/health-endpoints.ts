@@ -1,18 +1,15 @@
-// The agent's HTTP endpoints, bound first at start: admin, metrics on each of its addresses, and the probe socket.
+// The agent's HTTP endpoints, bound first at start: admin and metrics on each of its addresses. (The probe socket has
+// a thread of its own, started before them: probe-thread.ts.)
 
-import { mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../telemetry/logger.ts';
 import { formatHostPort, type HostPort } from '../vocabulary/host-port.ts';
 import { listeningOrFail } from '../vocabulary/listen-failure.ts';
-import { type AdminServer, createAdminServer, createMetricsServer, createProbeServer, type Readiness } from './admin-server.ts';
+import { type AdminServer, createAdminServer, createMetricsServer, type Readiness } from './admin-server.ts';
 
 export interface HealthEndpointsOptions {
   admin: HostPort;
   metrics: readonly HostPort[];
-  /** null: no probe socket. */
-  probeSocket: string | null;
   logger: Logger;
   registry: Registry;
   readiness: () => Readiness;
@@ -29,7 +26,7 @@ export interface HealthEndpoints {
 /**
  * Binds them all, in that order; the first that cannot bind throws a ListenError. The TCP ones are shared with
  * SO_REUSEPORT, as the proxy port is: the agent an upgrade starts beside the old one, with the same flags, binds them
- * too. The probe socket is the pod's own, so /healthz and /readyz there answer for this agent alone.
+ * too.
  */
 export async function startHealthEndpoints(options: HealthEndpointsOptions): Promise<HealthEndpoints> {
   const { logger, registry, readiness } = options;
@@ -42,11 +39,6 @@ export async function startHealthEndpoints(options: HealthEndpointsOptions): Pro
     const server = createMetricsServer({ logger, registry });
     servers.push(server);
     metricsUrls.push(await serveHttp('metrics', server, address));
-  }
-  if (options.probeSocket !== null) {
-    const probes = createProbeServer({ logger, readiness });
-    servers.push(probes);
-    await serveProbes(probes, options.probeSocket);
   }
   return {
     adminUrl,
@@ -71,14 +63,4 @@ async function serveHttp(what: string, server: AdminServer, address: HostPort): 
   await listeningOrFail(what, formatHostPort(address.host, address.port), bind);
   const bound = server.server.address();
   return formatHostPort(address.host, typeof bound === 'object' && bound !== null ? bound.port : address.port);
-}
-
-/**
- * Binds the probe server to its unix socket. A file left there is removed first: the socket is the pod's own (its
- * emptyDir), so what is there was left by this container's previous run, which a restart ended.
- */
-async function serveProbes(server: AdminServer, path: string): Promise<void> {
-  rmSync(path, { force: true });
-  mkdirSync(dirname(path), { recursive: true });
-  await listeningOrFail('probes', path, server.listen({ path }));
 }
