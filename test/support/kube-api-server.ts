@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,11 @@ export interface KubeApiServerOptions {
   historyLimit?: number;
   /** The store's resourceVersion before the first write. Default 1000. */
   initialResourceVersion?: number;
+  /**
+   * Serve HTTPS with this key and certificate (PEM), as a real API server does; a pod's in-cluster client trusts
+   * the certificate through its service account's ca.crt. Plain HTTP when unset.
+   */
+  tls?: { key: string; cert: string };
 }
 
 export type RequestVerb = 'list' | 'watch' | 'get';
@@ -69,8 +75,10 @@ export class KubeApiServer {
   private stalledRequests: Array<() => void> = [];
   private denials: AccessDenial[] = [];
   private reviews = 0;
+  private readonly tls: { key: string; cert: string } | undefined;
 
   constructor(options: KubeApiServerOptions = {}) {
+    this.tls = options.tls;
     this.boundPort = options.port ?? 0;
     this.token = options.token ?? 'meshlite-test-token';
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
@@ -83,10 +91,10 @@ export class KubeApiServer {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.boundPort}`;
+    return `${this.tls === undefined ? 'http' : 'https'}://127.0.0.1:${this.boundPort}`;
   }
 
-  /** A kubeconfig for client-node: this server, `insecure-skip-tls-verify` (client-node refuses plain HTTP without it), the token. */
+  /** A kubeconfig for client-node: this server, its CA (or `insecure-skip-tls-verify` over plain HTTP, which client-node refuses without it), the token. */
   get kubeconfigPath(): string {
     return join(this.directory, 'kubeconfig.yaml');
   }
@@ -210,7 +218,8 @@ export class KubeApiServer {
   }
 
   private async listen(): Promise<void> {
-    const server = createServer((request, response) => this.receive(request, response));
+    const receive = (request: IncomingMessage, response: ServerResponse): void => this.receive(request, response);
+    const server: Server = this.tls === undefined ? createServer(receive) : createTlsServer({ ...this.tls }, receive);
     server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -234,7 +243,7 @@ export class KubeApiServer {
       '  - name: meshlite-test',
       '    cluster:',
       `      server: ${this.url}`,
-      '      insecure-skip-tls-verify: true',
+      this.tls === undefined ? '      insecure-skip-tls-verify: true' : `      certificate-authority-data: ${Buffer.from(this.tls.cert).toString('base64')}`,
       'users:',
       '  - name: meshlite-test',
       '    user:',
