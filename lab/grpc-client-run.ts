@@ -2,7 +2,7 @@
 
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { makeEchoClient, META, unary } from './grpc-peers.ts';
+import { makeEchoClient, META, serverStream, unary } from './grpc-peers.ts';
 import type { NetHost } from './netns.ts';
 import type { NamespaceSpawner } from './netns-process.ts';
 
@@ -25,6 +25,11 @@ export interface GrpcClientOptions {
   metadata?: Record<string, string>;
   /** Also report when calls failed and when the last one succeeded (wall clock), for tests of an outage's length. */
   timeline?: boolean;
+  /**
+   * Server-streaming calls instead of unary ones: each asks for this many messages of this size and succeeds only
+   * if every one arrives, in order (with META.delayMs, the stream opens and waits before the first).
+   */
+  serverStream?: { messages: number; size: number };
 }
 
 /** Wall-clock milliseconds (Date.now()), comparable with the test's own: the client runs in another process. */
@@ -58,6 +63,18 @@ export interface GrpcClientSummary {
 
 const MISMATCH = -1;
 
+type CallOptions = { timeoutMs: number; metadata: Record<string, string> };
+
+async function echoed(client: grpc.Client, request: Buffer, callOptions: CallOptions): Promise<{ intact: boolean; headers: grpc.Metadata }> {
+  const { message, headers } = await unary(client, request, callOptions);
+  return { intact: message.equals(request), headers };
+}
+
+async function streamed(client: grpc.Client, shape: { messages: number; size: number }, callOptions: CallOptions): Promise<{ intact: boolean; headers: grpc.Metadata }> {
+  const { messages, headers } = await serverStream(client, shape.messages, shape.size, callOptions);
+  return { intact: messages.length === shape.messages && messages.every((m, seq) => m.readUInt32BE(0) === seq), headers };
+}
+
 async function callAll(options: GrpcClientOptions): Promise<GrpcClientSummary> {
   const channels = Math.max(1, options.channels ?? 1);
   // grpc-js shares one connection among channels to the same target unless each keeps a local subchannel pool.
@@ -80,13 +97,11 @@ async function callAll(options: GrpcClientOptions): Promise<GrpcClientSummary> {
   const worker = async (): Promise<void> => {
     for (let i = next++; i < options.count; i = next++) {
       const request = Buffer.from(`e2e-${i}`);
+      const callOptions = { timeoutMs: options.timeoutMs ?? 5_000, metadata: options.metadata ?? {} };
       try {
-        const { message, headers } = await unary(clients[i % channels], request, {
-          timeoutMs: options.timeoutMs ?? 5_000,
-          metadata: options.metadata ?? {},
-        });
-        if (!message.equals(request)) {
-          fail(MISMATCH, 'response is not the request');
+        const { intact, headers } = options.serverStream === undefined ? await echoed(clients[i % channels], request, callOptions) : await streamed(clients[i % channels], options.serverStream, callOptions);
+        if (!intact) {
+          fail(MISMATCH, options.serverStream === undefined ? 'response is not the request' : 'messages missing or out of order');
         } else {
           const id = String(headers.get(META.servedBy)[0] ?? '(none)');
           byBackend[id] = (byBackend[id] ?? 0) + 1;
