@@ -15,6 +15,9 @@ APT_PACKAGES=(
   containernetworking-plugins # bridge, host-local, loopback: e2e pods made as a container runtime makes them
   mmdebstrap     # the image test's Debian bases (scripts/image-build.sh): no image registry is reachable in CI
   buildah        # builds the Dockerfile on those bases and runs the image (chroot isolation, no daemon)
+  openssl        # the test API server's TLS certificate (agents started from the manifest connect in-cluster)
+  curl           # the DaemonSet's exec probes, run by the test kubelet inside the agent's container
+  util-linux     # unshare, nsenter, setpriv: the test kubelet's mount namespace, probes and capabilities
 )
 # npm runs `npm ci`, which fetches the pinned Node (package.json), so any Node that runs npm will do. Debian's npm
 # also brings the Node headers node-gyp needs (npm → node-gyp → libnode-dev). An npm already installed is kept.
