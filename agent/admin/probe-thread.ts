@@ -29,8 +29,8 @@ export class ProbeThread {
   private readiness: () => Readiness = () => STARTING;
   private readonly heartbeat: NodeJS.Timeout;
 
-  constructor(socketPath: string) {
-    const data: ProbeWorkerData = { socketPath, stallLimitMs: STALL_LIMIT_MS };
+  constructor(socketPath: string, options: { stallLimitMs?: number } = {}) {
+    const data: ProbeWorkerData = { socketPath, stallLimitMs: options.stallLimitMs ?? STALL_LIMIT_MS };
     this.worker = new Worker(new URL('./probe-worker.ts', import.meta.url), { workerData: data });
     // The thread never keeps the process alive: the agent exits when its work is done, probes or not.
     this.worker.unref();
