@@ -26,12 +26,14 @@ import { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { realClock } from './vocabulary/clock.ts';
+import { readBuildInfo } from './vocabulary/build-info.ts';
 import { RelayTelemetry } from './proxy/relay-telemetry.ts';
 
 const monotonicMs = (): number => realClock.now();
 
 async function run(config: Config, logger: Logger, probes: ProbeThread | null): Promise<void> {
-  const metrics = createMetrics({ processMetrics: true });
+  const build = readBuildInfo();
+  const metrics = createMetrics({ processMetrics: true, buildInfo: build });
   const registry = new EndpointRegistry();
   // The relay is created after the balancers, which call back into it when an endpoint leaves.
   let relay: Relay | null = null;
@@ -159,6 +161,8 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null): 
       balancer: config.balancer,
       discovery: config.discovery,
       intercept: config.intercept,
+      version: build.version,
+      node: config.nodeName,
     },
     'meshlite ready',
   );

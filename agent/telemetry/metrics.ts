@@ -3,6 +3,7 @@
 import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'prom-client';
 import { ERROR_CODES, type ErrorCode } from '../vocabulary/errors.ts';
 import { type EndpointSpec, isActive } from '../registry/endpoint.ts';
+import type { BuildInfo } from '../vocabulary/build-info.ts';
 
 /**
  * Why accumulators: prom-client's `.labels(...)` handles still hash and validate the label set on every `inc()`,
@@ -94,8 +95,17 @@ export class AgentMetrics {
   private downstream = 0;
   private readonly staticReloads: Counter<'result'>;
 
-  constructor(options: { processMetrics?: boolean } = {}) {
+  constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
+    if (options.buildInfo !== undefined) {
+      const info = new Gauge({
+        name: 'meshlite_build_info',
+        help: 'Always 1: the agent version and the Node.js running it, as labels.',
+        labelNames: ['version', 'nodejs'],
+        registers,
+      });
+      info.set({ version: options.buildInfo.version, nodejs: options.buildInfo.nodejs }, 1);
+    }
     new Counter({
       name: 'meshlite_requests_total',
       help: 'Requests relayed (or answered by the agent), by service, endpoint and gRPC status code.',
@@ -284,6 +294,13 @@ function rebuiltFrom<M extends { reset(): void }>(fill: (metric: M) => void): (t
   };
 }
 
-export function createMetrics(options: { processMetrics?: boolean } = {}): AgentMetrics {
+export interface MetricsOptions {
+  /** Node.js process metrics (CPU, memory, event loop); default true. */
+  processMetrics?: boolean;
+  /** Exported as meshlite_build_info when given. */
+  buildInfo?: BuildInfo;
+}
+
+export function createMetrics(options: MetricsOptions = {}): AgentMetrics {
   return new AgentMetrics(options);
 }

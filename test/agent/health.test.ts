@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { HEALTH_UP_MESSAGE, startAgent } from '../support/agent-process.ts';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.ts';
+import { readBuildInfo } from '../../agent/vocabulary/build-info.ts';
 import { waitFor } from '../../lab/wait-for.ts';
 
 let api: KubeApiServer;
@@ -73,6 +74,9 @@ test('API unreachable at start: /healthz 200 before the first snapshot, /readyz 
 
     await api.restart();
     await waitFor(() => agent.logs.some((l) => l.msg === 'meshlite ready'), { timeoutMs: 30_000, message: 'ready after the API returned' });
+    const readyLine = agent.logs.find((l) => l.msg === 'meshlite ready');
+    assert.equal(readyLine?.node, 'node-a', 'the ready line names the node');
+    assert.equal(readyLine?.version, readBuildInfo().version, 'and the version');
     const ready = await fetch(`http://${agent.admin}/readyz`);
     assert.equal(ready.status, 200);
     assert.deepEqual(await ready.json(), { ready: true, discovery: { state: 'synced' } });

@@ -41,6 +41,12 @@ describe('createMetrics', () => {
     assert.doesNotMatch(await createMetrics({ processMetrics: false }).registry.metrics(), /process_cpu_seconds_total/);
   });
 
+  it('exports meshlite_build_info = 1 with the version and Node.js, only when given', async () => {
+    const withInfo = await createMetrics({ processMetrics: false, buildInfo: { version: '9.8.7', nodejs: 'v24.9.0' } }).registry.metrics();
+    assert.match(withInfo, /^meshlite_build_info\{version="9\.8\.7",nodejs="v24\.9\.0"\} 1$/m);
+    assert.doesNotMatch(await createMetrics({ processMetrics: false }).registry.metrics(), /meshlite_build_info/);
+  });
+
   it('hands out one cached handle per (service, endpoint)', () => {
     const metrics = createMetrics({ processMetrics: false });
     const handle = metrics.requestMetrics(SVC, '10.0.0.1:50051');
