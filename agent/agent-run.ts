@@ -6,6 +6,7 @@ import { startHealthEndpoints } from './admin/health-endpoints.ts';
 import { BalancerSet } from './balancer/balancer-set.ts';
 import { ConfigError, metricsAddresses, type Config } from './config.ts';
 import type { ProbeThread } from './admin/probe-thread.ts';
+import { ensureListenerMigration, type ListenerMigration, nodeSysctlAccess } from './drain/listener-migration.ts';
 import { AgentShutdown } from './drain/agent-shutdown.ts';
 import { CniIpClaims } from './enrollment/cni-ip-claims.ts';
 import { enrolledOrLoopback, SourceRefusalLog } from './enrollment/source-policy.ts';
@@ -90,6 +91,8 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null): 
   process.once('SIGTERM', stopBeforeServing);
   process.once('SIGINT', stopBeforeServing);
 
+  reportListenerMigration(await ensureListenerMigration(nodeSysctlAccess).catch((error: Error) => ({ state: 'off' as const, reason: error.message })), logger, metrics);
+
   // The proxy listens only once discovery has a view (synced, or the last known one from the state file): with
   // reusePort, a new agent that listened earlier would take connections from the old one during an upgrade and
   // answer them with "unknown target".
@@ -171,6 +174,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null): 
     listener,
     markNotReady: () => {
       readiness.enter('draining');
+      endpoints.drain();
       // The listener stops accepting now: if no new agent serves, fail open lets the pods reach their Services.
       transparent?.stopRefreshing();
     },
@@ -200,6 +204,19 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null): 
   process.off('SIGINT', stopBeforeServing);
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+/** One line on how an upgrade's connections will be handed over; a warning with its code when they cannot be. */
+function reportListenerMigration(migration: ListenerMigration, logger: Logger, metrics: ReturnType<typeof createMetrics>): void {
+  const log = logger.child({ component: 'listener-migration' });
+  if (migration.state === 'off') {
+    metrics.countError('ML_LISTENER_MIGRATION_OFF');
+    log.warn({ code: 'ML_LISTENER_MIGRATION_OFF', reason: migration.reason }, 'net.ipv4.tcp_migrate_req is 0 and cannot be set here: an upgrade may reset connections queued on the old agent as it closes its listeners');
+  } else if (migration.state === 'enabled') {
+    log.info('net.ipv4.tcp_migrate_req set to 1: connections queued on a closing agent go to the next');
+  } else if (migration.state === 'unsupported') {
+    log.info('net.ipv4.tcp_migrate_req does not exist on this kernel (before 5.14): an upgrade may reset connections queued on the old agent as it closes');
+  }
 }
 
 /** `meshlite uninstall`: every chain, rule and set the agent created, and nothing else; exit 1 if one stayed. */

@@ -8,8 +8,18 @@ export type Readiness =
   | { ready: true; discovery?: unknown }
   | { ready: false; reason: string; phase?: string; discovery?: unknown };
 
+/**
+ * Shared by the servers of one agent: once `closing` (the agent drains), every answer says `Connection: close`, so
+ * that keep-alive clients (Prometheus, a port-forward) leave this agent's connections before it closes them, and
+ * their next request finds the listener of the agent an upgrade started beside it.
+ */
+export interface ConnectionPolicy {
+  closing: boolean;
+}
+
 export interface AdminServerOptions {
   logger: Logger;
+  connections?: ConnectionPolicy;
   registry: Registry;
   /** Asked on every /readyz: ready once the proxy listens and discovery has delivered its first snapshot. */
   readiness: () => Readiness;
@@ -19,7 +29,7 @@ export interface AdminServerOptions {
 
 /** The admin server on --admin (loopback by default). Not listening yet: main calls listen() and close(). */
 export function createAdminServer(options: AdminServerOptions): AdminServer {
-  const app = baseServer(options.logger, 'admin');
+  const app = baseServer(options.logger, 'admin', options.connections);
   addHealthRoutes(app, options.readiness);
   addMetricsRoute(app, options.registry);
   app.get('/debug/endpoints', async (_request, reply) => reply.send(options.debugEndpoints()));
@@ -27,8 +37,8 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
 }
 
 /** The Prometheus-only server on --metrics (the node IP): exposes nothing but /metrics beyond loopback. */
-export function createMetricsServer(options: { logger: Logger; registry: Registry }): AdminServer {
-  const app = baseServer(options.logger, 'metrics');
+export function createMetricsServer(options: { logger: Logger; registry: Registry; connections?: ConnectionPolicy }): AdminServer {
+  const app = baseServer(options.logger, 'metrics', options.connections);
   addMetricsRoute(app, options.registry);
   return app;
 }
@@ -36,7 +46,7 @@ export function createMetricsServer(options: { logger: Logger; registry: Registr
 /** A fastify instance typed with our pino logger. */
 export type AdminServer = ReturnType<typeof baseServer>;
 
-function baseServer(logger: Logger, component: string) {
+function baseServer(logger: Logger, component: string, connections: ConnectionPolicy = { closing: false }) {
   const app = Fastify({
     loggerInstance: logger.child({ component }),
     // Probes and scrapes arrive every few seconds; a log line for each would bury the lines that matter.
@@ -47,6 +57,7 @@ function baseServer(logger: Logger, component: string) {
   app.addHook('onSend', async (_request, reply, payload) => {
     // Every answer here describes the agent right now; a cached one would mislead.
     reply.header('cache-control', 'no-store');
+    if (connections.closing) reply.header('connection', 'close');
     return payload;
   });
   return app;

@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../telemetry/logger.ts';
 import { formatHostPort, type HostPort } from '../vocabulary/host-port.ts';
 import { listeningOrFail } from '../vocabulary/listen-failure.ts';
-import { type AdminServer, createAdminServer, createMetricsServer, type Readiness } from './admin-server.ts';
+import { type AdminServer, type ConnectionPolicy, createAdminServer, createMetricsServer, type Readiness } from './admin-server.ts';
 
 export interface HealthEndpointsOptions {
   admin: HostPort;
@@ -20,6 +20,8 @@ export interface HealthEndpoints {
   /** "host:port" as bound (the port the kernel chose for port 0). */
   adminUrl: string;
   metricsUrls: string[];
+  /** The agent drains: answers from now on close their connection (see ConnectionPolicy). */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -31,18 +33,22 @@ export interface HealthEndpoints {
 export async function startHealthEndpoints(options: HealthEndpointsOptions): Promise<HealthEndpoints> {
   const { logger, registry, readiness } = options;
   const servers: AdminServer[] = [];
-  const admin = createAdminServer({ logger, registry, readiness, debugEndpoints: options.debugEndpoints });
+  const connections: ConnectionPolicy = { closing: false };
+  const admin = createAdminServer({ logger, registry, readiness, debugEndpoints: options.debugEndpoints, connections });
   servers.push(admin);
   const adminUrl = await serveHttp('admin', admin, options.admin);
   const metricsUrls: string[] = [];
   for (const address of options.metrics) {
-    const server = createMetricsServer({ logger, registry });
+    const server = createMetricsServer({ logger, registry, connections });
     servers.push(server);
     metricsUrls.push(await serveHttp('metrics', server, address));
   }
   return {
     adminUrl,
     metricsUrls,
+    drain: () => {
+      connections.closing = true;
+    },
     close: async () => {
       await Promise.all(servers.map((server) => server.close()));
     },

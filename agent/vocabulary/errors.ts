@@ -143,6 +143,11 @@ export const ERRORS = {
     grpcStatus: null,
     description: 'A listener (proxy, admin, metrics or the CNI enrollment socket) could not bind its address; the agent does not start.',
   },
+  ML_LISTENER_MIGRATION_OFF: {
+    grpcStatus: null,
+    description:
+      "net.ipv4.tcp_migrate_req is 0 on the node and the agent may not set it (/proc/sys is read-only in its container): during an upgrade, a connection the kernel queued on the old agent's listener as it closes is reset instead of handed to the new agent. Set it to 1 on the node (see README, Upgrade).",
+  },
   ML_KUBE_CONFIG_INVALID: {
     grpcStatus: null,
     description: 'The Kubernetes client configuration (in-cluster service account, or the file given with --kubeconfig) cannot be loaded; the agent does not start.',

@@ -100,4 +100,19 @@ describe('metrics server', () => {
       await app.close();
     }
   });
+
+  it('keeps connections alive until the agent drains, then closes each after its answer', async () => {
+    const connections = { closing: false };
+    const app = createMetricsServer({ logger: createLogger('silent'), registry: createMetrics({ processMetrics: false }).registry, connections });
+    try {
+      const before = await app.inject({ method: 'GET', url: '/metrics' });
+      assert.notEqual(before.headers.connection, 'close');
+      connections.closing = true;
+      const draining = await app.inject({ method: 'GET', url: '/metrics' });
+      assert.equal(draining.statusCode, 200);
+      assert.equal(draining.headers.connection, 'close');
+    } finally {
+      await app.close();
+    }
+  });
 });
