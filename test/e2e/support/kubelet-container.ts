@@ -209,6 +209,9 @@ function launchScript(root: string, mounts: Mount[], container: ManifestContaine
     'for d in bin sbin lib lib32 lib64 libx32; do if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$R/$d"; fi; done',
     'for d in usr etc; do mkdir "$R/$d"; mount --bind "/$d" "$R/$d"; mount -o remount,bind,ro "$R/$d"; done',
     'for d in dev proc sys; do mkdir "$R/$d"; mount --rbind "/$d" "$R/$d"; done',
+    // As a container runtime leaves an unprivileged container: /proc/sys read-only (no node sysctl changed from it).
+    'mount --bind "$R/proc/sys" "$R/proc/sys"',
+    'mount -o remount,bind,ro "$R/proc/sys"',
     'mkdir -p "$R/run" "$R/var/run" "$R/tmp" "$R/root"',
     'chmod 1777 "$R/tmp"',
     // The image's Node: the pinned one, where the node image keeps it.
