@@ -1,5 +1,6 @@
 // `node agent/main.ts check [settings]`: the preflight with the node's real files, ports, commands and API client.
 
+import { nodeSysctlAccess } from '../drain/listener-migration.ts';
 import type { Config, ConfigError } from '../config/agent-config.ts';
 import type { CommandRunner } from '../intercept/command-runner.ts';
 import { fail } from './check-result.ts';
@@ -32,6 +33,7 @@ export async function runCheckCommand(settings: Config | ConfigError, options: C
     cni: cniDirectoriesFrom(options.env),
     kube: kubeAccessOf(settings),
     bind: bindOnce,
+    sysctl: nodeSysctlAccess,
     pid: options.pid,
   });
   options.write(formatReport(lines));

@@ -9,6 +9,8 @@ import { type CniDirectories, checkCni, type FileAccess } from './cni-check.ts';
 import { checkIpset } from './ipset-check.ts';
 import { checkIptables } from './iptables-check.ts';
 import { checkKubernetes, type KubeAccess } from './kube-check.ts';
+import type { SysctlAccess } from '../drain/listener-migration.ts';
+import { checkListenerMigration } from './listener-migration-check.ts';
 import { type BindProbe, checkPorts, type PortTarget } from './ports-check.ts';
 
 export interface PreflightDependencies {
@@ -20,6 +22,8 @@ export interface PreflightDependencies {
   readonly cni: CniDirectories;
   readonly kube: () => Promise<KubeAccess>;
   readonly bind: BindProbe;
+  /** The node's network sysctls (read only). */
+  readonly sysctl: Pick<SysctlAccess, 'read'>;
   /** Names the throwaway ipsets. */
   readonly pid: number;
   /** Per Kubernetes API request. Default 5000. */
@@ -47,6 +51,7 @@ export async function runPreflight(deps: PreflightDependencies): Promise<CheckLi
     lines.push(ok(`static discovery (${config.staticFile}): the Kubernetes API is not needed`));
   }
   lines.push(...(await guarded('ports', () => checkPorts(deps.bind, portTargets(config)))));
+  lines.push(...(await guarded('upgrade hand-over', () => checkListenerMigration(deps.sysctl))));
   return lines;
 }
 

@@ -42,6 +42,8 @@ describe('meshlite check in a network namespace', { skip }, () => {
     await checked('ip', ['-n', ns, 'link', 'add', 'mlck0', 'type', 'veth', 'peer', 'name', 'mlck1']);
     await checked('ip', ['-n', ns, 'addr', 'add', `${NODE_IP}/24`, 'dev', 'mlck0']);
     for (const link of ['mlck0', 'mlck1']) await checked('ip', ['-n', ns, 'link', 'set', link, 'up']);
+    // As README's Upgrade asks of a node.
+    await checked('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.tcp_migrate_req=1']);
     dir = await mkdtemp(join(tmpdir(), 'meshlite-check-netns-'));
     confDir = join(dir, 'net.d');
     binDir = join(dir, 'bin');
@@ -125,6 +127,7 @@ describe('meshlite check in a network namespace', { skip }, () => {
       `ok    proxy on the node IP ${NODE_IP}:15101: free`,
       'ok    admin 127.0.0.1:15100: free',
       `ok    metrics ${NODE_IP}:15190: free`,
+      'ok    upgrade hand-over (net.ipv4.tcp_migrate_req): 1, connections queued on a closing agent go to the next',
     ];
   }
 

@@ -31,6 +31,7 @@ describe('runPreflight', () => {
         probed.push(`${address.host}:${address.port}`);
         return { bound: true };
       },
+      sysctl: { read: async () => '1\n' },
       pid: 1,
     });
     assert.deepEqual(formatReport(lines).split('\n'), [
@@ -38,6 +39,7 @@ describe('runPreflight', () => {
       'ok    static discovery (/etc/meshlite/services.yaml): the Kubernetes API is not needed',
       'ok    proxy 127.0.0.1:15201: free',
       'ok    admin 127.0.0.1:15200: free',
+      'ok    upgrade hand-over (net.ipv4.tcp_migrate_req): 1, connections queued on a closing agent go to the next',
       '',
     ]);
     assert.deepEqual(script.calls, []);
