@@ -27,7 +27,7 @@ export class RelayTelemetry implements RelayObserver {
   }
 
   onRequestRejected(grpcStatus: number, errorCode: ErrorCode, message: string): void {
-    this.metrics.requestMetrics(UNKNOWN_SERVICE, NO_ENDPOINT).record(grpcStatus, 0);
+    this.metrics.requestMetrics(UNKNOWN_SERVICE, NO_ENDPOINT).count(grpcStatus);
     this.countError(errorCode, grpcStatus, message, UNKNOWN_SERVICE);
   }
 

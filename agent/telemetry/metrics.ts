@@ -68,9 +68,15 @@ export class RequestMetrics {
   }
 
   record(grpcStatus: number, durationSeconds: number): void {
+    this.count(grpcStatus);
+    this.duration.observe(durationSeconds);
+  }
+
+  /** A request the agent refused before relaying it: counted by status, and kept out of the latency histogram,
+   *  where an instant refusal would read as a fast success. */
+  count(grpcStatus: number): void {
     const index = grpcStatus >= 0 && grpcStatus < GRPC_CODE_COUNT ? grpcStatus | 0 : GRPC_UNKNOWN;
     this.countsByStatus[index]++;
-    this.duration.observe(durationSeconds);
   }
 }
 

@@ -130,12 +130,12 @@ describe('RelayTelemetry.onExchangeFinished', () => {
 });
 
 describe('RelayTelemetry.onRequestRejected', () => {
-  it('counts the request under service "unknown" and endpoint "none" with no duration, counts and logs the error', async () => {
+  it('counts the request under service "unknown" and endpoint "none", keeps it out of the latency histogram, counts and logs the error', async () => {
     const { metrics, logged, telemetry, setNow } = setup(true);
     setNow(5000);
     telemetry.onRequestRejected(GrpcStatus.UNAVAILABLE, 'ML_UNKNOWN_TARGET', 'unknown target nowhere:1');
     assert.deepEqual(await series(metrics, 'meshlite_requests_total'), { 'meshlite_requests_total{service="unknown",endpoint="none",grpc_code="14"}': 1 });
-    assert.deepEqual(await duration(metrics, 'unknown'), [0, 1]);
+    assert.deepEqual(await series(metrics, 'meshlite_request_duration_seconds'), {}, 'a refusal is no 0-second request in the latency histogram');
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), { 'meshlite_agent_errors_total{code="ML_UNKNOWN_TARGET"}': 1 });
     assert.deepEqual(logged, [['debug', { code: 'ML_UNKNOWN_TARGET', service: 'unknown', grpcStatus: 14 }, 'unknown target nowhere:1']]);
   });
