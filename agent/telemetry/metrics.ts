@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'pr
 import { ERROR_CODES, type ErrorCode } from '../vocabulary/errors.ts';
 import { type EndpointSpec, isActive } from '../registry/endpoint.ts';
 import type { BuildInfo } from '../vocabulary/build-info.ts';
+import { parseServiceKey } from '../vocabulary/service-key.ts';
 
 /**
  * Why accumulators: prom-client's `.labels(...)` handles still hash and validate the label set on every `inc()`,
@@ -20,6 +21,21 @@ export const REQUEST_DURATION_BUCKETS: readonly number[] = [
 export const UNKNOWN_SERVICE = 'unknown';
 /** The endpoint label of requests that ended before an endpoint was chosen (unknown target, no endpoint). */
 export const NO_ENDPOINT = 'none';
+
+/**
+ * A service key (`namespace/name:port`) as three labels, so that queries can select a namespace or sum a Service's
+ * ports; the service "unknown" (no service matched) has only a name.
+ */
+export interface ServiceLabels {
+  namespace: string;
+  service: string;
+  port: string;
+}
+
+export function serviceLabels(key: string): ServiceLabels {
+  const parts = parseServiceKey(key);
+  return parts === null ? { namespace: '', service: key, port: '' } : { namespace: parts.namespace, service: parts.name, port: String(parts.port) };
+}
 
 /** grpc_code takes the 17 values of the gRPC specification; anything else a backend sends is counted as UNKNOWN (2). */
 const GRPC_CODE_COUNT = 17;
@@ -81,6 +97,7 @@ export class RequestMetrics {
 }
 
 interface ServiceEntry {
+  readonly labels: ServiceLabels;
   readonly duration: DurationAccumulator;
   readonly endpoints: Map<string, RequestMetrics>;
   endpointCounts: Record<EndpointState, number> | null;
@@ -114,16 +131,16 @@ export class AgentMetrics {
     }
     new Counter({
       name: 'meshlite_requests_total',
-      help: 'Requests relayed (or answered by the agent), by service, endpoint and gRPC status code.',
-      labelNames: ['service', 'endpoint', 'grpc_code'],
+      help: 'Requests relayed (or answered by the agent), by service (namespace, name, port), endpoint and gRPC status code.',
+      labelNames: ['namespace', 'service', 'port', 'endpoint', 'grpc_code'],
       registers,
-      collect: rebuiltFrom<Counter<'service' | 'endpoint' | 'grpc_code'>>((counter) => {
+      collect: rebuiltFrom<Counter<'namespace' | 'service' | 'port' | 'endpoint' | 'grpc_code'>>((counter) => {
         for (const entry of this.services.values()) {
           for (const handle of entry.endpoints.values()) {
             const counts = handle.countsByStatus;
             for (let code = 0; code < counts.length; code++) {
               if (counts[code] > 0) {
-                counter.inc({ service: handle.service, endpoint: handle.endpoint, grpc_code: String(code) }, counts[code]);
+                counter.inc({ ...entry.labels, endpoint: handle.endpoint, grpc_code: String(code) }, counts[code]);
               }
             }
           }
@@ -167,13 +184,13 @@ export class AgentMetrics {
     new Gauge({
       name: 'meshlite_endpoints',
       help: 'Endpoints known per service, by eligibility: ready, terminating (still serving), not_ready.',
-      labelNames: ['service', 'state'],
+      labelNames: ['namespace', 'service', 'port', 'state'],
       registers,
-      collect: rebuiltFrom<Gauge<'service' | 'state'>>((gauge) => {
-        for (const [service, entry] of this.services) {
+      collect: rebuiltFrom<Gauge<'namespace' | 'service' | 'port' | 'state'>>((gauge) => {
+        for (const entry of this.services.values()) {
           if (entry.endpointCounts === null) continue;
           for (const state of ENDPOINT_STATES) {
-            gauge.set({ service, state }, entry.endpointCounts[state]);
+            gauge.set({ ...entry.labels, state }, entry.endpointCounts[state]);
           }
         }
       }),
@@ -247,7 +264,7 @@ export class AgentMetrics {
   private serviceEntry(service: string): ServiceEntry {
     let entry = this.services.get(service);
     if (entry === undefined) {
-      entry = { duration: new DurationAccumulator(), endpoints: new Map(), endpointCounts: null };
+      entry = { labels: serviceLabels(service), duration: new DurationAccumulator(), endpoints: new Map(), endpointCounts: null };
       this.services.set(service, entry);
     }
     return entry;
@@ -274,17 +291,18 @@ export class AgentMetrics {
       },
       get: async () => {
         const values: MetricValue[] = [];
-        for (const [service, entry] of this.services) {
+        for (const entry of this.services.values()) {
           const { buckets, sum, count } = entry.duration;
           if (count === 0) continue;
+          const labels = entry.labels;
           let cumulative = 0;
           for (let i = 0; i < buckets.length; i++) {
             cumulative += buckets[i];
-            values.push({ labels: { le: REQUEST_DURATION_BUCKETS[i], service }, value: cumulative, metricName: `${name}_bucket` });
+            values.push({ labels: { le: REQUEST_DURATION_BUCKETS[i], ...labels }, value: cumulative, metricName: `${name}_bucket` });
           }
-          values.push({ labels: { le: '+Inf', service }, value: count, metricName: `${name}_bucket` });
-          values.push({ labels: { service }, value: sum, metricName: `${name}_sum` });
-          values.push({ labels: { service }, value: count, metricName: `${name}_count` });
+          values.push({ labels: { le: '+Inf', ...labels }, value: count, metricName: `${name}_bucket` });
+          values.push({ labels: { ...labels }, value: sum, metricName: `${name}_sum` });
+          values.push({ labels: { ...labels }, value: count, metricName: `${name}_count` });
         }
         return { name, help, type: 'histogram', values, aggregator: 'sum' };
       },

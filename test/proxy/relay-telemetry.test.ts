@@ -8,7 +8,7 @@ import { Stream } from '../../agent/http2/stream.ts';
 import { type DownstreamHttp2, Exchange } from '../../agent/proxy/exchange.ts';
 import { RelayTelemetry } from '../../agent/proxy/relay-telemetry.ts';
 import type { Logger } from '../../agent/telemetry/logger.ts';
-import { type AgentMetrics, createMetrics } from '../../agent/telemetry/metrics.ts';
+import { type AgentMetrics, serviceLabels, createMetrics } from '../../agent/telemetry/metrics.ts';
 import type { UpstreamConnection, UpstreamState } from '../../agent/upstream/upstream-connection.ts';
 import type { UpstreamPool } from '../../agent/upstream/upstream-pool.ts';
 import { GrpcStatus } from '../../agent/vocabulary/errors.ts';
@@ -31,7 +31,9 @@ async function series(metrics: AgentMetrics, prefix: string): Promise<Record<str
 /** The request duration's sum and count for `service`. */
 async function duration(metrics: AgentMetrics, service: string): Promise<[sum: number, count: number]> {
   const all = await series(metrics, 'meshlite_request_duration_seconds_');
-  return [all[`meshlite_request_duration_seconds_sum{service="${service}"}`] ?? 0, all[`meshlite_request_duration_seconds_count{service="${service}"}`] ?? 0];
+  const { namespace, service: name, port } = serviceLabels(service);
+  const labels = `{namespace="${namespace}",service="${name}",port="${port}"}`;
+  return [all[`meshlite_request_duration_seconds_sum${labels}`] ?? 0, all[`meshlite_request_duration_seconds_count${labels}`] ?? 0];
 }
 
 type Logged = Array<[level: string, fields: Record<string, unknown>, message: string]>;
@@ -75,7 +77,7 @@ describe('RelayTelemetry.onExchangeFinished', () => {
     setNow(1250);
     telemetry.onExchangeFinished(exchangeAt(1000), GrpcStatus.OK, null, '');
     assert.deepEqual(await series(metrics, 'meshlite_requests_total'), {
-      [`meshlite_requests_total{service="${SERVICE}",endpoint="${ENDPOINT}",grpc_code="0"}`]: 1,
+      [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="${ENDPOINT}",grpc_code="0"}`]: 1,
     });
     assert.deepEqual(await duration(metrics, SERVICE), [0.25, 1]);
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), {});
@@ -87,7 +89,7 @@ describe('RelayTelemetry.onExchangeFinished', () => {
     setNow(40);
     telemetry.onExchangeFinished(exchangeAt(30, false), GrpcStatus.UNAVAILABLE, 'ML_NO_ENDPOINT', `no ready endpoint for ${SERVICE}`);
     assert.deepEqual(await series(metrics, 'meshlite_requests_total'), {
-      [`meshlite_requests_total{service="${SERVICE}",endpoint="none",grpc_code="14"}`]: 1,
+      'meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="none",grpc_code="14"}': 1,
     });
     assert.deepEqual(await duration(metrics, SERVICE), [0.01, 1]);
   });
@@ -113,7 +115,7 @@ describe('RelayTelemetry.onExchangeFinished', () => {
     telemetry.onExchangeFinished(exchangeAt(0), GrpcStatus.CANCELLED, 'ML_CLIENT_CANCELLED', 'cancelled by the client');
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), { 'meshlite_agent_errors_total{code="ML_CLIENT_CANCELLED"}': 1 });
     assert.deepEqual(await series(metrics, 'meshlite_requests_total'), {
-      [`meshlite_requests_total{service="${SERVICE}",endpoint="${ENDPOINT}",grpc_code="1"}`]: 1,
+      [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="${ENDPOINT}",grpc_code="1"}`]: 1,
     });
     assert.deepEqual(logged, []);
   });
@@ -134,7 +136,7 @@ describe('RelayTelemetry.onRequestRejected', () => {
     const { metrics, logged, telemetry, setNow } = setup(true);
     setNow(5000);
     telemetry.onRequestRejected(GrpcStatus.UNAVAILABLE, 'ML_UNKNOWN_TARGET', 'unknown target nowhere:1');
-    assert.deepEqual(await series(metrics, 'meshlite_requests_total'), { 'meshlite_requests_total{service="unknown",endpoint="none",grpc_code="14"}': 1 });
+    assert.deepEqual(await series(metrics, 'meshlite_requests_total'), { 'meshlite_requests_total{namespace="",service="unknown",port="",endpoint="none",grpc_code="14"}': 1 });
     assert.deepEqual(await series(metrics, 'meshlite_request_duration_seconds'), {}, 'a refusal is no 0-second request in the latency histogram');
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), { 'meshlite_agent_errors_total{code="ML_UNKNOWN_TARGET"}': 1 });
     assert.deepEqual(logged, [['debug', { code: 'ML_UNKNOWN_TARGET', service: 'unknown', grpcStatus: 14 }, 'unknown target nowhere:1']]);

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { register as globalRegistry } from 'prom-client';
 import { ERROR_CODES } from '../../agent/vocabulary/errors.ts';
 import type { EndpointSpec } from '../../agent/registry/endpoint.ts';
-import { type AgentMetrics, createMetrics, NO_ENDPOINT, UNKNOWN_SERVICE } from '../../agent/telemetry/metrics.ts';
+import { type AgentMetrics, createMetrics, NO_ENDPOINT, serviceLabels, UNKNOWN_SERVICE } from '../../agent/telemetry/metrics.ts';
 
 /** The exposition as "name{labels}" → value, for the series whose name starts with `prefix`. */
 async function series(metrics: AgentMetrics, prefix: string): Promise<Map<string, number>> {
@@ -47,6 +47,11 @@ describe('createMetrics', () => {
     assert.doesNotMatch(await createMetrics({ processMetrics: false }).registry.metrics(), /meshlite_build_info/);
   });
 
+  it('labels a service by namespace, name and port; "unknown" by its name alone', () => {
+    assert.deepEqual(serviceLabels('shop/cart:8080'), { namespace: 'shop', service: 'cart', port: '8080' });
+    assert.deepEqual(serviceLabels(UNKNOWN_SERVICE), { namespace: '', service: 'unknown', port: '' });
+  });
+
   it('hands out one cached handle per (service, endpoint)', () => {
     const metrics = createMetrics({ processMetrics: false });
     const handle = metrics.requestMetrics(SVC, '10.0.0.1:50051');
@@ -65,14 +70,14 @@ describe('createMetrics', () => {
     assert.deepEqual(
       await series(metrics, 'meshlite_requests_total'),
       new Map([
-        [`meshlite_requests_total{service="${SVC}",endpoint="10.0.0.1:50051",grpc_code="0"}`, 2],
-        [`meshlite_requests_total{service="${SVC}",endpoint="10.0.0.1:50051",grpc_code="2"}`, 1],
-        [`meshlite_requests_total{service="${SVC}",endpoint="10.0.0.1:50051",grpc_code="14"}`, 1],
-        ['meshlite_requests_total{service="unknown",endpoint="none",grpc_code="14"}', 1],
+        [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="10.0.0.1:50051",grpc_code="0"}`, 2],
+        [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="10.0.0.1:50051",grpc_code="2"}`, 1],
+        [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="10.0.0.1:50051",grpc_code="14"}`, 1],
+        ['meshlite_requests_total{namespace="",service="unknown",port="",endpoint="none",grpc_code="14"}', 1],
       ]),
     );
     // Scraping twice does not double anything.
-    assert.equal((await series(metrics, 'meshlite_requests_total')).get(`meshlite_requests_total{service="${SVC}",endpoint="10.0.0.1:50051",grpc_code="0"}`), 2);
+    assert.equal((await series(metrics, 'meshlite_requests_total')).get(`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="10.0.0.1:50051",grpc_code="0"}`), 2);
   });
 
   it('renders the duration histogram per service with cumulative buckets, sum and count', async () => {
@@ -81,14 +86,14 @@ describe('createMetrics', () => {
     metrics.requestMetrics(SVC, '10.0.0.2:50051').record(0, 0.003);
     metrics.requestMetrics(SVC, '10.0.0.2:50051').record(0, 60);
     const s = await series(metrics, 'meshlite_request_duration_seconds');
-    const bucket = (le: string) => s.get(`meshlite_request_duration_seconds_bucket{le="${le}",service="${SVC}"}`);
+    const bucket = (le: string) => s.get(`meshlite_request_duration_seconds_bucket{le="${le}",namespace="default",service="greeter",port="50051"}`);
     assert.equal(bucket('0.0005'), 1);
     assert.equal(bucket('0.0025'), 1);
     assert.equal(bucket('0.005'), 2);
     assert.equal(bucket('30'), 2);
     assert.equal(bucket('+Inf'), 3);
-    assert.equal(s.get(`meshlite_request_duration_seconds_count{service="${SVC}"}`), 3);
-    assert.ok(Math.abs((s.get(`meshlite_request_duration_seconds_sum{service="${SVC}"}`) ?? 0) - 60.0034) < 1e-9);
+    assert.equal(s.get(`meshlite_request_duration_seconds_count{namespace="default",service="greeter",port="50051"}`), 3);
+    assert.ok(Math.abs((s.get(`meshlite_request_duration_seconds_sum{namespace="default",service="greeter",port="50051"}`) ?? 0) - 60.0034) < 1e-9);
     const text = await metrics.registry.metrics();
     assert.match(text, /^# TYPE meshlite_request_duration_seconds histogram$/m);
     assert.match(text, /^# HELP meshlite_request_duration_seconds /m);
@@ -156,9 +161,9 @@ describe('createMetrics', () => {
     assert.deepEqual(
       await series(metrics, 'meshlite_endpoints'),
       new Map([
-        [`meshlite_endpoints{service="${SVC}",state="ready"}`, 2],
-        [`meshlite_endpoints{service="${SVC}",state="terminating"}`, 1],
-        [`meshlite_endpoints{service="${SVC}",state="not_ready"}`, 2],
+        [`meshlite_endpoints{namespace="default",service="greeter",port="50051",state="ready"}`, 2],
+        [`meshlite_endpoints{namespace="default",service="greeter",port="50051",state="terminating"}`, 1],
+        [`meshlite_endpoints{namespace="default",service="greeter",port="50051",state="not_ready"}`, 2],
       ]),
     );
   });
@@ -170,7 +175,7 @@ describe('createMetrics', () => {
     metrics.setServiceEndpoints(SVC, [endpoint('10.0.0.2:50051', true, true, false)]);
     metrics.forgetEndpoint(SVC, '10.0.0.1:50051');
     const requests = await series(metrics, 'meshlite_requests_total');
-    assert.deepEqual([...requests.keys()], [`meshlite_requests_total{service="${SVC}",endpoint="10.0.0.2:50051",grpc_code="0"}`]);
+    assert.deepEqual([...requests.keys()], [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="10.0.0.2:50051",grpc_code="0"}`]);
     metrics.forgetService(SVC);
     assert.equal((await series(metrics, 'meshlite_requests_total')).size, 0);
     assert.equal((await series(metrics, 'meshlite_request_duration_seconds')).size, 0);
