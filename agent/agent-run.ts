@@ -43,6 +43,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null): 
     hooks: { onEndpointRemoved: (load) => relay?.drainEndpoint(load.address) },
   });
   const routes = new BalancerRoutes(balancers);
+  metrics.followEndpoints(() => balancers.describe());
   relay = new Relay({
     routes,
     authority: new AuthorityParser(config.clusterDomain),

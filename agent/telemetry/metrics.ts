@@ -50,6 +50,12 @@ const ENDPOINT_STATES: readonly EndpointState[] = ['ready', 'terminating', 'not_
 
 export type StaticReloadResult = 'success' | 'failure';
 
+/** What the balancers say of each service's endpoints at scrape time (the shape of their describe()). */
+export interface EndpointsView {
+  key: string;
+  endpoints: ReadonlyArray<{ address: string; inFlight: number }>;
+}
+
 /** Per-service latency buckets (non-cumulative counts; made cumulative at scrape). */
 class DurationAccumulator {
   readonly buckets = new Float64Array(REQUEST_DURATION_BUCKETS.length);
@@ -117,6 +123,7 @@ export class AgentMetrics {
   private readonly upstreamByEndpoint = new Map<string, Map<string, number>>();
   private downstream = 0;
   private readonly staticReloads: Counter<'result'>;
+  private endpointsView: () => readonly EndpointsView[] = () => [];
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -195,6 +202,18 @@ export class AgentMetrics {
         }
       }),
     });
+    new Gauge({
+      name: 'meshlite_endpoint_in_flight',
+      help: 'Requests in flight to each endpoint of a service, as its balancer counts them.',
+      labelNames: ['namespace', 'service', 'port', 'endpoint'],
+      registers,
+      collect: rebuiltFrom<Gauge<'namespace' | 'service' | 'port' | 'endpoint'>>((gauge) => {
+        for (const view of this.endpointsView()) {
+          const labels = serviceLabels(view.key);
+          for (const endpoint of view.endpoints) gauge.set({ ...labels, endpoint: endpoint.address }, endpoint.inFlight);
+        }
+      }),
+    });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -207,6 +226,11 @@ export class AgentMetrics {
       entry.endpoints.set(endpoint, handle);
     }
     return handle;
+  }
+
+  /** Where meshlite_endpoint_in_flight comes from: asked at each scrape. */
+  followEndpoints(view: () => readonly EndpointsView[]): void {
+    this.endpointsView = view;
   }
 
   countError(code: ErrorCode): void {

@@ -129,6 +129,10 @@ test('under load, a 4th endpoint gets traffic within 5 s of the edit; a terminat
     await waitFor(async () => (await terminating())?.eligible === false, { timeoutMs: 10_000, message: 'terminating endpoint left the picker' });
     // In-flight calls on it may still complete; once the agent has none left there, it gets nothing new.
     await waitFor(async () => (await terminating())?.inFlight === 0, { timeoutMs: 10_000, message: 'calls in flight on the terminating endpoint done' });
+    // The same count, as Prometheus reads it.
+    const scraped = await (await fetch(`http://${agent.admin}/metrics`)).text();
+    assert.match(scraped, new RegExp(`^meshlite_endpoint_in_flight\\{[^}]*endpoint="127\\.0\\.0\\.1:${b1.port}"\\} 0$`, 'm'));
+    assert.match(scraped, /^meshlite_endpoint_in_flight\{namespace="[^"]+",service="[^"]+",port="\d+",endpoint="127\.0\.0\.1:\d+"\} \d+$/m);
     const settled = b1.calls.count;
     const others = [b2, b3, b4].map((b) => b.calls.count);
     await waitFor(() => [b2, b3, b4].every((b, i) => b.calls.count > others[i] + 50), { message: 'load continues on the others' });

@@ -52,6 +52,19 @@ describe('createMetrics', () => {
     assert.deepEqual(serviceLabels(UNKNOWN_SERVICE), { namespace: '', service: 'unknown', port: '' });
   });
 
+  it('reports in-flight requests per endpoint from the balancers, asked at each scrape', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    let inFlight = 3;
+    metrics.followEndpoints(() => [{ key: 'shop/cart:8080', endpoints: [{ address: '10.0.0.1:8080', inFlight }, { address: '10.0.0.2:8080', inFlight: 0 }] }]);
+    const read = async () => (await metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('meshlite_endpoint_in_flight{'));
+    assert.deepEqual(await read(), [
+      'meshlite_endpoint_in_flight{namespace="shop",service="cart",port="8080",endpoint="10.0.0.1:8080"} 3',
+      'meshlite_endpoint_in_flight{namespace="shop",service="cart",port="8080",endpoint="10.0.0.2:8080"} 0',
+    ]);
+    inFlight = 1;
+    assert.equal((await read())[0], 'meshlite_endpoint_in_flight{namespace="shop",service="cart",port="8080",endpoint="10.0.0.1:8080"} 1');
+  });
+
   it('hands out one cached handle per (service, endpoint)', () => {
     const metrics = createMetrics({ processMetrics: false });
     const handle = metrics.requestMetrics(SVC, '10.0.0.1:50051');
