@@ -11,4 +11,8 @@ export interface RelayObserver {
   /** A request answered by the agent before it was routed (unknown target, invalid grpc-timeout). */
   onRequestRejected(grpcStatus: number, errorCode: ErrorCode, message: string): void;
   onUpstreamConnectionState(pool: UpstreamPool<Exchange>, connection: UpstreamConnection<Exchange>, previous: string | null): void;
+  /** A request goes to another endpoint, unseen by its client: its connect failed, or the endpoint refused the stream. */
+  onTransparentRetry(exchange: Exchange, reason: TransparentRetryReason): void;
 }
+
+export type TransparentRetryReason = 'connect_failed' | 'refused_stream';

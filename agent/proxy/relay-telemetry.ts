@@ -3,7 +3,7 @@
 
 import { GrpcStatus, type ErrorCode } from '../vocabulary/errors.ts';
 import type { Exchange } from './exchange.ts';
-import type { RelayObserver } from './relay-observer.ts';
+import type { RelayObserver, TransparentRetryReason } from './relay-observer.ts';
 import type { UpstreamConnection } from '../upstream/upstream-connection.ts';
 import type { UpstreamPool } from '../upstream/upstream-pool.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -29,6 +29,10 @@ export class RelayTelemetry implements RelayObserver {
   onRequestRejected(grpcStatus: number, errorCode: ErrorCode, message: string): void {
     this.metrics.requestMetrics(UNKNOWN_SERVICE, NO_ENDPOINT).count(grpcStatus);
     this.countError(errorCode, grpcStatus, message, UNKNOWN_SERVICE);
+  }
+
+  onTransparentRetry(exchange: Exchange, reason: TransparentRetryReason): void {
+    this.metrics.countTransparentRetry(exchange.route.key, reason);
   }
 
   onUpstreamConnectionState(pool: UpstreamPool, connection: UpstreamConnection, previous: string | null): void {

@@ -114,7 +114,10 @@ export class Relay implements ExchangeDriver {
     if (exchange.phase !== 'waiting') return;
     reportFailure(exchange);
     // Nothing was written to the endpoint: the request may go to another one.
-    if (mayRetryUnsent(exchange)) return this.dispatch(exchange);
+    if (mayRetryUnsent(exchange)) {
+      this.options.observer.onTransparentRetry(exchange, 'connect_failed');
+      return this.dispatch(exchange);
+    }
     this.fail(exchange, 'ML_CONNECT_FAILED', `connect to ${exchange.pool?.address} for ${exchange.route.key} failed: ${reason}`);
   }
 
@@ -138,6 +141,7 @@ export class Relay implements ExchangeDriver {
         // Never processed, and no attempt left: UNAVAILABLE, which a client may retry (not INTERNAL, the code's own).
         if (!mayRetryRefused(exchange)) return this.replyAndFinish(exchange, GrpcStatus.UNAVAILABLE, 'ML_UPSTREAM_RESET', verdict.message);
         exchange.phase = 'waiting';
+        this.options.observer.onTransparentRetry(exchange, 'refused_stream');
         return this.dispatch(exchange);
       case 'ended-by-reset':
         exchange.downstream.resetAfterQueued(exchange.downstreamStream, ErrorCode.NO_ERROR);

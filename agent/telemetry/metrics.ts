@@ -102,8 +102,13 @@ export class RequestMetrics {
   }
 }
 
+/** Why a request went to another endpoint unseen by its client (the relay's TransparentRetryReason). */
+export type RetryReason = 'connect_failed' | 'refused_stream';
+const RETRY_REASONS: readonly RetryReason[] = ['connect_failed', 'refused_stream'];
+
 interface ServiceEntry {
   readonly labels: ServiceLabels;
+  readonly retries: Record<RetryReason, number>;
   readonly duration: DurationAccumulator;
   readonly endpoints: Map<string, RequestMetrics>;
   endpointCounts: Record<EndpointState, number> | null;
@@ -202,6 +207,17 @@ export class AgentMetrics {
         }
       }),
     });
+    new Counter({
+      name: 'meshlite_transparent_retries_total',
+      help: 'Requests sent again to another endpoint, unseen by the client: the connect failed, or the endpoint refused the stream.',
+      labelNames: ['namespace', 'service', 'port', 'reason'],
+      registers,
+      collect: rebuiltFrom<Counter<'namespace' | 'service' | 'port' | 'reason'>>((counter) => {
+        for (const entry of this.services.values()) {
+          for (const reason of RETRY_REASONS) if (entry.retries[reason] > 0) counter.inc({ ...entry.labels, reason }, entry.retries[reason]);
+        }
+      }),
+    });
     new Gauge({
       name: 'meshlite_endpoint_in_flight',
       help: 'Requests in flight to each endpoint of a service, as its balancer counts them.',
@@ -226,6 +242,10 @@ export class AgentMetrics {
       entry.endpoints.set(endpoint, handle);
     }
     return handle;
+  }
+
+  countTransparentRetry(service: string, reason: RetryReason): void {
+    this.serviceEntry(service).retries[reason]++;
   }
 
   /** Where meshlite_endpoint_in_flight comes from: asked at each scrape. */
@@ -288,7 +308,7 @@ export class AgentMetrics {
   private serviceEntry(service: string): ServiceEntry {
     let entry = this.services.get(service);
     if (entry === undefined) {
-      entry = { labels: serviceLabels(service), duration: new DurationAccumulator(), endpoints: new Map(), endpointCounts: null };
+      entry = { labels: serviceLabels(service), retries: { connect_failed: 0, refused_stream: 0 }, duration: new DurationAccumulator(), endpoints: new Map(), endpointCounts: null };
       this.services.set(service, entry);
     }
     return entry;

@@ -171,6 +171,7 @@ function setup() {
   const finished: Finished[] = [];
   const rejected: Finished[] = [];
   const states: string[] = [];
+  const retries: string[] = [];
   const clock = new FakeTimers();
   clock.advance(1000);
   const routes = new Routes();
@@ -186,6 +187,7 @@ function setup() {
       onExchangeFinished: (_exchange, status, code, message) => finished.push({ status, code, message }),
       onRequestRejected: (status, code, message) => rejected.push({ status, code, message }),
       onUpstreamConnectionState: (pool, connection, previous) => states.push(`${pool.address} ${previous} -> ${connection.state.state}`),
+      onTransparentRetry: (_exchange, reason) => retries.push(reason),
     },
   });
   const downstream = recordingDownstream(calls);
@@ -212,7 +214,7 @@ function setup() {
     calls.length = 0;
     return { exchange, fake, upstreamStream: exchange.upstreamStream as Stream<Exchange> };
   };
-  return { calls, finished, rejected, states, clock, routes, relay, downstream, clientStream, waitingExchange, relayingExchange };
+  return { calls, finished, rejected, states, retries, clock, routes, relay, downstream, clientStream, waitingExchange, relayingExchange };
 }
 
 const UNAVAILABLE = 14;
@@ -277,7 +279,7 @@ describe('startExchange and dispatch', () => {
   });
 
   it(`a refused port: exactly ${MAX_ATTEMPTS} connect tries, then UNAVAILABLE naming the endpoint and the reason, ML_CONNECT_FAILED`, async () => {
-    const { calls, finished, states, routes, relay, downstream, clientStream } = setup();
+    const { calls, finished, states, retries, routes, relay, downstream, clientStream } = setup();
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
@@ -290,6 +292,7 @@ describe('startExchange and dispatch', () => {
       await waitFor(() => finished.length === 1, { timeoutMs: 5000, message: 'the request failed' });
       const exchange = stream.context as Exchange;
       assert.equal(exchange.attempts, MAX_ATTEMPTS);
+      assert.deepEqual(retries, Array(MAX_ATTEMPTS - 1).fill('connect_failed'), 'each try after the first is a transparent retry');
       assert.equal(finished[0].status, UNAVAILABLE);
       assert.equal(finished[0].code, 'ML_CONNECT_FAILED');
       assert.match(finished[0].message, new RegExp(`^connect to ${address} for ${KEY} failed: .+`));
@@ -459,8 +462,8 @@ describe('upstreamStreamReset', () => {
     assert.equal(finished.length, 1);
   });
 
-  it('REFUSED_STREAM with attempts left: charged, detached, and tried again', () => {
-    const { calls, finished, relay, relayingExchange } = setup();
+  it('REFUSED_STREAM with attempts left: charged, detached, and tried again (a transparent retry)', () => {
+    const { calls, finished, retries, relay, relayingExchange } = setup();
     const { exchange, fake, upstreamStream } = relayingExchange();
     exchange.attempts = 1;
     relay.upstreamStreamReset(exchange, fake.connection, ErrorCode.REFUSED_STREAM);
@@ -469,10 +472,11 @@ describe('upstreamStreamReset', () => {
     assert.equal(exchange.upstream, null);
     assert.deepEqual(calls.slice(0, 1), ['endpoint failure']);
     assert.deepEqual(finished.map((f) => f.code), ['ML_NO_ENDPOINT']);
+    assert.deepEqual(retries, ['refused_stream']);
   });
 
-  it('REFUSED_STREAM on the last attempt: an agent-made error, ML_UPSTREAM_RESET naming the endpoint', () => {
-    const { calls, finished, relay, relayingExchange } = setup();
+  it('REFUSED_STREAM on the last attempt: an agent-made error, ML_UPSTREAM_RESET naming the endpoint, no retry', () => {
+    const { calls, finished, retries, relay, relayingExchange } = setup();
     const { exchange, fake } = relayingExchange();
     exchange.attempts = MAX_ATTEMPTS;
     relay.upstreamStreamReset(exchange, fake.connection, ErrorCode.REFUSED_STREAM);
@@ -480,6 +484,7 @@ describe('upstreamStreamReset', () => {
     // UNAVAILABLE, as the gRPC HTTP/2 protocol maps REFUSED_STREAM: never processed, so a client may retry it.
     assert.deepEqual(finished.map((f) => [f.status, f.code, f.message]), [[UNAVAILABLE, 'ML_UPSTREAM_RESET', message]]);
     assert.deepEqual(calls, ['endpoint failure', `down headers 1 ${trailersOnly(finished[0].status, message).join(',')} end`]);
+    assert.deepEqual(retries, []);
   });
 
   it('RST_STREAM(NO_ERROR) after response headers: the reset goes to the client behind the data; not charged on an open connection', () => {

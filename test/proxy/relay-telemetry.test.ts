@@ -131,6 +131,16 @@ describe('RelayTelemetry.onExchangeFinished', () => {
   });
 });
 
+describe('RelayTelemetry.onTransparentRetry', () => {
+  it("counts the retry under the exchange's service and the reason", async () => {
+    const { metrics, telemetry } = setup();
+    telemetry.onTransparentRetry(exchangeAt(1000), 'refused_stream');
+    assert.deepEqual(await series(metrics, 'meshlite_transparent_retries_total'), {
+      'meshlite_transparent_retries_total{namespace="default",service="greeter",port="50051",reason="refused_stream"}': 1,
+    });
+  });
+});
+
 describe('RelayTelemetry.onRequestRejected', () => {
   it('counts the request under service "unknown" and endpoint "none", keeps it out of the latency histogram, counts and logs the error', async () => {
     const { metrics, logged, telemetry, setNow } = setup(true);

@@ -60,6 +60,7 @@ export async function startRelay(
     onExchangeFinished: (_exchange, status, code) => outcomes.push({ status, code }),
     onRequestRejected: (status, code) => outcomes.push({ status, code }),
     onUpstreamConnectionState: () => {},
+    onTransparentRetry: () => {},
   };
   const relay = new Relay({
     routes,

@@ -65,6 +65,20 @@ describe('createMetrics', () => {
     assert.equal((await read())[0], 'meshlite_endpoint_in_flight{namespace="shop",service="cart",port="8080",endpoint="10.0.0.1:8080"} 1');
   });
 
+  it('counts transparent retries per service and reason, and forgets them with the service', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    metrics.countTransparentRetry('shop/cart:8080', 'connect_failed');
+    metrics.countTransparentRetry('shop/cart:8080', 'connect_failed');
+    metrics.countTransparentRetry('shop/cart:8080', 'refused_stream');
+    const read = async () => (await metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('meshlite_transparent_retries_total{'));
+    assert.deepEqual(await read(), [
+      'meshlite_transparent_retries_total{namespace="shop",service="cart",port="8080",reason="connect_failed"} 2',
+      'meshlite_transparent_retries_total{namespace="shop",service="cart",port="8080",reason="refused_stream"} 1',
+    ]);
+    metrics.forgetService('shop/cart:8080');
+    assert.deepEqual(await read(), []);
+  });
+
   it('hands out one cached handle per (service, endpoint)', () => {
     const metrics = createMetrics({ processMetrics: false });
     const handle = metrics.requestMetrics(SVC, '10.0.0.1:50051');
