@@ -26,6 +26,12 @@ export class RelayTelemetry implements RelayObserver {
     if (errorCode !== null) this.countError(errorCode, grpcStatus, message, exchange.route.key);
   }
 
+  onResponseStarted(exchange: Exchange): void {
+    const endpoint = exchange.pool?.address;
+    if (endpoint === undefined) return;
+    this.metrics.requestMetrics(exchange.route.key, endpoint).recordResponseStart((this.now() - exchange.startedAt) / 1000);
+  }
+
   onRequestRejected(grpcStatus: number, errorCode: ErrorCode, message: string): void {
     this.metrics.requestMetrics(UNKNOWN_SERVICE, NO_ENDPOINT).count(grpcStatus);
     this.countError(errorCode, grpcStatus, message, UNKNOWN_SERVICE);

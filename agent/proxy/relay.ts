@@ -162,6 +162,11 @@ export class Relay implements ExchangeDriver {
   }
 
   /** The response is complete (trailers or END_STREAM from upstream). */
+  /** The endpoint's response headers arrived (its first response byte). */
+  responseStarted(exchange: Exchange): void {
+    this.options.observer.onResponseStarted(exchange);
+  }
+
   responseEnded(exchange: Exchange, grpcStatus: number): void {
     if (exchange.phase === 'finished') return;
     this.finish(exchange, grpcStatus, null, '');

@@ -23,6 +23,7 @@ export class UpstreamHandler implements UpstreamHttp2Handler<Exchange> {
     } else {
       exchange.retryable = false;
       exchange.responseStarted = true;
+      this.relay.responseStarted(exchange);
       downstream.sendHeaders(exchange.downstreamStream, headers, endStream);
     }
     if (endStream) this.relay.responseEnded(exchange, grpcStatusIn(headers));

@@ -82,6 +82,8 @@ export class RequestMetrics {
   /** Index: gRPC status code. */
   readonly countsByStatus = new Float64Array(GRPC_CODE_COUNT);
   private readonly duration: DurationAccumulator;
+  /** Time to the endpoint's response headers, per endpoint: what a streaming RPC's total duration cannot say. */
+  readonly responseStart = new DurationAccumulator();
 
   constructor(service: string, endpoint: string, duration: DurationAccumulator) {
     this.service = service;
@@ -92,6 +94,10 @@ export class RequestMetrics {
   record(grpcStatus: number, durationSeconds: number): void {
     this.count(grpcStatus);
     this.duration.observe(durationSeconds);
+  }
+
+  recordResponseStart(seconds: number): void {
+    this.responseStart.observe(seconds);
   }
 
   /** A request the agent refused before relaying it: counted by status, and kept out of the latency histogram,
@@ -160,6 +166,7 @@ export class AgentMetrics {
       }),
     });
     this.registry.registerMetric(this.durationHistogram() as unknown as Metric);
+    this.registry.registerMetric(this.responseStartHistogram() as unknown as Metric);
     new Gauge({
       name: 'meshlite_upstream_connections',
       help: 'Upstream HTTP/2 connections, by endpoint and connection state.',
@@ -314,44 +321,64 @@ export class AgentMetrics {
     return entry;
   }
 
-  /**
-   * prom-client has no way to load pre-counted buckets into its Histogram, so this object renders the histogram
-   * itself, in the shape the registry reads from its own metrics (`get()` → name, help, type, values).
-   */
   private durationHistogram() {
-    const name = 'meshlite_request_duration_seconds';
-    const help = 'Time from request headers to the end of the response, by service.';
-    return {
-      name,
-      help,
-      type: 'histogram',
-      aggregator: 'sum',
-      reset: () => {
-        for (const { duration } of this.services.values()) {
-          duration.buckets.fill(0);
-          duration.sum = 0;
-          duration.count = 0;
-        }
-      },
-      get: async () => {
-        const values: MetricValue[] = [];
-        for (const entry of this.services.values()) {
-          const { buckets, sum, count } = entry.duration;
-          if (count === 0) continue;
-          const labels = entry.labels;
-          let cumulative = 0;
-          for (let i = 0; i < buckets.length; i++) {
-            cumulative += buckets[i];
-            values.push({ labels: { le: REQUEST_DURATION_BUCKETS[i], ...labels }, value: cumulative, metricName: `${name}_bucket` });
-          }
-          values.push({ labels: { le: '+Inf', ...labels }, value: count, metricName: `${name}_bucket` });
-          values.push({ labels: { ...labels }, value: sum, metricName: `${name}_sum` });
-          values.push({ labels: { ...labels }, value: count, metricName: `${name}_count` });
-        }
-        return { name, help, type: 'histogram', values, aggregator: 'sum' };
-      },
-    };
+    return renderedHistogram(
+      'meshlite_request_duration_seconds',
+      'Time from request headers to the end of the response, by service.',
+      () => [...this.services.values()].map((entry) => ({ labels: { ...entry.labels }, accumulator: entry.duration })),
+    );
   }
+
+  private responseStartHistogram() {
+    return renderedHistogram(
+      'meshlite_endpoint_response_start_seconds',
+      "Time from request headers to the endpoint's response headers (first response byte), by service and endpoint.",
+      () => {
+        const rows: Array<{ labels: Record<string, string>; accumulator: DurationAccumulator }> = [];
+        for (const entry of this.services.values()) {
+          for (const handle of entry.endpoints.values()) rows.push({ labels: { ...entry.labels, endpoint: handle.endpoint }, accumulator: handle.responseStart });
+        }
+        return rows;
+      },
+    );
+  }
+}
+
+/**
+ * prom-client has no way to load pre-counted buckets into its Histogram, so this object renders a histogram from
+ * accumulators itself, in the shape the registry reads from its own metrics (`get()` → name, help, type, values).
+ * Rows with no observation are left out.
+ */
+function renderedHistogram(name: string, help: string, rows: () => Array<{ labels: Record<string, string>; accumulator: DurationAccumulator }>) {
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    reset: () => {
+      for (const { accumulator } of rows()) {
+        accumulator.buckets.fill(0);
+        accumulator.sum = 0;
+        accumulator.count = 0;
+      }
+    },
+    get: async () => {
+      const values: MetricValue[] = [];
+      for (const { labels, accumulator } of rows()) {
+        const { buckets, sum, count } = accumulator;
+        if (count === 0) continue;
+        let cumulative = 0;
+        for (let i = 0; i < buckets.length; i++) {
+          cumulative += buckets[i];
+          values.push({ labels: { le: REQUEST_DURATION_BUCKETS[i], ...labels }, value: cumulative, metricName: `${name}_bucket` });
+        }
+        values.push({ labels: { le: '+Inf', ...labels }, value: count, metricName: `${name}_bucket` });
+        values.push({ labels: { ...labels }, value: sum, metricName: `${name}_sum` });
+        values.push({ labels: { ...labels }, value: count, metricName: `${name}_count` });
+      }
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  };
 }
 
 /** A prom-client collect() that rebuilds a metric from the accumulators: reset, then write the current totals. */

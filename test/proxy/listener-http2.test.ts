@@ -60,7 +60,7 @@ async function startProxy(destination: OriginalDestination | null, routeForAddre
     connectTimeoutMs: 2000,
     maxConnectionsPerEndpoint: 4,
     streamHeadroom: 8,
-    observer: { onExchangeFinished: () => {}, onRequestRejected: () => {}, onUpstreamConnectionState: () => {}, onTransparentRetry: () => {} },
+    observer: { onExchangeFinished: () => {}, onRequestRejected: () => {}, onUpstreamConnectionState: () => {}, onTransparentRetry: () => {}, onResponseStarted: () => {} },
   });
   const accepted: net.Socket[] = [];
   const listener = new ProxyListener({

@@ -172,6 +172,7 @@ function setup() {
   const rejected: Finished[] = [];
   const states: string[] = [];
   const retries: string[] = [];
+  const responseStarts: Exchange[] = [];
   const clock = new FakeTimers();
   clock.advance(1000);
   const routes = new Routes();
@@ -188,6 +189,7 @@ function setup() {
       onRequestRejected: (status, code, message) => rejected.push({ status, code, message }),
       onUpstreamConnectionState: (pool, connection, previous) => states.push(`${pool.address} ${previous} -> ${connection.state.state}`),
       onTransparentRetry: (_exchange, reason) => retries.push(reason),
+      onResponseStarted: (exchange) => responseStarts.push(exchange),
     },
   });
   const downstream = recordingDownstream(calls);
@@ -214,7 +216,7 @@ function setup() {
     calls.length = 0;
     return { exchange, fake, upstreamStream: exchange.upstreamStream as Stream<Exchange> };
   };
-  return { calls, finished, rejected, states, retries, clock, routes, relay, downstream, clientStream, waitingExchange, relayingExchange };
+  return { calls, finished, rejected, states, retries, responseStarts, clock, routes, relay, downstream, clientStream, waitingExchange, relayingExchange };
 }
 
 const UNAVAILABLE = 14;
@@ -580,10 +582,11 @@ describe('DownstreamHandler', () => {
 });
 
 describe('UpstreamHandler', () => {
-  it('response headers end retries and go to the client; Trailers-Only ends the exchange with its grpc-status', () => {
-    const { calls, finished, relay, relayingExchange } = setup();
+  it('response headers end retries, are the first response byte, and go to the client; Trailers-Only ends the exchange with its grpc-status', () => {
+    const { calls, finished, responseStarts, relay, relayingExchange } = setup();
     const { exchange, fake, upstreamStream } = relayingExchange();
     relay.upstreamHandler.onHeaders(fake.connection, upstreamStream, [':status', '200', 'grpc-status', '5'], true, false);
+    assert.deepEqual(responseStarts, [exchange]);
     assert.equal(exchange.retryable, false);
     assert.equal(exchange.responseStarted, true);
     assert.deepEqual(calls, ['down headers 1 :status,200,grpc-status,5 end', 'endpoint finish']);
@@ -592,11 +595,12 @@ describe('UpstreamHandler', () => {
 
   it('a missing, empty, malformed, negative, fractional or non-decimal grpc-status is INTERNAL', () => {
     for (const value of [null, '', ' ', 'abc', '-1', '1.5', '0x1', '1e0', ' 0']) {
-      const { finished, relay, relayingExchange } = setup();
+      const { finished, responseStarts, relay, relayingExchange } = setup();
       const { fake, upstreamStream } = relayingExchange();
       const trailers = value === null ? ['x-other', '1'] : ['grpc-status', value];
       relay.upstreamHandler.onHeaders(fake.connection, upstreamStream, [':status', '200'], false, false);
       relay.upstreamHandler.onHeaders(fake.connection, upstreamStream, trailers, true, true);
+      assert.equal(responseStarts.length, 1, 'trailers are not a first byte');
       assert.deepEqual(finished, [{ status: INTERNAL, code: null, message: '' }], `grpc-status ${value}`);
     }
   });

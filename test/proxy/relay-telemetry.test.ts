@@ -141,6 +141,17 @@ describe('RelayTelemetry.onTransparentRetry', () => {
   });
 });
 
+describe('RelayTelemetry.onResponseStarted', () => {
+  it("records the time to the endpoint's response headers under the exchange's endpoint", async () => {
+    const { metrics, telemetry, setNow } = setup();
+    setNow(1004);
+    telemetry.onResponseStarted(exchangeAt(1000));
+    const counts = await series(metrics, 'meshlite_endpoint_response_start_seconds_count');
+    assert.deepEqual(Object.values(counts), [1]);
+    assert.match(Object.keys(counts)[0], /endpoint="/);
+  });
+});
+
 describe('RelayTelemetry.onRequestRejected', () => {
   it('counts the request under service "unknown" and endpoint "none", keeps it out of the latency histogram, counts and logs the error', async () => {
     const { metrics, logged, telemetry, setNow } = setup(true);

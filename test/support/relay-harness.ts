@@ -61,6 +61,7 @@ export async function startRelay(
     onRequestRejected: (status, code) => outcomes.push({ status, code }),
     onUpstreamConnectionState: () => {},
     onTransparentRetry: () => {},
+    onResponseStarted: () => {},
   };
   const relay = new Relay({
     routes,

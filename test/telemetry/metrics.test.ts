@@ -79,6 +79,19 @@ describe('createMetrics', () => {
     assert.deepEqual(await read(), []);
   });
 
+  it('renders the time to first response byte per endpoint, and only for endpoints that answered', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    metrics.requestMetrics('shop/cart:8080', '10.0.0.1:8080').recordResponseStart(0.002);
+    metrics.requestMetrics('shop/cart:8080', '10.0.0.2:8080').record(0, 1);
+    const lines = (await metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('meshlite_endpoint_response_start_seconds'));
+    const labels = 'namespace="shop",service="cart",port="8080",endpoint="10.0.0.1:8080"';
+    assert.ok(lines.includes(`meshlite_endpoint_response_start_seconds_bucket{le="0.001",${labels}} 0`), lines.join('\n'));
+    assert.ok(lines.includes(`meshlite_endpoint_response_start_seconds_bucket{le="0.0025",${labels}} 1`));
+    assert.ok(lines.includes(`meshlite_endpoint_response_start_seconds_bucket{le="+Inf",${labels}} 1`));
+    assert.ok(lines.includes(`meshlite_endpoint_response_start_seconds_count{${labels}} 1`));
+    assert.ok(!lines.some((line) => line.includes('10.0.0.2:8080')), 'no series for an endpoint that never answered');
+  });
+
   it('hands out one cached handle per (service, endpoint)', () => {
     const metrics = createMetrics({ processMetrics: false });
     const handle = metrics.requestMetrics(SVC, '10.0.0.1:50051');
