@@ -34,7 +34,7 @@ const monotonicMs = (): number => realClock.now();
 
 async function run(config: Config, logger: Logger, probes: ProbeThread | null): Promise<void> {
   const build = readBuildInfo();
-  const metrics = createMetrics({ processMetrics: true, buildInfo: build });
+  const metrics = createMetrics({ processMetrics: true, buildInfo: build, endpointLabel: config.metricsEndpointLabel });
   const registry = new EndpointRegistry();
   // The relay is created after the balancers, which call back into it when an endpoint leaves.
   let relay: Relay | null = null;

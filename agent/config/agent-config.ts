@@ -35,6 +35,8 @@ export interface Config {
   metrics: MetricsListen | null;
   /** The unix socket that answers /healthz and /readyz for this agent alone (its pod's exec probes); null: none. */
   probeSocket: string | null;
+  /** Per-endpoint series (true), or sums per service (false). */
+  metricsEndpointLabel: boolean;
   balancer: BalancerName;
   logLevel: LogLevel;
   connectTimeoutMs: number;

@@ -180,6 +180,18 @@ export const SETTINGS: readonly AnySetting[] = [
     parse: metricsListen,
   }),
   setting({
+    key: 'metricsEndpointLabel',
+    flag: '--metrics-endpoint-label',
+    env: 'MESHLITE_METRICS_ENDPOINT_LABEL',
+    defaultText: 'on',
+    metavar: 'on|off',
+    help:
+      'Label request counts, first-byte latency, in-flight and upstream connection gauges by endpoint (pod ' +
+      'IP:port): at most 39 series per endpoint plus 23 per service. "off" sums them per service (59 series per ' +
+      'service, 3 for upstream connections in all), for fleets too large to keep series per pod.',
+    parse: (text) => (text === 'on' ? ok(true) : text === 'off' ? ok(false) : { ok: false, expected: 'on or off' }),
+  }),
+  setting({
     key: 'probeSocket',
     flag: '--probe-socket',
     env: 'MESHLITE_PROBE_SOCKET',

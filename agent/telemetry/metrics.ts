@@ -62,6 +62,17 @@ class DurationAccumulator {
   sum = 0;
   count = 0;
 
+  /** A new accumulator holding what all of these observed (rendered at scrape; the originals go on counting). */
+  static sum(accumulators: readonly DurationAccumulator[]): DurationAccumulator {
+    const total = new DurationAccumulator();
+    for (const each of accumulators) {
+      total.sum += each.sum;
+      total.count += each.count;
+      for (let i = 0; i < total.buckets.length; i++) total.buckets[i] += each.buckets[i];
+    }
+    return total;
+  }
+
   observe(seconds: number): void {
     this.sum += seconds;
     this.count++;
@@ -136,8 +147,11 @@ export class AgentMetrics {
   private readonly staticReloads: Counter<'result'>;
   private endpointsView: () => readonly EndpointsView[] = () => [];
 
+  private readonly endpointLabel: boolean;
+
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
+    this.endpointLabel = options.endpointLabel ?? true;
     if (options.buildInfo !== undefined) {
       const info = new Gauge({
         name: 'meshlite_build_info',
@@ -150,16 +164,15 @@ export class AgentMetrics {
     new Counter({
       name: 'meshlite_requests_total',
       help: 'Requests relayed (or answered by the agent), by service (namespace, name, port), endpoint and gRPC status code.',
-      labelNames: ['namespace', 'service', 'port', 'endpoint', 'grpc_code'],
+      labelNames: this.endpointLabel ? ['namespace', 'service', 'port', 'endpoint', 'grpc_code'] : ['namespace', 'service', 'port', 'grpc_code'],
       registers,
       collect: rebuiltFrom<Counter<'namespace' | 'service' | 'port' | 'endpoint' | 'grpc_code'>>((counter) => {
         for (const entry of this.services.values()) {
-          for (const handle of entry.endpoints.values()) {
-            const counts = handle.countsByStatus;
+          for (const [endpoint, counts] of this.countsPerEndpoint(entry)) {
             for (let code = 0; code < counts.length; code++) {
-              if (counts[code] > 0) {
-                counter.inc({ ...entry.labels, endpoint: handle.endpoint, grpc_code: String(code) }, counts[code]);
-              }
+              if (counts[code] === 0) continue;
+              const grpc_code = String(code);
+              counter.inc(endpoint === null ? { ...entry.labels, grpc_code } : { ...entry.labels, endpoint, grpc_code }, counts[code]);
             }
           }
         }
@@ -170,11 +183,14 @@ export class AgentMetrics {
     new Gauge({
       name: 'meshlite_upstream_connections',
       help: 'Upstream HTTP/2 connections, by endpoint and connection state.',
-      labelNames: ['endpoint', 'state'],
+      labelNames: this.endpointLabel ? ['endpoint', 'state'] : ['state'],
       registers,
       collect: rebuiltFrom<Gauge<'endpoint' | 'state'>>((gauge) => {
         for (const [endpoint, states] of this.upstreamByEndpoint) {
-          for (const [state, value] of states) gauge.set({ endpoint, state }, value);
+          for (const [state, value] of states) {
+            if (this.endpointLabel) gauge.set({ endpoint, state }, value);
+            else gauge.inc({ state }, value);
+          }
         }
       }),
     });
@@ -228,12 +244,16 @@ export class AgentMetrics {
     new Gauge({
       name: 'meshlite_endpoint_in_flight',
       help: 'Requests in flight to each endpoint of a service, as its balancer counts them.',
-      labelNames: ['namespace', 'service', 'port', 'endpoint'],
+      labelNames: this.endpointLabel ? ['namespace', 'service', 'port', 'endpoint'] : ['namespace', 'service', 'port'],
       registers,
       collect: rebuiltFrom<Gauge<'namespace' | 'service' | 'port' | 'endpoint'>>((gauge) => {
         for (const view of this.endpointsView()) {
           const labels = serviceLabels(view.key);
-          for (const endpoint of view.endpoints) gauge.set({ ...labels, endpoint: endpoint.address }, endpoint.inFlight);
+          if (this.endpointLabel) {
+            for (const endpoint of view.endpoints) gauge.set({ ...labels, endpoint: endpoint.address }, endpoint.inFlight);
+          } else {
+            gauge.set(labels, view.endpoints.reduce((sum, endpoint) => sum + endpoint.inFlight, 0));
+          }
         }
       }),
     });
@@ -329,6 +349,14 @@ export class AgentMetrics {
     );
   }
 
+  /** Each endpoint's counts by status, or (without the endpoint label) one sum for the service, keyed null. */
+  private countsPerEndpoint(entry: ServiceEntry): Array<[string | null, Float64Array]> {
+    if (this.endpointLabel) return [...entry.endpoints.values()].map((handle) => [handle.endpoint, handle.countsByStatus]);
+    const sum = new Float64Array(GRPC_CODE_COUNT);
+    for (const handle of entry.endpoints.values()) for (let code = 0; code < sum.length; code++) sum[code] += handle.countsByStatus[code];
+    return [[null, sum]];
+  }
+
   private responseStartHistogram() {
     return renderedHistogram(
       'meshlite_endpoint_response_start_seconds',
@@ -336,7 +364,11 @@ export class AgentMetrics {
       () => {
         const rows: Array<{ labels: Record<string, string>; accumulator: DurationAccumulator }> = [];
         for (const entry of this.services.values()) {
-          for (const handle of entry.endpoints.values()) rows.push({ labels: { ...entry.labels, endpoint: handle.endpoint }, accumulator: handle.responseStart });
+          if (this.endpointLabel) {
+            for (const handle of entry.endpoints.values()) rows.push({ labels: { ...entry.labels, endpoint: handle.endpoint }, accumulator: handle.responseStart });
+          } else {
+            rows.push({ labels: { ...entry.labels }, accumulator: DurationAccumulator.sum([...entry.endpoints.values()].map((handle) => handle.responseStart)) });
+          }
         }
         return rows;
       },
@@ -394,6 +426,8 @@ export interface MetricsOptions {
   processMetrics?: boolean;
   /** Exported as meshlite_build_info when given. */
   buildInfo?: BuildInfo;
+  /** Series per endpoint (default true), or summed per service: see --metrics-endpoint-label. */
+  endpointLabel?: boolean;
 }
 
 export function createMetrics(options: MetricsOptions = {}): AgentMetrics {

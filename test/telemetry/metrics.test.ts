@@ -222,3 +222,52 @@ describe('createMetrics', () => {
     assert.equal((await series(metrics, 'meshlite_endpoints')).size, 0);
   });
 });
+
+describe('series bounds', () => {
+  /** Every service with `endpoints` endpoints, each having answered with every gRPC code, connections in every state. */
+  async function exposition(services: number, endpoints: number, endpointLabel: boolean): Promise<string[]> {
+    const metrics = createMetrics({ processMetrics: false, endpointLabel });
+    const views = [];
+    for (let s = 0; s < services; s++) {
+      const key = `ns${s % 10}/svc${s}:50051`;
+      const addresses = Array.from({ length: endpoints }, (_, e) => `10.${s >> 8}.${s & 255}.${e + 1}:50051`);
+      for (const address of addresses) {
+        const handle = metrics.requestMetrics(key, address);
+        for (let code = 0; code < 17; code++) handle.record(code, 0.001 * code);
+        handle.recordResponseStart(0.002);
+        metrics.upstreamConnectionMoved(address, null, 'connecting');
+        metrics.upstreamConnectionMoved(address, 'connecting', 'ready');
+        metrics.upstreamConnectionMoved(address, null, 'connecting');
+        metrics.upstreamConnectionMoved(address, 'connecting', 'draining');
+        metrics.upstreamConnectionMoved(address, null, 'connecting');
+      }
+      metrics.countTransparentRetry(key, 'connect_failed');
+      metrics.countTransparentRetry(key, 'refused_stream');
+      metrics.setServiceEndpoints(key, []);
+      views.push({ key, endpoints: addresses.map((address) => ({ address, inFlight: 1 })) });
+    }
+    metrics.followEndpoints(() => views);
+    return (await metrics.registry.metrics()).split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+  }
+
+  /** Series that exist once per agent, whatever the fleet: error codes, build info, downstream, static reloads. */
+  const fixed = (lines: string[]) => lines.filter((line) => /^meshlite_(agent_errors_total|downstream_connections|static_reloads_total)/.test(line)).length;
+
+  it('with 1000 services of 3 endpoints: at most 39 series per endpoint and 23 per service, as --metrics-endpoint-label says', async () => {
+    const lines = await exposition(1000, 3, true);
+    const perFleet = lines.length - fixed(lines);
+    assert.ok(perFleet <= 1000 * 23 + 3000 * 39, `${perFleet} series`);
+    // Every kind the bound counts is there: the bound is not met by leaving series out.
+    assert.equal(perFleet, 1000 * 23 + 3000 * 39);
+  });
+
+  it('with the endpoint label off: 59 series per service and 3 for upstream connections, however many endpoints', async () => {
+    const lines = await exposition(1000, 3, false);
+    assert.equal(lines.length - fixed(lines), 1000 * 59 + 3);
+    assert.ok(!lines.some((line) => line.includes('endpoint=')), 'no endpoint label anywhere');
+    const wide = await exposition(10, 50, false);
+    assert.equal(wide.length - fixed(wide), 10 * 59 + 3);
+    assert.ok(wide.includes('meshlite_endpoint_in_flight{namespace="ns0",service="svc0",port="50051"} 50'));
+    assert.ok(wide.includes('meshlite_requests_total{namespace="ns0",service="svc0",port="50051",grpc_code="0"} 50'));
+  });
+});
