@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { register as globalRegistry } from 'prom-client';
 import { ERROR_CODES } from '../../agent/vocabulary/errors.ts';
 import type { EndpointSpec } from '../../agent/registry/endpoint.ts';
-import { type AgentMetrics, createMetrics, NO_ENDPOINT, serviceLabels, UNKNOWN_SERVICE } from '../../agent/telemetry/metrics.ts';
+import { type AgentMetrics, createMetrics, type EndpointsView, NO_ENDPOINT, serviceLabels, UNKNOWN_SERVICE } from '../../agent/telemetry/metrics.ts';
 
 /** The exposition as "name{labels}" → value, for the series whose name starts with `prefix`. */
 async function series(metrics: AgentMetrics, prefix: string): Promise<Map<string, number>> {
@@ -227,7 +227,7 @@ describe('series bounds', () => {
   /** Every service with `endpoints` endpoints, each having answered with every gRPC code, connections in every state. */
   async function exposition(services: number, endpoints: number, endpointLabel: boolean): Promise<string[]> {
     const metrics = createMetrics({ processMetrics: false, endpointLabel });
-    const views = [];
+    const views: EndpointsView[] = [];
     for (let s = 0; s < services; s++) {
       const key = `ns${s % 10}/svc${s}:50051`;
       const addresses = Array.from({ length: endpoints }, (_, e) => `10.${s >> 8}.${s & 255}.${e + 1}:50051`);
