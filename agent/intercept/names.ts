@@ -1,6 +1,6 @@
 // The names of everything interception creates in the kernel (chains, the comment on its jumps, ipsets), per IP family.
 
-import { POD_MEMBER_TIMEOUT_S } from './fail-mode.ts';
+import { POD_MEMBER_TIMEOUT_S, POD_SET_TIMEOUT_S } from './fail-mode.ts';
 
 export type IpFamily = 4 | 6;
 export const IP_FAMILIES: readonly IpFamily[] = [4, 6];
@@ -45,6 +45,8 @@ export interface SetDefinition {
    * them); null for the destinations sets, whose members only matter together with a pod's.
    */
   readonly timeoutS: number | null;
+  /** What each member is added with when failing open (the set's default is only a default); null without timeouts. */
+  readonly memberTimeoutS: number | null;
 }
 
 /**
@@ -82,7 +84,8 @@ export function setDefinitions(family: IpFamily): readonly SetDefinition[] {
       type: 'hash:ip',
       family: inet,
       maxelem: POD_SET_MAXELEM,
-      timeoutS: POD_MEMBER_TIMEOUT_S,
+      timeoutS: POD_SET_TIMEOUT_S,
+      memberTimeoutS: POD_MEMBER_TIMEOUT_S,
     },
     {
       name: destinationSetName(family),
@@ -92,6 +95,7 @@ export function setDefinitions(family: IpFamily): readonly SetDefinition[] {
       family: inet,
       maxelem: DESTINATION_SET_MAXELEM,
       timeoutS: null,
+      memberTimeoutS: null,
     },
   ];
 }

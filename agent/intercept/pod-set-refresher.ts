@@ -1,4 +1,4 @@
-// Fail open's heartbeat: every second, one `ipset restore` that gives each pods-set member a fresh timeout.
+// Fail open's heartbeat: every half second (fail-mode.ts), one `ipset restore` that gives each pods-set member a fresh timeout.
 
 import type { Logger } from '../telemetry/logger.ts';
 import type { Clock } from '../vocabulary/clock.ts';

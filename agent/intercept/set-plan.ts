@@ -63,7 +63,7 @@ export function planSets(
       lines.push(...migrationLines(definition, wanted));
       continue;
     }
-    const timeout = definition.timeoutS === null || withoutTimeouts ? '' : ` timeout ${failMode === 'open' ? definition.timeoutS : PERMANENT_TIMEOUT_S}`;
+    const timeout = definition.memberTimeoutS === null || withoutTimeouts ? '' : ` timeout ${failMode === 'open' ? definition.memberTimeoutS : PERMANENT_TIMEOUT_S}`;
     if (created) lines.push(createLine(name, definition));
     for (const member of removed) lines.push(`del ${name} ${member} -exist`);
     for (const member of [...added, ...madePermanent]) lines.push(`add ${name} ${member}${timeout} -exist`);
@@ -86,7 +86,7 @@ function migrationLines(definition: SetDefinition, wanted: ReadonlySet<string>):
   return [
     createLine(temporary, definition),
     `flush ${temporary}`,
-    ...[...wanted].map((member) => `add ${temporary} ${member} timeout ${definition.timeoutS} -exist`),
+    ...[...wanted].map((member) => `add ${temporary} ${member} timeout ${definition.memberTimeoutS} -exist`),
     `swap ${temporary} ${definition.name}`,
     `destroy ${temporary}`,
   ];

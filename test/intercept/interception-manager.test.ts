@@ -54,7 +54,7 @@ describe('InterceptionManager.start', () => {
     const restore = kernel.take().find((call) => call.command === 'ipset restore');
     assert.equal(
       restore?.input,
-      'create meshlite-pods-v4 hash:ip family inet maxelem 65536 timeout 3 -exist\nadd meshlite-pods-v4 10.1.0.5 timeout 3 -exist\n' +
+      'create meshlite-pods-v4 hash:ip family inet maxelem 65536 timeout 3 -exist\nadd meshlite-pods-v4 10.1.0.5 timeout 2 -exist\n' +
         'create meshlite-dsts-v4 hash:ip,port family inet maxelem 1048576 -exist\nadd meshlite-dsts-v4 10.96.0.10,tcp:8080 -exist\n',
     );
   });
@@ -86,7 +86,7 @@ describe('InterceptionManager set updates', () => {
     timers.advance(5);
     await settle();
     await applied;
-    assert.deepEqual(kernel.take(), [{ command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.5 timeout 3 -exist\nadd meshlite-pods-v4 10.1.0.6 timeout 3 -exist\n' }]);
+    assert.deepEqual(kernel.take(), [{ command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.5 timeout 2 -exist\nadd meshlite-pods-v4 10.1.0.6 timeout 2 -exist\n' }]);
     manager.setPods(['10.1.0.6']);
     timers.advance(5);
     await settle();
@@ -129,7 +129,7 @@ describe('InterceptionManager set updates', () => {
     await settle();
     await first;
     assert.deepEqual(kernel.take().filter((call) => call.command === 'ipset restore').map((call) => call.input), [
-      'add meshlite-pods-v4 10.1.0.5 timeout 3 -exist\nadd meshlite-pods-v4 10.1.0.6 timeout 3 -exist\nadd meshlite-dsts-v4 10.96.0.10,tcp:8080 -exist\n',
+      'add meshlite-pods-v4 10.1.0.5 timeout 2 -exist\nadd meshlite-pods-v4 10.1.0.6 timeout 2 -exist\nadd meshlite-dsts-v4 10.96.0.10,tcp:8080 -exist\n',
     ]);
     let secondDone = false;
     void second.then(() => {
@@ -141,7 +141,7 @@ describe('InterceptionManager set updates', () => {
     await settle();
     await second;
     assert.deepEqual(kernel.take().filter((call) => call.command === 'ipset restore').map((call) => call.input), [
-      'del meshlite-pods-v4 10.1.0.5 -exist\ndel meshlite-pods-v4 10.1.0.6 -exist\nadd meshlite-pods-v4 10.1.0.7 timeout 3 -exist\n',
+      'del meshlite-pods-v4 10.1.0.5 -exist\ndel meshlite-pods-v4 10.1.0.6 -exist\nadd meshlite-pods-v4 10.1.0.7 timeout 2 -exist\n',
     ]);
     assert.deepEqual(observed, ['state applying', 'pass sets ok', 'state ready', 'state applying', 'pass sets ok', 'state ready']);
   });
@@ -168,7 +168,7 @@ describe('InterceptionManager set updates', () => {
     manager.setPods(['10.1.0.5', '::ffff:10.1.0.9', 'fd00::5', 'not-an-ip', '']);
     timers.advance(5);
     await settle();
-    assert.deepEqual(kernel.take().at(-1)?.input, 'add meshlite-pods-v4 10.1.0.5 timeout 3 -exist\nadd meshlite-pods-v4 10.1.0.9 timeout 3 -exist\nadd meshlite-dsts-v4 10.96.0.11,tcp:9000 -exist\n');
+    assert.deepEqual(kernel.take().at(-1)?.input, 'add meshlite-pods-v4 10.1.0.5 timeout 2 -exist\nadd meshlite-pods-v4 10.1.0.9 timeout 2 -exist\nadd meshlite-dsts-v4 10.96.0.11,tcp:9000 -exist\n');
     assert.deepEqual(warnings(lines), [
       'warn ML_INTERCEPT_INVALID_ADDRESS skipping pods that are not addresses',
       'warn ML_INTERCEPT_INVALID_ADDRESS skipping destinations that are not addresses',
@@ -197,10 +197,10 @@ describe('InterceptionManager with IPv6', () => {
       'ip6tables-nft-restore --noflush',
     ]);
     assert.equal(calls[3].input, `create meshlite-pods-v4 hash:ip family inet maxelem 65536 timeout 3 -exist
-add meshlite-pods-v4 10.1.0.5 timeout 3 -exist
+add meshlite-pods-v4 10.1.0.5 timeout 2 -exist
 create meshlite-dsts-v4 hash:ip,port family inet maxelem 1048576 -exist
 create meshlite-pods-v6 hash:ip family inet6 maxelem 65536 timeout 3 -exist
-add meshlite-pods-v6 fd00::5 timeout 3 -exist
+add meshlite-pods-v6 fd00::5 timeout 2 -exist
 create meshlite-dsts-v6 hash:ip,port family inet6 maxelem 1048576 -exist
 add meshlite-dsts-v6 fd00:96::a,tcp:443 -exist
 `);
@@ -219,7 +219,7 @@ COMMIT
     manager.setPods(['fd00::6']);
     timers.advance(5);
     await settle();
-    assert.deepEqual(kernel.take().at(-1)?.input, 'del meshlite-pods-v4 10.1.0.5 -exist\ndel meshlite-pods-v6 fd00::5 -exist\nadd meshlite-pods-v6 fd00::6 timeout 3 -exist\n');
+    assert.deepEqual(kernel.take().at(-1)?.input, 'del meshlite-pods-v4 10.1.0.5 -exist\ndel meshlite-pods-v6 fd00::5 -exist\nadd meshlite-pods-v6 fd00::6 timeout 2 -exist\n');
   });
 
   it('removes IPv6 interception a previous configuration left when there is no IPv6 node IP now', async () => {

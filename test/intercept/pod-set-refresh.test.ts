@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { membersToRefresh, refreshScript } from '../../agent/intercept/pod-set-refresher.ts';
 import { createHarness, FILTER_V4, type Harness, NAT_V4, settle, started, warnings } from './manager-harness.ts';
 
-const REFRESH = { command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.5 timeout 3 -exist\nadd meshlite-pods-v4 10.1.0.6 timeout 3 -exist\n' };
+const REFRESH = { command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.5 timeout 2 -exist\nadd meshlite-pods-v4 10.1.0.6 timeout 2 -exist\n' };
 
 /** Started at 0 ms with two pods applied at 5 ms; everything that took forgotten. */
 async function withTwoPods(options: Parameters<typeof createHarness>[0] = {}): Promise<Harness> {
@@ -32,10 +32,10 @@ describe('refreshScript and membersToRefresh', () => {
       ['meshlite-pods-v6', new Set(['fd00::5', 'fd00::6'])],
     ]);
     assert.equal(
-      refreshScript(members, 3),
-      'add meshlite-pods-v4 10.1.0.5 timeout 3 -exist\nadd meshlite-pods-v6 fd00::5 timeout 3 -exist\nadd meshlite-pods-v6 fd00::6 timeout 3 -exist\n',
+      refreshScript(members, 2),
+      'add meshlite-pods-v4 10.1.0.5 timeout 2 -exist\nadd meshlite-pods-v6 fd00::5 timeout 2 -exist\nadd meshlite-pods-v6 fd00::6 timeout 2 -exist\n',
     );
-    assert.equal(refreshScript(new Map([['meshlite-pods-v4', new Set()]]), 3), null);
+    assert.equal(refreshScript(new Map([['meshlite-pods-v4', new Set()]]), 2), null);
   });
 
   it('cover the pods that the last pass put in the kernel and that are still wanted, never a destination', () => {
@@ -53,26 +53,26 @@ describe('refreshScript and membersToRefresh', () => {
 });
 
 describe('InterceptionManager, fail open', () => {
-  it('adds pods with a 3 s timeout and refreshes every one of them once a second, one ipset restore each time', async () => {
+  it('adds pods with a 2 s timeout and refreshes every one of them every half second, one ipset restore each time', async () => {
     const harness = await withTwoPods();
-    assert.deepEqual(harness.kernel.timeouts('meshlite-pods-v4'), ['10.1.0.5 3', '10.1.0.6 3']);
-    await at(harness, 999);
-    assert.deepEqual(harness.kernel.take(), [], 'nothing before the first second');
-    await at(harness, 1000);
+    assert.deepEqual(harness.kernel.timeouts('meshlite-pods-v4'), ['10.1.0.5 2', '10.1.0.6 2']);
+    await at(harness, 499);
+    assert.deepEqual(harness.kernel.take(), [], 'nothing before the first half second');
+    await at(harness, 500);
     assert.deepEqual(harness.kernel.take(), [REFRESH]);
-    await at(harness, 1999);
+    await at(harness, 999);
     assert.deepEqual(harness.kernel.take(), []);
-    await at(harness, 2000);
-    await at(harness, 3000);
+    await at(harness, 1000);
+    await at(harness, 1500);
     assert.deepEqual(harness.kernel.take(), [REFRESH, REFRESH]);
     assert.deepEqual(harness.observed, [], 'a refresh is no pass');
     assert.deepEqual(warnings(harness.lines), []);
   });
 
-  it('puts back within a second a member someone deleted (the reconcile then has nothing to repair)', async () => {
+  it('puts back within half a second a member someone deleted (the reconcile then has nothing to repair)', async () => {
     const harness = await withTwoPods();
     harness.kernel.ipsetRestore('del meshlite-pods-v4 10.1.0.5\n');
-    await at(harness, 1000);
+    await at(harness, 500);
     assert.deepEqual(harness.kernel.members('meshlite-pods-v4'), ['10.1.0.6', '10.1.0.5']);
   });
 
@@ -84,7 +84,7 @@ describe('InterceptionManager, fail open', () => {
       failuresLeft--;
       return { code: 1, stdout: '', stderr: 'ipset v7.17: Error in line 1: Kernel error received: Operation not permitted\n' };
     };
-    for (const ms of [1000, 2000, 3000, 4000]) await at(harness, ms);
+    for (const ms of [500, 1000, 1500, 2000]) await at(harness, ms);
     assert.deepEqual(harness.kernel.take(), [REFRESH, REFRESH, REFRESH, REFRESH], 'retried on every tick, nothing else run');
     assert.deepEqual(harness.observed, ['error ML_INTERCEPT_REFRESH_FAILED', 'error ML_INTERCEPT_REFRESH_FAILED', 'error ML_INTERCEPT_REFRESH_FAILED']);
     assert.deepEqual(warnings(harness.lines), ["warn ML_INTERCEPT_REFRESH_FAILED refreshing the pod sets' timeouts failed; retrying every tick"]);
@@ -105,8 +105,8 @@ describe('InterceptionManager, fail open', () => {
     await at(harness, 1000);
     await start;
     harness.kernel.take();
-    await at(harness, 2000);
-    assert.deepEqual(harness.kernel.take(), [{ command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.5 timeout 3 -exist\n' }]);
+    await at(harness, 1500);
+    assert.deepEqual(harness.kernel.take(), [{ command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.5 timeout 2 -exist\n' }]);
     await harness.manager.stop();
     await at(harness, 10_000);
     assert.deepEqual(harness.kernel.take(), []);
@@ -121,14 +121,14 @@ describe('InterceptionManager, fail open', () => {
     await settle();
     await start;
     harness.kernel.take();
-    await at(harness, 1000);
-    assert.deepEqual(harness.kernel.take(), [{ command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.5 timeout 3 -exist\n' }]);
+    await at(harness, 500);
+    assert.deepEqual(harness.kernel.take(), [{ command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.5 timeout 2 -exist\n' }]);
     harness.manager.stopRefreshing();
     await at(harness, 5000);
     assert.deepEqual(harness.kernel.take(), [], 'no refresh after the drain started');
     harness.manager.setPods(['10.1.0.5', '10.1.0.6']);
     await at(harness, 5005);
-    assert.deepEqual(harness.kernel.take(), [{ command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.6 timeout 3 -exist\n' }]);
+    assert.deepEqual(harness.kernel.take(), [{ command: 'ipset restore', input: 'add meshlite-pods-v4 10.1.0.6 timeout 2 -exist\n' }]);
     assert.equal(harness.manager.state.state, 'ready');
     await harness.manager.stop();
   });
@@ -146,11 +146,11 @@ describe('InterceptionManager, fail open', () => {
       command: 'ipset restore',
       input:
         'create meshlite-pods-v4-new hash:ip family inet maxelem 65536 timeout 3 -exist\nflush meshlite-pods-v4-new\n' +
-        'add meshlite-pods-v4-new 10.1.0.5 timeout 3 -exist\nadd meshlite-pods-v4-new 10.1.0.6 timeout 3 -exist\n' +
+        'add meshlite-pods-v4-new 10.1.0.5 timeout 2 -exist\nadd meshlite-pods-v4-new 10.1.0.6 timeout 2 -exist\n' +
         'swap meshlite-pods-v4-new meshlite-pods-v4\ndestroy meshlite-pods-v4-new\n',
     });
     assert.deepEqual(harness.kernel.setNames(), ['meshlite-pods-v4', 'meshlite-dsts-v4']);
-    assert.deepEqual(harness.kernel.timeouts('meshlite-pods-v4'), ['10.1.0.5 3', '10.1.0.6 3']);
+    assert.deepEqual(harness.kernel.timeouts('meshlite-pods-v4'), ['10.1.0.5 2', '10.1.0.6 2']);
     assert.match(harness.kernel.save('nft/4'), /--match-set meshlite-pods-v4 src/);
     const applied = harness.lines.find((line) => line.msg === 'interception applied');
     assert.deepEqual(applied?.sets, { 'meshlite-pods-v4': { created: false, added: 1, removed: 0, migrated: true } });

@@ -85,7 +85,7 @@ describe('planSets', () => {
       ],
       conflicts: [],
       script:
-        'create meshlite-pods-v4 hash:ip family inet maxelem 65536 timeout 3 -exist\nadd meshlite-pods-v4 10.1.0.5 timeout 3 -exist\n' +
+        'create meshlite-pods-v4 hash:ip family inet maxelem 65536 timeout 3 -exist\nadd meshlite-pods-v4 10.1.0.5 timeout 2 -exist\n' +
         'create meshlite-dsts-v4 hash:ip,port family inet maxelem 1048576 -exist\n',
     });
   });
@@ -110,7 +110,7 @@ describe('planSets', () => {
         { name: 'meshlite-dsts-v4', created: false, added: ['10.96.0.11,tcp:9000'], removed: ['10.96.0.10,tcp:8080'] },
       ],
       conflicts: [],
-      script: 'add meshlite-pods-v4 10.1.0.7 timeout 3 -exist\ndel meshlite-dsts-v4 10.96.0.10,tcp:8080 -exist\nadd meshlite-dsts-v4 10.96.0.11,tcp:9000 -exist\n',
+      script: 'add meshlite-pods-v4 10.1.0.7 timeout 2 -exist\ndel meshlite-dsts-v4 10.96.0.10,tcp:8080 -exist\nadd meshlite-dsts-v4 10.96.0.11,tcp:9000 -exist\n',
     });
   });
 
@@ -149,8 +149,8 @@ describe('planSets', () => {
       script:
         'create meshlite-pods-v4-new hash:ip family inet maxelem 65536 timeout 3 -exist\n' +
         'flush meshlite-pods-v4-new\n' +
-        'add meshlite-pods-v4-new 10.1.0.5 timeout 3 -exist\n' +
-        'add meshlite-pods-v4-new 10.1.0.6 timeout 3 -exist\n' +
+        'add meshlite-pods-v4-new 10.1.0.5 timeout 2 -exist\n' +
+        'add meshlite-pods-v4-new 10.1.0.6 timeout 2 -exist\n' +
         'swap meshlite-pods-v4-new meshlite-pods-v4\n' +
         'destroy meshlite-pods-v4-new\n',
     });
