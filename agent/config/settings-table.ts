@@ -144,8 +144,8 @@ export const SETTINGS: readonly AnySetting[] = [
     metavar: 'open|closed',
     help:
       'What opted-in pods\' connections do while no agent runs on the node (crash, OOM kill, deletion): "open" sends ' +
-      'them to their Service through kube-proxy, unbalanced, within 3 s (interception expires unless a live agent ' +
-      'refreshes it every second); "closed" keeps intercepting them, so they are refused until an agent serves again.',
+      'them to their Service through kube-proxy, unbalanced, within 2 s (interception expires unless a live agent ' +
+      'refreshes it every half second); "closed" keeps intercepting them, so they are refused until an agent serves again.',
     parse: oneOf<FailMode>(FAIL_MODES),
   }),
   setting({

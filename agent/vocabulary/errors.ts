@@ -182,7 +182,7 @@ export const ERRORS = {
   },
   ML_INTERCEPT_REFRESH_FAILED: {
     grpcStatus: null,
-    description: "Refreshing the timeouts of the pods sets' members failed (fail open); the agent retries every second. Should it keep failing, the members expire within 3 s and opted-in pods' new connections go to their Service through kube-proxy, unbalanced, until a refresh succeeds.",
+    description: "Refreshing the timeouts of the pods sets' members failed (fail open); the agent retries every half second. Should it keep failing, the members expire within 2 s and opted-in pods' new connections go to their Service through kube-proxy, unbalanced, until a refresh succeeds.",
   },
   ML_SOURCE_REFUSED: {
     grpcStatus: null,

@@ -210,7 +210,7 @@ test('rules and sets stay when the agent stops, its pods expire by themselves (f
     assert.match(installed, /add meshlite-pods-v4 10\.79\.2\.9/);
     assert.match(installed, /add meshlite-dsts-v4 10\.79\.100\.10,tcp:50051/);
     // Rules and sets stay (the next agent finds them in place); the pods set's members, no longer refreshed, expire
-    // within 3 s, so that opted-in pods reach their Services through kube-proxy while no agent runs.
+    // within 2 s, so that opted-in pods reach their Services through kube-proxy while no agent runs.
     await agent.stop();
     await waitFor(async () => !/add meshlite-pods-v4 /.test(await netfilterState(run, node)), { timeoutMs: 5_000, intervalMs: 100, message: 'the pods expired' });
     assert.equal(await netfilterState(run, node), installed.replace(/^add meshlite-pods-v4 .*\n/m, ''), 'rules, sets and destinations kept after the agent stopped');
