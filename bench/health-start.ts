@@ -4,10 +4,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { getOverUnixSocket } from '../test/support/unix-socket-get.ts';
 import { numberOption } from './number-option.ts';
 import { describeMachine, median } from './report.ts';
 import { autogroupsEnabled } from './proc-cpu.ts';
@@ -31,25 +31,11 @@ function unreachableKubeconfig(dir: string): string {
   return path;
 }
 
-function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, timeout: 2_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Polls every 5 ms until the socket answers `path` with `status`; the milliseconds since `startedAt`. */
 async function firstAnswer(socketPath: string, path: string, status: number, startedAt: number, limitMs: number): Promise<{ ms: number; body: string }> {
   for (;;) {
-    const answer = await get(socketPath, path).catch(() => null);
+    const answer = await getOverUnixSocket(socketPath, path, 2_000).catch(() => null);
     if (answer?.status === status) return { ms: performance.now() - startedAt, body: answer.body };
     if (performance.now() - startedAt > limitMs) throw new Error(`no ${status} on ${path} within ${limitMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 5));

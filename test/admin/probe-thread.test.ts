@@ -4,31 +4,17 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HEARTBEAT_MS, ProbeThread } from '../../agent/admin/probe-thread.ts';
 import type { Readiness } from '../../agent/admin/admin-server.ts';
 import { waitFor } from '../../lab/wait-for.ts';
+import { getOverUnixSocket as get } from '../support/unix-socket-get.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshlite-probe-thread-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, timeout: 5_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Blocks this (the main) thread for `ms`, as a stuck event loop would. */
 function blockMainThread(ms: number): void {

@@ -4,11 +4,11 @@
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { HEALTH_UP_MESSAGE, startAgent } from '../support/agent-process.ts';
+import { getOverUnixSocket as probe } from '../support/unix-socket-get.ts';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.ts';
 import { readBuildInfo } from '../../agent/vocabulary/build-info.ts';
 import { waitFor } from '../../lab/wait-for.ts';
@@ -29,22 +29,6 @@ after(async () => {
   rmSync(sockets, { recursive: true, force: true });
 });
 
-/** GET over a unix socket, as the pod's exec probe does: status and body. */
-function probe(socketPath: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, timeout: 5000 }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${socketPath}`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 test('API unreachable at start: /healthz 200 before the first snapshot, /readyz 503 with its reason, then ready when it returns', async (t) => {
   await api.stop();
