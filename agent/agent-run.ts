@@ -92,7 +92,10 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null): 
   process.once('SIGTERM', stopBeforeServing);
   process.once('SIGINT', stopBeforeServing);
 
-  reportListenerMigration(await ensureListenerMigration(nodeSysctlAccess).catch((error: Error) => ({ state: 'off' as const, reason: error.message })), logger, metrics);
+  // A node setting: changed only by an agent that manages the node's network (transparent mode, the DaemonSet's).
+  if (config.intercept) {
+    reportListenerMigration(await ensureListenerMigration(nodeSysctlAccess).catch((error: Error) => ({ state: 'off' as const, reason: error.message })), logger, metrics);
+  }
 
   // The proxy listens only once discovery has a view (synced, or the last known one from the state file): with
   // reusePort, a new agent that listened earlier would take connections from the old one during an upgrade and

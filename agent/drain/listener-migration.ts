@@ -1,8 +1,10 @@
 // The kernel's hand-over of connections between agents that share a port
-// (see docs/architecture.md, Drain and upgrades). With SO_REUSEPORT, a connection the kernel queued on the old agent's listener is reset when the old
-// agent closes that listener, unless net.ipv4.tcp_migrate_req (Linux 5.14+, per network namespace) is 1: then the
-// kernel moves it to another listener of the group, the new agent's. The agent turns it on where it may (a writable
-// /proc/sys: a privileged container, a process on the host) and says so where it may not.
+// (see docs/architecture.md, Drain and upgrades).
+// With SO_REUSEPORT, a connection the kernel queued on the old agent's listener is reset when the old agent closes
+// that listener, unless net.ipv4.tcp_migrate_req (Linux 5.14+, per network namespace) is 1: then the
+// kernel moves it to another listener of the group, the new agent's. An agent in transparent mode (it manages the
+// node's network already) turns it on where it may (a writable /proc/sys: a privileged container, a process on the
+// host) and says so where it may not; one in explicit mode changes no node setting.
 
 import { readFile, writeFile } from 'node:fs/promises';
 
