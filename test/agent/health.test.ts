@@ -3,7 +3,7 @@
 // when the API server comes back.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,6 +11,7 @@ import { HEALTH_UP_MESSAGE, startAgent } from '../support/agent-process.ts';
 import { getOverUnixSocket as probe } from '../support/unix-socket-get.ts';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.ts';
 import { readBuildInfo } from '../../agent/vocabulary/build-info.ts';
+import { TCP_MIGRATE_REQ } from '../../agent/drain/listener-migration.ts';
 import { waitFor } from '../../lab/wait-for.ts';
 
 let api: KubeApiServer;
@@ -31,6 +32,8 @@ after(async () => {
 
 
 test('API unreachable at start: /healthz 200 before the first snapshot, /readyz 503 with its reason, then ready when it returns', async (t) => {
+  // An agent in explicit mode (as here, in the machine's own network namespace) changes no node setting.
+  const migrateBefore = readFileSync(TCP_MIGRATE_REQ, 'utf8');
   await api.stop();
   const started = performance.now();
   const agent = await startAgent(
@@ -64,6 +67,7 @@ test('API unreachable at start: /healthz 200 before the first snapshot, /readyz 
     const ready = await fetch(`http://${agent.admin}/readyz`);
     assert.equal(ready.status, 200);
     assert.deepEqual(await ready.json(), { ready: true, discovery: { state: 'synced' } });
+    assert.equal(readFileSync(TCP_MIGRATE_REQ, 'utf8'), migrateBefore, 'net.ipv4.tcp_migrate_req left as it was');
   } finally {
     assert.equal(await agent.stop(), 0);
   }
