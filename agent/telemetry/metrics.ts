@@ -131,6 +131,17 @@ interface ServiceEntry {
   endpointCounts: Record<EndpointState, number> | null;
 }
 
+/**
+ * One service's totals since the agent started, copied out (the dashboard keeps the previous reading and shows the
+ * difference): requests by gRPC status per endpoint, and the duration histogram's non-cumulative buckets.
+ */
+export interface ServiceReading {
+  key: string;
+  endpoints: Array<{ address: string; byStatus: number[] }>;
+  durationBuckets: number[];
+  durationCount: number;
+}
+
 /** What prom-client's registry reads from a metric when it renders the exposition. */
 interface MetricValue {
   value: number;
@@ -273,6 +284,20 @@ export class AgentMetrics {
 
   countTransparentRetry(service: string, reason: RetryReason): void {
     this.serviceEntry(service).retries[reason]++;
+  }
+
+  /** Every service's totals, copied (see ServiceReading); the unknown service included. */
+  readings(): ServiceReading[] {
+    const readings: ServiceReading[] = [];
+    for (const [key, entry] of this.services) {
+      readings.push({
+        key,
+        endpoints: [...entry.endpoints.values()].map((handle) => ({ address: handle.endpoint, byStatus: Array.from(handle.countsByStatus) })),
+        durationBuckets: Array.from(entry.duration.buckets),
+        durationCount: entry.duration.count,
+      });
+    }
+    return readings;
   }
 
   /** Where meshlite_endpoint_in_flight comes from: asked at each scrape. */
