@@ -26,7 +26,9 @@ import { Relay } from './proxy/relay.ts';
 import { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
-import { realClock } from './vocabulary/clock.ts';
+import { backgroundClock, realClock } from './vocabulary/clock.ts';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { DashboardSampler } from './admin/dashboard-sampler.ts';
 import { readBuildInfo } from './vocabulary/build-info.ts';
 import { RelayTelemetry } from './proxy/relay-telemetry.ts';
 
@@ -81,6 +83,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null): 
     registry: metrics.registry,
     readiness: () => readiness.answer(),
     debugEndpoints: () => ({ services: balancers.describe() }),
+    dashboard: dashboardSampler({ metrics, balancers, readiness: () => readiness.answer(), version: build.version, node: config.nodeName }),
   });
   const { adminUrl, metricsUrls } = endpoints;
   logger.info({ admin: adminUrl, metrics: metricsUrls, probeSocket: config.probeSocket }, 'meshlite starting: health and metrics endpoints listening');
@@ -208,6 +211,24 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null): 
   process.off('SIGINT', stopBeforeServing);
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+/** The dashboard's frames: the metrics, the balancers, and the agent's own state (its event loop's delay over each second). */
+function dashboardSampler(sources: { metrics: ReturnType<typeof createMetrics>; balancers: BalancerSet; readiness: () => unknown; version: string; node: string }): DashboardSampler {
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  return new DashboardSampler({
+    // Its timer never keeps the agent alive: the dashboard ends with the admin server.
+    clock: backgroundClock,
+    wallClockMs: Date.now,
+    readings: () => sources.metrics.readings(),
+    services: () => sources.balancers.describe(),
+    agent: () => {
+      const delayMs = loopDelay.count > 0 ? loopDelay.percentile(99) / 1e6 : 0;
+      loopDelay.reset();
+      return { readiness: sources.readiness(), version: sources.version, node: sources.node, rssBytes: process.memoryUsage.rss(), eventLoopDelayMs: delayMs };
+    },
+  });
 }
 
 /** One line on how an upgrade's connections will be handed over; a warning with its code when they cannot be. */

@@ -3,6 +3,8 @@
 import Fastify, { LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../telemetry/logger.ts';
+import { addDashboardRoutes } from './dashboard-routes.ts';
+import type { DashboardSampler } from './dashboard-sampler.ts';
 
 export type Readiness =
   | { ready: true; discovery?: unknown }
@@ -25,6 +27,8 @@ export interface AdminServerOptions {
   readiness: () => Readiness;
   /** What /debug/endpoints shows: services, endpoints, eligibility, in-flight requests (plain JSON data). */
   debugEndpoints: () => unknown;
+  /** The dashboard's frames (/dashboard/data, /dashboard/events); no dashboard routes without it. */
+  dashboard?: DashboardSampler;
 }
 
 /** The admin server on --admin (loopback by default). Not listening yet: main calls listen() and close(). */
@@ -33,6 +37,7 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   addHealthRoutes(app, options.readiness);
   addMetricsRoute(app, options.registry);
   app.get('/debug/endpoints', async (_request, reply) => reply.send(options.debugEndpoints()));
+  if (options.dashboard !== undefined) addDashboardRoutes(app, options.dashboard);
   return app;
 }
 

@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../telemetry/logger.ts';
 import { formatHostPort, type HostPort } from '../vocabulary/host-port.ts';
 import { listeningOrFail } from '../vocabulary/listen-failure.ts';
+import type { DashboardSampler } from './dashboard-sampler.ts';
 import { type AdminServer, type ConnectionPolicy, createAdminServer, createMetricsServer, type Readiness } from './admin-server.ts';
 
 export interface HealthEndpointsOptions {
@@ -14,6 +15,7 @@ export interface HealthEndpointsOptions {
   registry: Registry;
   readiness: () => Readiness;
   debugEndpoints: () => unknown;
+  dashboard?: DashboardSampler;
 }
 
 export interface HealthEndpoints {
@@ -34,7 +36,7 @@ export async function startHealthEndpoints(options: HealthEndpointsOptions): Pro
   const { logger, registry, readiness } = options;
   const servers: AdminServer[] = [];
   const connections: ConnectionPolicy = { closing: false };
-  const admin = createAdminServer({ logger, registry, readiness, debugEndpoints: options.debugEndpoints, connections });
+  const admin = createAdminServer({ logger, registry, readiness, debugEndpoints: options.debugEndpoints, connections, dashboard: options.dashboard });
   servers.push(admin);
   const adminUrl = await serveHttp('admin', admin, options.admin);
   const metricsUrls: string[] = [];

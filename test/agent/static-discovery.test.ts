@@ -133,6 +133,15 @@ test('under load, a 4th endpoint gets traffic within 5 s of the edit; a terminat
     const scraped = await (await fetch(`http://${agent.admin}/metrics`)).text();
     assert.match(scraped, new RegExp(`^meshlite_endpoint_in_flight\\{[^}]*endpoint="127\\.0\\.0\\.1:${b1.port}"\\} 0$`, 'm'));
     assert.match(scraped, /^meshlite_endpoint_in_flight\{namespace="[^"]+",service="[^"]+",port="\d+",endpoint="127\.0\.0\.1:\d+"\} \d+$/m);
+    // And as the dashboard reads it: the terminating endpoint draining, the others ready, the agent's own state.
+    const frame = (await adminJson(agent.admin, '/dashboard/data')) as {
+      agent: { version: string; rssBytes: number };
+      services: Array<{ balancer: string; endpoints: Array<{ address: string; state: string }> }>;
+    };
+    assert.ok(frame.agent.rssBytes > 0 && frame.agent.version !== '');
+    const states = new Map(frame.services[0].endpoints.map((e) => [e.address, e.state]));
+    assert.equal(states.get(`127.0.0.1:${b1.port}`), 'draining');
+    assert.deepEqual([b2, b3, b4].map((b) => states.get(`127.0.0.1:${b.port}`)), ['ready', 'ready', 'ready']);
     const settled = b1.calls.count;
     const others = [b2, b3, b4].map((b) => b.calls.count);
     await waitFor(() => [b2, b3, b4].every((b, i) => b.calls.count > others[i] + 50), { message: 'load continues on the others' });
