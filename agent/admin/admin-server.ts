@@ -3,6 +3,7 @@
 import Fastify, { LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../telemetry/logger.ts';
+import { addDashboardPage } from './dashboard-page.ts';
 import { addDashboardRoutes } from './dashboard-routes.ts';
 import type { DashboardSampler } from './dashboard-sampler.ts';
 
@@ -37,7 +38,10 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   addHealthRoutes(app, options.readiness);
   addMetricsRoute(app, options.registry);
   app.get('/debug/endpoints', async (_request, reply) => reply.send(options.debugEndpoints()));
-  if (options.dashboard !== undefined) addDashboardRoutes(app, options.dashboard);
+  if (options.dashboard !== undefined) {
+    addDashboardRoutes(app, options.dashboard);
+    addDashboardPage(app);
+  }
   return app;
 }
 
