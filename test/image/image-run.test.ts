@@ -191,6 +191,12 @@ describe('the image, built from the Dockerfile and run', { skip: skip ?? false, 
     const fromInside = await runIn(container, ['curl', '-fsS', `http://127.0.0.1:${admin}/readyz`]);
     assert.equal(fromInside.code, 0, tail(fromInside));
     assert.deepEqual(JSON.parse(fromInside.stdout), { ready: true, discovery: { state: 'synced' } });
+    // The dashboard's page and its chart library come from the image itself (the npm dependency survived the prune).
+    for (const path of ['/dashboard', '/dashboard/assets/dashboard.js', '/dashboard/assets/uplot.js']) {
+      const asset = await fetch(`http://127.0.0.1:${admin}${path}`);
+      assert.equal(asset.status, 200, path);
+      assert.ok((await asset.text()).length > 100, path);
+    }
 
     // buildah answers a signal to itself by killing what it runs; a container runtime sends SIGTERM to the agent.
     const pid = findDescendant(child.pid as number, 'node', 'agent/main.ts');
