@@ -127,9 +127,9 @@ export function serviceFrames(previous: readonly ServiceReading[] | null, curren
     const labels = serviceLabels(service.key);
     return {
       key: service.key,
-      namespace: labels.namespace,
-      name: labels.service,
-      port: labels.port,
+      namespace: labels.dst_namespace,
+      name: labels.dst_service,
+      port: labels.dst_port,
       balancer: service.balancer,
       requestsPerSecond: intervalS > 0 ? total / intervalS : 0,
       byStatus,

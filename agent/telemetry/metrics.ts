@@ -24,17 +24,19 @@ export const NO_ENDPOINT = 'none';
 
 /**
  * A service key (`namespace/name:port`) as three labels, so that queries can select a namespace or sum a Service's
- * ports; the service "unknown" (no service matched) has only a name.
+ * ports; the service "unknown" (no service matched) has only a name. `dst_` (the destination), and `dst_endpoint` for
+ * the endpoint: Prometheus' Kubernetes service discovery gives every scraped series `namespace`, `service`, `pod` and
+ * `endpoint` labels of its own (the agent's), which would rename ours to `exported_*`.
  */
 export interface ServiceLabels {
-  namespace: string;
-  service: string;
-  port: string;
+  dst_namespace: string;
+  dst_service: string;
+  dst_port: string;
 }
 
 export function serviceLabels(key: string): ServiceLabels {
   const parts = parseServiceKey(key);
-  return parts === null ? { namespace: '', service: key, port: '' } : { namespace: parts.namespace, service: parts.name, port: String(parts.port) };
+  return parts === null ? { dst_namespace: '', dst_service: key, dst_port: '' } : { dst_namespace: parts.namespace, dst_service: parts.name, dst_port: String(parts.port) };
 }
 
 /** grpc_code takes the 17 values of the gRPC specification; anything else a backend sends is counted as UNKNOWN (2). */
@@ -175,15 +177,15 @@ export class AgentMetrics {
     new Counter({
       name: 'meshlite_requests_total',
       help: 'Requests relayed (or answered by the agent), by service (namespace, name, port), endpoint and gRPC status code.',
-      labelNames: this.endpointLabel ? ['namespace', 'service', 'port', 'endpoint', 'grpc_code'] : ['namespace', 'service', 'port', 'grpc_code'],
+      labelNames: this.endpointLabel ? ['dst_namespace', 'dst_service', 'dst_port', 'dst_endpoint', 'grpc_code'] : ['dst_namespace', 'dst_service', 'dst_port', 'grpc_code'],
       registers,
-      collect: rebuiltFrom<Counter<'namespace' | 'service' | 'port' | 'endpoint' | 'grpc_code'>>((counter) => {
+      collect: rebuiltFrom<Counter<'dst_namespace' | 'dst_service' | 'dst_port' | 'dst_endpoint' | 'grpc_code'>>((counter) => {
         for (const entry of this.services.values()) {
           for (const [endpoint, counts] of this.countsPerEndpoint(entry)) {
             for (let code = 0; code < counts.length; code++) {
               if (counts[code] === 0) continue;
               const grpc_code = String(code);
-              counter.inc(endpoint === null ? { ...entry.labels, grpc_code } : { ...entry.labels, endpoint, grpc_code }, counts[code]);
+              counter.inc(endpoint === null ? { ...entry.labels, grpc_code } : { ...entry.labels, dst_endpoint: endpoint, grpc_code }, counts[code]);
             }
           }
         }
@@ -194,12 +196,12 @@ export class AgentMetrics {
     new Gauge({
       name: 'meshlite_upstream_connections',
       help: 'Upstream HTTP/2 connections, by endpoint and connection state.',
-      labelNames: this.endpointLabel ? ['endpoint', 'state'] : ['state'],
+      labelNames: this.endpointLabel ? ['dst_endpoint', 'state'] : ['state'],
       registers,
-      collect: rebuiltFrom<Gauge<'endpoint' | 'state'>>((gauge) => {
+      collect: rebuiltFrom<Gauge<'dst_endpoint' | 'state'>>((gauge) => {
         for (const [endpoint, states] of this.upstreamByEndpoint) {
           for (const [state, value] of states) {
-            if (this.endpointLabel) gauge.set({ endpoint, state }, value);
+            if (this.endpointLabel) gauge.set({ dst_endpoint: endpoint, state }, value);
             else gauge.inc({ state }, value);
           }
         }
@@ -230,9 +232,9 @@ export class AgentMetrics {
     new Gauge({
       name: 'meshlite_endpoints',
       help: 'Endpoints known per service, by eligibility: ready, terminating (still serving), not_ready.',
-      labelNames: ['namespace', 'service', 'port', 'state'],
+      labelNames: ['dst_namespace', 'dst_service', 'dst_port', 'state'],
       registers,
-      collect: rebuiltFrom<Gauge<'namespace' | 'service' | 'port' | 'state'>>((gauge) => {
+      collect: rebuiltFrom<Gauge<'dst_namespace' | 'dst_service' | 'dst_port' | 'state'>>((gauge) => {
         for (const entry of this.services.values()) {
           if (entry.endpointCounts === null) continue;
           for (const state of ENDPOINT_STATES) {
@@ -244,9 +246,9 @@ export class AgentMetrics {
     new Counter({
       name: 'meshlite_transparent_retries_total',
       help: 'Requests sent again to another endpoint, unseen by the client: the connect failed, or the endpoint refused the stream.',
-      labelNames: ['namespace', 'service', 'port', 'reason'],
+      labelNames: ['dst_namespace', 'dst_service', 'dst_port', 'reason'],
       registers,
-      collect: rebuiltFrom<Counter<'namespace' | 'service' | 'port' | 'reason'>>((counter) => {
+      collect: rebuiltFrom<Counter<'dst_namespace' | 'dst_service' | 'dst_port' | 'reason'>>((counter) => {
         for (const entry of this.services.values()) {
           for (const reason of RETRY_REASONS) if (entry.retries[reason] > 0) counter.inc({ ...entry.labels, reason }, entry.retries[reason]);
         }
@@ -255,13 +257,13 @@ export class AgentMetrics {
     new Gauge({
       name: 'meshlite_endpoint_in_flight',
       help: 'Requests in flight to each endpoint of a service, as its balancer counts them.',
-      labelNames: this.endpointLabel ? ['namespace', 'service', 'port', 'endpoint'] : ['namespace', 'service', 'port'],
+      labelNames: this.endpointLabel ? ['dst_namespace', 'dst_service', 'dst_port', 'dst_endpoint'] : ['dst_namespace', 'dst_service', 'dst_port'],
       registers,
-      collect: rebuiltFrom<Gauge<'namespace' | 'service' | 'port' | 'endpoint'>>((gauge) => {
+      collect: rebuiltFrom<Gauge<'dst_namespace' | 'dst_service' | 'dst_port' | 'dst_endpoint'>>((gauge) => {
         for (const view of this.endpointsView()) {
           const labels = serviceLabels(view.key);
           if (this.endpointLabel) {
-            for (const endpoint of view.endpoints) gauge.set({ ...labels, endpoint: endpoint.address }, endpoint.inFlight);
+            for (const endpoint of view.endpoints) gauge.set({ ...labels, dst_endpoint: endpoint.address }, endpoint.inFlight);
           } else {
             gauge.set(labels, view.endpoints.reduce((sum, endpoint) => sum + endpoint.inFlight, 0));
           }
@@ -390,7 +392,7 @@ export class AgentMetrics {
         const rows: Array<{ labels: Record<string, string>; accumulator: DurationAccumulator }> = [];
         for (const entry of this.services.values()) {
           if (this.endpointLabel) {
-            for (const handle of entry.endpoints.values()) rows.push({ labels: { ...entry.labels, endpoint: handle.endpoint }, accumulator: handle.responseStart });
+            for (const handle of entry.endpoints.values()) rows.push({ labels: { ...entry.labels, dst_endpoint: handle.endpoint }, accumulator: handle.responseStart });
           } else {
             rows.push({ labels: { ...entry.labels }, accumulator: DurationAccumulator.sum([...entry.endpoints.values()].map((handle) => handle.responseStart)) });
           }

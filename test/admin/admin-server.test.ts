@@ -55,7 +55,7 @@ describe('admin server', () => {
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('content-type'), metrics.registry.contentType);
     const text = await response.text();
-    assert.match(text, /^meshlite_requests_total\{namespace="default",service="greeter",port="50051",endpoint="10\.0\.0\.1:50051",grpc_code="0"\} 1$/m);
+    assert.match(text, /^meshlite_requests_total\{dst_namespace="default",dst_service="greeter",dst_port="50051",dst_endpoint="10\.0\.0\.1:50051",grpc_code="0"\} 1$/m);
     assert.match(text, /^# TYPE meshlite_request_duration_seconds histogram$/m);
   });
 

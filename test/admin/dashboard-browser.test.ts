@@ -69,7 +69,7 @@ function writeAtomically(path: string, text: string): void {
 async function metricShares(agent: AgentProcess): Promise<Map<string, number>> {
   const text = await (await fetch(`http://${agent.admin}/metrics`)).text();
   const counts = new Map<string, number>();
-  for (const match of text.matchAll(/^meshlite_requests_total\{[^}]*service="greeter"[^}]*endpoint="([^"]+)"[^}]*\} (\d+)$/gm)) {
+  for (const match of text.matchAll(/^meshlite_requests_total\{[^}]*dst_service="greeter"[^}]*dst_endpoint="([^"]+)"[^}]*\} (\d+)$/gm)) {
     counts.set(match[1], (counts.get(match[1]) ?? 0) + Number(match[2]));
   }
   const total = [...counts.values()].reduce((sum, count) => sum + count, 0);

@@ -131,8 +131,8 @@ test('under load, a 4th endpoint gets traffic within 5 s of the edit; a terminat
     await waitFor(async () => (await terminating())?.inFlight === 0, { timeoutMs: 10_000, message: 'calls in flight on the terminating endpoint done' });
     // The same count, as Prometheus reads it.
     const scraped = await (await fetch(`http://${agent.admin}/metrics`)).text();
-    assert.match(scraped, new RegExp(`^meshlite_endpoint_in_flight\\{[^}]*endpoint="127\\.0\\.0\\.1:${b1.port}"\\} 0$`, 'm'));
-    assert.match(scraped, /^meshlite_endpoint_in_flight\{namespace="[^"]+",service="[^"]+",port="\d+",endpoint="127\.0\.0\.1:\d+"\} \d+$/m);
+    assert.match(scraped, new RegExp(`^meshlite_endpoint_in_flight\\{[^}]*dst_endpoint="127\\.0\\.0\\.1:${b1.port}"\\} 0$`, 'm'));
+    assert.match(scraped, /^meshlite_endpoint_in_flight\{dst_namespace="[^"]+",dst_service="[^"]+",dst_port="\d+",dst_endpoint="127\.0\.0\.1:\d+"\} \d+$/m);
     // And as the dashboard reads it: the terminating endpoint draining, the others ready, the agent's own state.
     const frame = (await adminJson(agent.admin, '/dashboard/data')) as {
       agent: { version: string; rssBytes: number };

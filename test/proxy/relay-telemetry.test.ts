@@ -31,8 +31,8 @@ async function series(metrics: AgentMetrics, prefix: string): Promise<Record<str
 /** The request duration's sum and count for `service`. */
 async function duration(metrics: AgentMetrics, service: string): Promise<[sum: number, count: number]> {
   const all = await series(metrics, 'meshlite_request_duration_seconds_');
-  const { namespace, service: name, port } = serviceLabels(service);
-  const labels = `{namespace="${namespace}",service="${name}",port="${port}"}`;
+  const { dst_namespace: namespace, dst_service: name, dst_port: port } = serviceLabels(service);
+  const labels = `{dst_namespace="${namespace}",dst_service="${name}",dst_port="${port}"}`;
   return [all[`meshlite_request_duration_seconds_sum${labels}`] ?? 0, all[`meshlite_request_duration_seconds_count${labels}`] ?? 0];
 }
 
@@ -77,7 +77,7 @@ describe('RelayTelemetry.onExchangeFinished', () => {
     setNow(1250);
     telemetry.onExchangeFinished(exchangeAt(1000), GrpcStatus.OK, null, '');
     assert.deepEqual(await series(metrics, 'meshlite_requests_total'), {
-      [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="${ENDPOINT}",grpc_code="0"}`]: 1,
+      [`meshlite_requests_total{dst_namespace="default",dst_service="greeter",dst_port="50051",dst_endpoint="${ENDPOINT}",grpc_code="0"}`]: 1,
     });
     assert.deepEqual(await duration(metrics, SERVICE), [0.25, 1]);
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), {});
@@ -89,7 +89,7 @@ describe('RelayTelemetry.onExchangeFinished', () => {
     setNow(40);
     telemetry.onExchangeFinished(exchangeAt(30, false), GrpcStatus.UNAVAILABLE, 'ML_NO_ENDPOINT', `no ready endpoint for ${SERVICE}`);
     assert.deepEqual(await series(metrics, 'meshlite_requests_total'), {
-      'meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="none",grpc_code="14"}': 1,
+      'meshlite_requests_total{dst_namespace="default",dst_service="greeter",dst_port="50051",dst_endpoint="none",grpc_code="14"}': 1,
     });
     assert.deepEqual(await duration(metrics, SERVICE), [0.01, 1]);
   });
@@ -115,7 +115,7 @@ describe('RelayTelemetry.onExchangeFinished', () => {
     telemetry.onExchangeFinished(exchangeAt(0), GrpcStatus.CANCELLED, 'ML_CLIENT_CANCELLED', 'cancelled by the client');
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), { 'meshlite_agent_errors_total{code="ML_CLIENT_CANCELLED"}': 1 });
     assert.deepEqual(await series(metrics, 'meshlite_requests_total'), {
-      [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="${ENDPOINT}",grpc_code="1"}`]: 1,
+      [`meshlite_requests_total{dst_namespace="default",dst_service="greeter",dst_port="50051",dst_endpoint="${ENDPOINT}",grpc_code="1"}`]: 1,
     });
     assert.deepEqual(logged, []);
   });
@@ -136,7 +136,7 @@ describe('RelayTelemetry.onTransparentRetry', () => {
     const { metrics, telemetry } = setup();
     telemetry.onTransparentRetry(exchangeAt(1000), 'refused_stream');
     assert.deepEqual(await series(metrics, 'meshlite_transparent_retries_total'), {
-      'meshlite_transparent_retries_total{namespace="default",service="greeter",port="50051",reason="refused_stream"}': 1,
+      'meshlite_transparent_retries_total{dst_namespace="default",dst_service="greeter",dst_port="50051",reason="refused_stream"}': 1,
     });
   });
 });
@@ -148,7 +148,7 @@ describe('RelayTelemetry.onResponseStarted', () => {
     telemetry.onResponseStarted(exchangeAt(1000));
     const counts = await series(metrics, 'meshlite_endpoint_response_start_seconds_count');
     assert.deepEqual(Object.values(counts), [1]);
-    assert.match(Object.keys(counts)[0], /endpoint="/);
+    assert.match(Object.keys(counts)[0], /dst_endpoint="/);
   });
 });
 
@@ -157,7 +157,7 @@ describe('RelayTelemetry.onRequestRejected', () => {
     const { metrics, logged, telemetry, setNow } = setup(true);
     setNow(5000);
     telemetry.onRequestRejected(GrpcStatus.UNAVAILABLE, 'ML_UNKNOWN_TARGET', 'unknown target nowhere:1');
-    assert.deepEqual(await series(metrics, 'meshlite_requests_total'), { 'meshlite_requests_total{namespace="",service="unknown",port="",endpoint="none",grpc_code="14"}': 1 });
+    assert.deepEqual(await series(metrics, 'meshlite_requests_total'), { 'meshlite_requests_total{dst_namespace="",dst_service="unknown",dst_port="",dst_endpoint="none",grpc_code="14"}': 1 });
     assert.deepEqual(await series(metrics, 'meshlite_request_duration_seconds'), {}, 'a refusal is no 0-second request in the latency histogram');
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), { 'meshlite_agent_errors_total{code="ML_UNKNOWN_TARGET"}': 1 });
     assert.deepEqual(logged, [['debug', { code: 'ML_UNKNOWN_TARGET', service: 'unknown', grpcStatus: 14 }, 'unknown target nowhere:1']]);
@@ -177,11 +177,11 @@ describe('RelayTelemetry.onUpstreamConnectionState', () => {
   it('moves the connection between state gauges as it connects and becomes ready, logging nothing', async () => {
     const { metrics, logged, telemetry } = setup();
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'connecting', since: 0 }), null);
-    assert.deepEqual(await connections(metrics), { [`meshlite_upstream_connections{endpoint="${ENDPOINT}",state="connecting"}`]: 1 });
+    assert.deepEqual(await connections(metrics), { [`meshlite_upstream_connections{dst_endpoint="${ENDPOINT}",state="connecting"}`]: 1 });
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'ready', since: 1 }), 'connecting');
-    assert.deepEqual(await connections(metrics), { [`meshlite_upstream_connections{endpoint="${ENDPOINT}",state="ready"}`]: 1 });
+    assert.deepEqual(await connections(metrics), { [`meshlite_upstream_connections{dst_endpoint="${ENDPOINT}",state="ready"}`]: 1 });
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'draining', since: 2 }), 'ready');
-    assert.deepEqual(await connections(metrics), { [`meshlite_upstream_connections{endpoint="${ENDPOINT}",state="draining"}`]: 1 });
+    assert.deepEqual(await connections(metrics), { [`meshlite_upstream_connections{dst_endpoint="${ENDPOINT}",state="draining"}`]: 1 });
     assert.deepEqual(logged, []);
   });
 
@@ -231,6 +231,6 @@ describe('RelayTelemetry.onUpstreamConnectionState', () => {
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'connecting', since: 0 }), null);
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'ready', since: 1 }), 'connecting');
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'closed', since: 2, error: null }), 'connecting');
-    assert.deepEqual(await connections(metrics), { [`meshlite_upstream_connections{endpoint="${ENDPOINT}",state="ready"}`]: 1 });
+    assert.deepEqual(await connections(metrics), { [`meshlite_upstream_connections{dst_endpoint="${ENDPOINT}",state="ready"}`]: 1 });
   });
 });

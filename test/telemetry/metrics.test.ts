@@ -48,8 +48,8 @@ describe('createMetrics', () => {
   });
 
   it('labels a service by namespace, name and port; "unknown" by its name alone', () => {
-    assert.deepEqual(serviceLabels('shop/cart:8080'), { namespace: 'shop', service: 'cart', port: '8080' });
-    assert.deepEqual(serviceLabels(UNKNOWN_SERVICE), { namespace: '', service: 'unknown', port: '' });
+    assert.deepEqual(serviceLabels('shop/cart:8080'), { dst_namespace: 'shop', dst_service: 'cart', dst_port: '8080' });
+    assert.deepEqual(serviceLabels(UNKNOWN_SERVICE), { dst_namespace: '', dst_service: 'unknown', dst_port: '' });
   });
 
   it('reports in-flight requests per endpoint from the balancers, asked at each scrape', async () => {
@@ -58,11 +58,11 @@ describe('createMetrics', () => {
     metrics.followEndpoints(() => [{ key: 'shop/cart:8080', endpoints: [{ address: '10.0.0.1:8080', inFlight }, { address: '10.0.0.2:8080', inFlight: 0 }] }]);
     const read = async () => (await metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('meshlite_endpoint_in_flight{'));
     assert.deepEqual(await read(), [
-      'meshlite_endpoint_in_flight{namespace="shop",service="cart",port="8080",endpoint="10.0.0.1:8080"} 3',
-      'meshlite_endpoint_in_flight{namespace="shop",service="cart",port="8080",endpoint="10.0.0.2:8080"} 0',
+      'meshlite_endpoint_in_flight{dst_namespace="shop",dst_service="cart",dst_port="8080",dst_endpoint="10.0.0.1:8080"} 3',
+      'meshlite_endpoint_in_flight{dst_namespace="shop",dst_service="cart",dst_port="8080",dst_endpoint="10.0.0.2:8080"} 0',
     ]);
     inFlight = 1;
-    assert.equal((await read())[0], 'meshlite_endpoint_in_flight{namespace="shop",service="cart",port="8080",endpoint="10.0.0.1:8080"} 1');
+    assert.equal((await read())[0], 'meshlite_endpoint_in_flight{dst_namespace="shop",dst_service="cart",dst_port="8080",dst_endpoint="10.0.0.1:8080"} 1');
   });
 
   it('counts transparent retries per service and reason, and forgets them with the service', async () => {
@@ -72,8 +72,8 @@ describe('createMetrics', () => {
     metrics.countTransparentRetry('shop/cart:8080', 'refused_stream');
     const read = async () => (await metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('meshlite_transparent_retries_total{'));
     assert.deepEqual(await read(), [
-      'meshlite_transparent_retries_total{namespace="shop",service="cart",port="8080",reason="connect_failed"} 2',
-      'meshlite_transparent_retries_total{namespace="shop",service="cart",port="8080",reason="refused_stream"} 1',
+      'meshlite_transparent_retries_total{dst_namespace="shop",dst_service="cart",dst_port="8080",reason="connect_failed"} 2',
+      'meshlite_transparent_retries_total{dst_namespace="shop",dst_service="cart",dst_port="8080",reason="refused_stream"} 1',
     ]);
     metrics.forgetService('shop/cart:8080');
     assert.deepEqual(await read(), []);
@@ -84,7 +84,7 @@ describe('createMetrics', () => {
     metrics.requestMetrics('shop/cart:8080', '10.0.0.1:8080').recordResponseStart(0.002);
     metrics.requestMetrics('shop/cart:8080', '10.0.0.2:8080').record(0, 1);
     const lines = (await metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('meshlite_endpoint_response_start_seconds'));
-    const labels = 'namespace="shop",service="cart",port="8080",endpoint="10.0.0.1:8080"';
+    const labels = 'dst_namespace="shop",dst_service="cart",dst_port="8080",dst_endpoint="10.0.0.1:8080"';
     assert.ok(lines.includes(`meshlite_endpoint_response_start_seconds_bucket{le="0.001",${labels}} 0`), lines.join('\n'));
     assert.ok(lines.includes(`meshlite_endpoint_response_start_seconds_bucket{le="0.0025",${labels}} 1`));
     assert.ok(lines.includes(`meshlite_endpoint_response_start_seconds_bucket{le="+Inf",${labels}} 1`));
@@ -110,14 +110,14 @@ describe('createMetrics', () => {
     assert.deepEqual(
       await series(metrics, 'meshlite_requests_total'),
       new Map([
-        [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="10.0.0.1:50051",grpc_code="0"}`, 2],
-        [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="10.0.0.1:50051",grpc_code="2"}`, 1],
-        [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="10.0.0.1:50051",grpc_code="14"}`, 1],
-        ['meshlite_requests_total{namespace="",service="unknown",port="",endpoint="none",grpc_code="14"}', 1],
+        [`meshlite_requests_total{dst_namespace="default",dst_service="greeter",dst_port="50051",dst_endpoint="10.0.0.1:50051",grpc_code="0"}`, 2],
+        [`meshlite_requests_total{dst_namespace="default",dst_service="greeter",dst_port="50051",dst_endpoint="10.0.0.1:50051",grpc_code="2"}`, 1],
+        [`meshlite_requests_total{dst_namespace="default",dst_service="greeter",dst_port="50051",dst_endpoint="10.0.0.1:50051",grpc_code="14"}`, 1],
+        ['meshlite_requests_total{dst_namespace="",dst_service="unknown",dst_port="",dst_endpoint="none",grpc_code="14"}', 1],
       ]),
     );
     // Scraping twice does not double anything.
-    assert.equal((await series(metrics, 'meshlite_requests_total')).get(`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="10.0.0.1:50051",grpc_code="0"}`), 2);
+    assert.equal((await series(metrics, 'meshlite_requests_total')).get(`meshlite_requests_total{dst_namespace="default",dst_service="greeter",dst_port="50051",dst_endpoint="10.0.0.1:50051",grpc_code="0"}`), 2);
   });
 
   it('renders the duration histogram per service with cumulative buckets, sum and count', async () => {
@@ -126,14 +126,14 @@ describe('createMetrics', () => {
     metrics.requestMetrics(SVC, '10.0.0.2:50051').record(0, 0.003);
     metrics.requestMetrics(SVC, '10.0.0.2:50051').record(0, 60);
     const s = await series(metrics, 'meshlite_request_duration_seconds');
-    const bucket = (le: string) => s.get(`meshlite_request_duration_seconds_bucket{le="${le}",namespace="default",service="greeter",port="50051"}`);
+    const bucket = (le: string) => s.get(`meshlite_request_duration_seconds_bucket{le="${le}",dst_namespace="default",dst_service="greeter",dst_port="50051"}`);
     assert.equal(bucket('0.0005'), 1);
     assert.equal(bucket('0.0025'), 1);
     assert.equal(bucket('0.005'), 2);
     assert.equal(bucket('30'), 2);
     assert.equal(bucket('+Inf'), 3);
-    assert.equal(s.get(`meshlite_request_duration_seconds_count{namespace="default",service="greeter",port="50051"}`), 3);
-    assert.ok(Math.abs((s.get(`meshlite_request_duration_seconds_sum{namespace="default",service="greeter",port="50051"}`) ?? 0) - 60.0034) < 1e-9);
+    assert.equal(s.get(`meshlite_request_duration_seconds_count{dst_namespace="default",dst_service="greeter",dst_port="50051"}`), 3);
+    assert.ok(Math.abs((s.get(`meshlite_request_duration_seconds_sum{dst_namespace="default",dst_service="greeter",dst_port="50051"}`) ?? 0) - 60.0034) < 1e-9);
     const text = await metrics.registry.metrics();
     assert.match(text, /^# TYPE meshlite_request_duration_seconds histogram$/m);
     assert.match(text, /^# HELP meshlite_request_duration_seconds /m);
@@ -170,9 +170,9 @@ describe('createMetrics', () => {
     assert.deepEqual(
       await series(metrics, 'meshlite_upstream_connections'),
       new Map([
-        ['meshlite_upstream_connections{endpoint="10.0.0.1:50051",state="connecting"}', 1],
-        ['meshlite_upstream_connections{endpoint="10.0.0.1:50051",state="ready"}', 1],
-        ['meshlite_upstream_connections{endpoint="10.0.0.2:50051",state="connecting"}', 1],
+        ['meshlite_upstream_connections{dst_endpoint="10.0.0.1:50051",state="connecting"}', 1],
+        ['meshlite_upstream_connections{dst_endpoint="10.0.0.1:50051",state="ready"}', 1],
+        ['meshlite_upstream_connections{dst_endpoint="10.0.0.2:50051",state="connecting"}', 1],
       ]),
     );
     metrics.upstreamConnectionMoved('10.0.0.2:50051', 'connecting', 'closed');
@@ -201,9 +201,9 @@ describe('createMetrics', () => {
     assert.deepEqual(
       await series(metrics, 'meshlite_endpoints'),
       new Map([
-        [`meshlite_endpoints{namespace="default",service="greeter",port="50051",state="ready"}`, 2],
-        [`meshlite_endpoints{namespace="default",service="greeter",port="50051",state="terminating"}`, 1],
-        [`meshlite_endpoints{namespace="default",service="greeter",port="50051",state="not_ready"}`, 2],
+        [`meshlite_endpoints{dst_namespace="default",dst_service="greeter",dst_port="50051",state="ready"}`, 2],
+        [`meshlite_endpoints{dst_namespace="default",dst_service="greeter",dst_port="50051",state="terminating"}`, 1],
+        [`meshlite_endpoints{dst_namespace="default",dst_service="greeter",dst_port="50051",state="not_ready"}`, 2],
       ]),
     );
   });
@@ -215,7 +215,7 @@ describe('createMetrics', () => {
     metrics.setServiceEndpoints(SVC, [endpoint('10.0.0.2:50051', true, true, false)]);
     metrics.forgetEndpoint(SVC, '10.0.0.1:50051');
     const requests = await series(metrics, 'meshlite_requests_total');
-    assert.deepEqual([...requests.keys()], [`meshlite_requests_total{namespace="default",service="greeter",port="50051",endpoint="10.0.0.2:50051",grpc_code="0"}`]);
+    assert.deepEqual([...requests.keys()], [`meshlite_requests_total{dst_namespace="default",dst_service="greeter",dst_port="50051",dst_endpoint="10.0.0.2:50051",grpc_code="0"}`]);
     metrics.forgetService(SVC);
     assert.equal((await series(metrics, 'meshlite_requests_total')).size, 0);
     assert.equal((await series(metrics, 'meshlite_request_duration_seconds')).size, 0);
@@ -267,7 +267,7 @@ describe('series bounds', () => {
     assert.ok(!lines.some((line) => line.includes('endpoint=')), 'no endpoint label anywhere');
     const wide = await exposition(10, 50, false);
     assert.equal(wide.length - fixed(wide), 10 * 59 + 3);
-    assert.ok(wide.includes('meshlite_endpoint_in_flight{namespace="ns0",service="svc0",port="50051"} 50'));
-    assert.ok(wide.includes('meshlite_requests_total{namespace="ns0",service="svc0",port="50051",grpc_code="0"} 50'));
+    assert.ok(wide.includes('meshlite_endpoint_in_flight{dst_namespace="ns0",dst_service="svc0",dst_port="50051"} 50'));
+    assert.ok(wide.includes('meshlite_requests_total{dst_namespace="ns0",dst_service="svc0",dst_port="50051",grpc_code="0"} 50'));
   });
 });
