@@ -19,6 +19,7 @@ APT_PACKAGES=(
   curl           # the DaemonSet's exec probes, run by the test kubelet inside the agent's container
   util-linux     # unshare, nsenter, setpriv: the test kubelet's mount namespace, probes and capabilities
   chromium       # the dashboard's browser test (driven by playwright-core, which downloads no browser)
+  prometheus     # promtool checks the exposition; a real Prometheus answers every query of the Grafana dashboard
 )
 # npm runs `npm ci`, which fetches the pinned Node (package.json), so any Node that runs npm will do. Debian's npm
 # also brings the Node headers node-gyp needs (npm → node-gyp → libnode-dev). An npm already installed is kept.
