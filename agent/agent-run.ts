@@ -25,6 +25,8 @@ import { isOriginalDestinationAvailable, originalDestinationOf } from './proxy/o
 import { Relay } from './proxy/relay.ts';
 import { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
+import { RecentLines } from './telemetry/recent-lines.ts';
+import { interceptedPods } from './admin/dashboard-frame.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { backgroundClock, realClock } from './vocabulary/clock.ts';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -34,7 +36,7 @@ import { RelayTelemetry } from './proxy/relay-telemetry.ts';
 
 const monotonicMs = (): number => realClock.now();
 
-async function run(config: Config, logger: Logger, probes: ProbeThread | null): Promise<void> {
+async function run(config: Config, logger: Logger, probes: ProbeThread | null, recent: RecentLines): Promise<void> {
   const build = readBuildInfo();
   const metrics = createMetrics({ processMetrics: true, buildInfo: build, endpointLabel: config.metricsEndpointLabel });
   const registry = new EndpointRegistry();
@@ -83,7 +85,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null): 
     registry: metrics.registry,
     readiness: () => readiness.answer(),
     debugEndpoints: () => ({ services: balancers.describe() }),
-    dashboard: dashboardSampler({ metrics, balancers, readiness: () => readiness.answer(), version: build.version, node: config.nodeName }),
+    dashboard: dashboardSampler({ metrics, balancers, index, recent, readiness: () => readiness.answer(), version: build.version, node: config.nodeName }),
   });
   const { adminUrl, metricsUrls } = endpoints;
   logger.info({ admin: adminUrl, metrics: metricsUrls, probeSocket: config.probeSocket }, 'meshlite starting: health and metrics endpoints listening');
@@ -214,7 +216,15 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null): 
 }
 
 /** The dashboard's frames: the metrics, the balancers, and the agent's own state (its event loop's delay over each second). */
-function dashboardSampler(sources: { metrics: ReturnType<typeof createMetrics>; balancers: BalancerSet; readiness: () => unknown; version: string; node: string }): DashboardSampler {
+function dashboardSampler(sources: {
+  metrics: ReturnType<typeof createMetrics>;
+  balancers: BalancerSet;
+  index: OptInIndex;
+  recent: RecentLines;
+  readiness: () => unknown;
+  version: string;
+  node: string;
+}): DashboardSampler {
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   return new DashboardSampler({
@@ -223,6 +233,8 @@ function dashboardSampler(sources: { metrics: ReturnType<typeof createMetrics>; 
     wallClockMs: Date.now,
     readings: () => sources.metrics.readings(),
     services: () => sources.balancers.describe(),
+    pods: () => interceptedPods(sources.index.enrolled),
+    events: () => sources.recent.events(),
     agent: () => {
       const delayMs = loopDelay.count > 0 ? loopDelay.percentile(99) / 1e6 : 0;
       loopDelay.reset();
@@ -269,9 +281,10 @@ export async function checkNode(settings: Config | ConfigError): Promise<number>
 
 /** Runs the agent until it has drained; a start-up failure ends the process with its error code. */
 export async function startAgent(config: Config, probes: ProbeThread | null): Promise<void> {
-  const logger = createLogger(config.logLevel);
+  const recent = new RecentLines(50);
+  const logger = createLogger(config.logLevel, undefined, recent);
   try {
-    await run(config, logger, probes);
+    await run(config, logger, probes, recent);
   } catch (error) {
     // Every start-up failure we foresee (settings, static file, kubeconfig, a port in use) is a MeshliteError.
     if (error instanceof MeshliteError) {

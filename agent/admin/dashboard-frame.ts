@@ -148,3 +148,22 @@ export function serviceFrames(previous: readonly ServiceReading[] | null, curren
     };
   });
 }
+
+/** A pod this node's agent intercepts, with every IP it is enrolled under. */
+export interface InterceptedPod {
+  namespace: string;
+  name: string;
+  ips: string[];
+}
+
+/** The enrolled IPs (IP → pod) as one entry per pod, sorted by namespace and name. */
+export function interceptedPods(enrolled: ReadonlyMap<string, { namespace: string; name: string }>): InterceptedPod[] {
+  const pods = new Map<string, InterceptedPod>();
+  for (const [ip, pod] of enrolled) {
+    const key = `${pod.namespace}/${pod.name}`;
+    const entry = pods.get(key) ?? { namespace: pod.namespace, name: pod.name, ips: [] };
+    entry.ips.push(ip);
+    pods.set(key, entry);
+  }
+  return [...pods.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, pod]) => pod);
+}

@@ -4,7 +4,8 @@
 
 import type { Clock } from '../vocabulary/clock.ts';
 import type { ServiceReading } from '../telemetry/metrics.ts';
-import { type BalancedService, type ServiceFrame, serviceFrames } from './dashboard-frame.ts';
+import type { RecentEvent } from '../telemetry/recent-lines.ts';
+import { type BalancedService, type InterceptedPod, type ServiceFrame, serviceFrames } from './dashboard-frame.ts';
 
 export const DASHBOARD_INTERVAL_MS = 1000;
 
@@ -26,6 +27,10 @@ export interface DashboardFrame {
   intervalS: number;
   agent: AgentState;
   services: ServiceFrame[];
+  /** The pods this agent intercepts on its node. */
+  pods: InterceptedPod[];
+  /** The agent's recent notable events (its log lines at info and above), newest first. */
+  events: RecentEvent[];
 }
 
 export interface DashboardSources {
@@ -34,6 +39,8 @@ export interface DashboardSources {
   readings: () => ServiceReading[];
   services: () => readonly BalancedService[];
   agent: () => AgentState;
+  pods?: () => InterceptedPod[];
+  events?: () => RecentEvent[];
 }
 
 export type FrameListener = (frame: DashboardFrame) => void;
@@ -80,6 +87,8 @@ export class DashboardSampler {
       intervalS,
       agent: agent(),
       services: serviceFrames(this.previous?.readings ?? null, current, services(), intervalS),
+      pods: this.sources.pods?.() ?? [],
+      events: this.sources.events?.() ?? [],
     };
     this.previous = { readings: current, atMs: now };
     this.latest = frame;

@@ -1,6 +1,7 @@
 // The agent's one pino root logger: JSON lines on stdout; components log through logger.child({ component }).
 
 import pino from 'pino';
+import type { RecentLines } from './recent-lines.ts';
 
 export type Logger = pino.Logger;
 
@@ -10,9 +11,10 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * The root logger. `destination` defaults to stdout (written synchronously: the agent logs events, not requests,
- * so the cost is small, and a crash loses no line). Tests pass a stream to read the lines back.
+ * so the cost is small, and a crash loses no line). Tests pass a stream to read the lines back. `recent`, when given,
+ * also keeps the lines at info and above (the dashboard's recent events).
  */
-export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
+export function createLogger(level: LogLevel, destination?: pino.DestinationStream, recent?: RecentLines): Logger {
   const options: pino.LoggerOptions = {
     level,
     // pid and hostname add nothing in a pod (the pod name is on every line already via the log collector).
@@ -23,5 +25,8 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
     // Errors logged as { err } keep their code (MeshliteError.code) along with message and stack.
     serializers: { err: pino.stdSerializers.err },
   };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  if (recent === undefined) return destination === undefined ? pino(options) : pino(options, destination);
+  const out = destination ?? pino.destination({ dest: 1, sync: true });
+  // multistream: every stream's own level; the logger's level still decides what is written at all.
+  return pino(options, pino.multistream([{ stream: out, level: 'trace' }, { stream: recent, level: 'info' }]));
 }

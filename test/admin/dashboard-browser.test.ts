@@ -57,6 +57,8 @@ function staticFile(ports: number[], terminating: number | null = null): string 
     lines.push(`      - address: 127.0.0.1:${port}`);
     if (port === terminating) lines.push('        terminating: true');
   }
+  // This node's opted-in pods, as the dashboard lists them (and one that did not opt in, which it does not).
+  lines.push('pods:', '  - { name: client-a, namespace: shop, ip: "10.1.0.5", inject: enabled }', '  - { name: batch-0, namespace: shop, ip: "10.1.0.6", inject: disabled }');
   return `${lines.join('\n')}\n`;
 }
 
@@ -121,6 +123,9 @@ test('three backends under traffic: shares on the page agree with /metrics withi
       assert.equal(shown.get(endpoint)?.state, 'ready');
     }
     assert.equal(await page.textContent('#health'), 'ready');
+    // The node's intercepted pods, and the agent's recent events (its start among them).
+    assert.deepEqual(await page.$$eval('#pods tr[data-pod]', (rows) => rows.map((row) => row.textContent)), ['shopclient-a10.1.0.5']);
+    assert.ok((await page.$$eval('#events tr', (rows) => rows.map((row) => row.textContent ?? ''))).some((text) => text.includes('meshlite ready')), 'the start is among the events');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
 
     // Terminating: the page shows it draining once the agent has it so (the dashboard's part: frame and render).

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type BalancedService, endpointDisplayState, quantileMs, serviceFrames } from '../../agent/admin/dashboard-frame.ts';
+import { type BalancedService, endpointDisplayState, interceptedPods, quantileMs, serviceFrames } from '../../agent/admin/dashboard-frame.ts';
 import { createMetrics, REQUEST_DURATION_BUCKETS } from '../../agent/telemetry/metrics.ts';
 
 const KEY = 'shop/cart:8080';
@@ -100,5 +100,19 @@ describe('serviceFrames', () => {
     assert.equal(endpointDisplayState(endpoint('x', { eligible: false, terminating: true, serving: true })), 'draining');
     assert.equal(endpointDisplayState(endpoint('x', { eligible: false, terminating: true, serving: false })), 'not ready');
     assert.equal(endpointDisplayState(endpoint('x', { eligible: false })), 'not ready');
+  });
+});
+
+describe('interceptedPods', () => {
+  it('one entry per pod with every IP it is enrolled under, sorted by namespace and name', () => {
+    const enrolled = new Map([
+      ['10.1.0.7', { namespace: 'shop', name: 'cart-0' }],
+      ['10.1.0.5', { namespace: 'default', name: 'client' }],
+      ['fd00::5', { namespace: 'default', name: 'client' }],
+    ]);
+    assert.deepEqual(interceptedPods(enrolled), [
+      { namespace: 'default', name: 'client', ips: ['10.1.0.5', 'fd00::5'] },
+      { namespace: 'shop', name: 'cart-0', ips: ['10.1.0.7'] },
+    ]);
   });
 });

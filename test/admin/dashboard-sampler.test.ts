@@ -23,6 +23,8 @@ function setup() {
     },
     services: () => [{ key: KEY, balancer: 'p2c-ewma', endpoints: [{ address: '10.0.0.1:8080', ready: true, serving: true, terminating: false, eligible: true, inFlight: 0, latencyMs: 1 }] }],
     agent: () => AGENT,
+    pods: () => [{ namespace: 'default', name: 'client', ips: ['10.1.0.5'] }],
+    events: () => [{ time: 't', level: 'info', component: null, msg: 'meshlite ready', code: null }],
   });
   const handle = metrics.requestMetrics(KEY, '10.0.0.1:8080');
   return { clock, sampler, handle, readings: () => readings };
@@ -41,6 +43,8 @@ describe('DashboardSampler', () => {
     assert.equal(frames[1].services[0].requestsPerSecond, 30);
     assert.equal(frames[1].atMs, 1_800_000_001_000);
     assert.deepEqual(frames[1].agent, AGENT);
+    assert.deepEqual(frames[1].pods, [{ namespace: 'default', name: 'client', ips: ['10.1.0.5'] }]);
+    assert.deepEqual(frames[1].events.map((event) => event.msg), ['meshlite ready']);
     clock.advance(1000);
     assert.equal(frames[2].services[0].requestsPerSecond, 0, 'nothing in that second');
     stop();

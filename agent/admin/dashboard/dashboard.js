@@ -130,10 +130,29 @@
       .join('');
   }
 
+  function renderPods(pods) {
+    byId('pods').innerHTML =
+      pods.length === 0
+        ? '<tr><td colspan="3" class="empty">none</td></tr>'
+        : pods.map((pod) => `<tr data-pod="${escapeHtml(pod.namespace)}/${escapeHtml(pod.name)}"><td>${escapeHtml(pod.namespace)}</td><td>${escapeHtml(pod.name)}</td><td>${pod.ips.map(escapeHtml).join(', ')}</td></tr>`).join('');
+  }
+
+  function renderEvents(events) {
+    byId('events').innerHTML = events
+      .map((event) => {
+        const time = event.time === '' ? '' : new Date(event.time).toLocaleTimeString();
+        const what = event.code === null ? event.msg : `${event.code}: ${event.msg}`;
+        return `<tr data-level="${escapeHtml(event.level)}"><td>${escapeHtml(time)}</td><td>${escapeHtml(event.level)}</td><td>${escapeHtml(event.component || '')}</td><td>${escapeHtml(what)}</td></tr>`;
+      })
+      .join('');
+  }
+
   let framesShown = 0;
 
   function render(frame) {
     renderHeader(frame);
+    renderPods(frame.pods);
+    renderEvents(frame.events);
     // How many frames this page has drawn: for people and tests that wait for the next one.
     framesShown++;
     document.body.dataset.frames = String(framesShown);
