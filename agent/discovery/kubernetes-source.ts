@@ -176,7 +176,10 @@ export class KubernetesSource {
     if (degraded !== this.degraded) {
       this.degraded = degraded;
       this.options.metrics.setDegraded(degraded);
-      if (degraded) this.log.warn({ status: this.status() }, 'discovery degraded: serving from the last known endpoints');
+      if (degraded) {
+        this.options.metrics.countError('ML_DISCOVERY_DEGRADED');
+        this.log.warn({ code: 'ML_DISCOVERY_DEGRADED', status: this.status() }, 'discovery degraded: serving from the last known endpoints');
+      }
       else this.log.info('discovery recovered');
     }
     if (degraded) {

@@ -136,8 +136,9 @@ export class LastKnownView {
     optIn.replacePods(persistedPodRecords(view.pods, nodeName));
     this.state = { state: 'persisted', savedAtMs: view.savedAtMs, services: view.services.length, pods: view.pods.length };
     const ageMs = Math.max(0, this.options.wallClockMs() - view.savedAtMs);
+    this.options.countError('ML_SERVING_FROM_STATE_FILE');
     this.log.warn(
-      { path: stateFile.path, savedAt: new Date(view.savedAtMs).toISOString(), ageMs, services: view.services.length, pods: view.pods.length, waited },
+      { code: 'ML_SERVING_FROM_STATE_FILE', path: stateFile.path, savedAt: new Date(view.savedAtMs).toISOString(), ageMs, services: view.services.length, pods: view.pods.length, waited },
       'no first sync yet: serving from the state file until the Kubernetes API answers',
     );
     return true;

@@ -148,13 +148,15 @@ export class StaticSource {
           if (name === null || name === this.fileName || name.startsWith('..')) this.changed();
         },
         (error) => {
-          this.log.warn({ err: error, dir }, 'watching the static file directory failed; polling only');
+          this.options.metrics.countError('ML_STATIC_FILE_WATCH_FAILED');
+          this.log.warn({ code: 'ML_STATIC_FILE_WATCH_FAILED', err: error, dir }, 'watching the static file directory failed; polling only');
           this.watcher?.close();
           this.watcher = null;
         },
       );
     } catch (error) {
-      this.log.warn({ err: error, dir }, 'cannot watch the static file directory; polling only');
+      this.options.metrics.countError('ML_STATIC_FILE_WATCH_FAILED');
+      this.log.warn({ code: 'ML_STATIC_FILE_WATCH_FAILED', err: error, dir }, 'cannot watch the static file directory; polling only');
     }
   }
 

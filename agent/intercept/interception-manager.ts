@@ -214,7 +214,7 @@ export class InterceptionManager {
       this.settleWaiters();
     } catch (error) {
       if (this.state.state === 'stopped') {
-        this.log.warn({ err: error }, 'a pass failed while stopping');
+        this.log.warn({ code: error instanceof MeshliteError ? error.code : 'ML_INTERNAL', err: error }, 'a pass failed while stopping');
         return;
       }
       this.failed(kind, error as Error, started);

@@ -75,7 +75,7 @@ export class PassRunner {
   private logBackend(decision: BackendDecision, movedFrom: string | null): void {
     const fields = { backend: decision.backend, reason: decision.reason, kubeLines: decision.kubeLines };
     if (movedFrom === null) this.log.info(fields, `using iptables backend ${decision.backend}`);
-    else this.log.warn({ ...fields, from: movedFrom }, `kube-proxy's chains are in iptables ${decision.backend}: moving interception there`);
+    else this.log.warn({ ...fields, code: 'ML_INTERCEPT_BACKEND_MOVED', from: movedFrom }, `kube-proxy's chains are in iptables ${decision.backend}: moving interception there`);
   }
 
   private async removeFromBackend(backend: IptablesBackend): Promise<void> {

@@ -101,6 +101,11 @@ export const ERRORS = {
     grpcStatus: null,
     description: 'An edit of the static discovery file could not be read or is malformed; the agent keeps the last good state.',
   },
+  ML_STATIC_FILE_WATCH_FAILED: {
+    grpcStatus: null,
+    description:
+      "The static discovery file's directory cannot be watched (inotify limits, a missing directory); the agent keeps reading the file every 500 ms, so changes still apply, a little later.",
+  },
   ML_STATE_FILE_UNREADABLE: {
     grpcStatus: null,
     description:
@@ -130,6 +135,11 @@ export const ERRORS = {
     grpcStatus: null,
     description:
       'Writing the state file failed (the directory is missing or read-only, the disk is full); the agent keeps serving and tries again 10 s later. The previous file, if any, stays whole.',
+  },
+  ML_SERVING_FROM_STATE_FILE: {
+    grpcStatus: null,
+    description:
+      "The agent started without a first sync from the Kubernetes API and serves from the view the state file kept; the API's view replaces it as soon as the API answers.",
   },
   ML_PASSTHROUGH_FAILED: {
     grpcStatus: null,
@@ -164,6 +174,11 @@ export const ERRORS = {
     grpcStatus: null,
     description: 'An object from the Kubernetes API has missing or malformed fields (e.g. a port without a number, an address that is not an IP); it is skipped and everything else keeps working.',
   },
+  ML_DISCOVERY_DEGRADED: {
+    grpcStatus: null,
+    description:
+      "An informer failed (its own code says why: ML_KUBE_LIST_FAILED, ML_KUBE_WATCH_FAILED): discovery is degraded, the agent serves from the last known endpoints and says \"discovery recovered\" when every informer works again.",
+  },
   ML_INTERCEPT_COMMAND_FAILED: {
     grpcStatus: null,
     description: 'An iptables or ipset command failed or could not be started while installing, checking, repairing or removing interception; the log line carries the command and its stderr. The agent retries with backoff; rules and sets already in place stay.',
@@ -183,6 +198,11 @@ export const ERRORS = {
   ML_INTERCEPT_REFRESH_FAILED: {
     grpcStatus: null,
     description: "Refreshing the timeouts of the pods sets' members failed (fail open); the agent retries every half second. Should it keep failing, the members expire within 2 s and opted-in pods' new connections go to their Service through kube-proxy, unbalanced, until a refresh succeeds.",
+  },
+  ML_INTERCEPT_BACKEND_MOVED: {
+    grpcStatus: null,
+    description:
+      "kube-proxy's chains turned out to be in the other iptables backend (nft or legacy) than the agent's rules: the agent moved its rules there, so that they run before kube-proxy's.",
   },
   ML_SOURCE_REFUSED: {
     grpcStatus: null,

@@ -99,7 +99,7 @@ describe('LastKnownView', () => {
     assert.equal(h.isStarted(), false);
     h.timers.advance(1);
     await h.start;
-    assert.deepEqual(h.events, [`read at ${STATE_FILE_FALLBACK_AFTER_MS}`, 'pods client-1:enabled']);
+    assert.deepEqual(h.events, [`read at ${STATE_FILE_FALLBACK_AFTER_MS}`, 'pods client-1:enabled', 'error ML_SERVING_FROM_STATE_FILE']);
     assert.deepEqual(h.registry.keys(), [OLD.key, KEPT.key]);
     assert.deepEqual(h.view.status({ state: 'degraded' }), {
       state: 'persisted',
@@ -116,7 +116,7 @@ describe('LastKnownView', () => {
     h.sync();
     await h.settle();
     assert.deepEqual(h.registry.keys(), [KEPT.key], 'the service gone meanwhile went');
-    assert.deepEqual(h.events.slice(2), ['pods ']);
+    assert.deepEqual(h.events.slice(3), ['pods ']);
     assert.deepEqual(h.view.status({ state: 'synced' }), { state: 'synced' });
     assert.equal(h.writes.length, 0);
     h.timers.advance(1000);
@@ -128,7 +128,7 @@ describe('LastKnownView', () => {
     const h = harness({ state: 'loaded', view: FILE_VIEW });
     h.fail();
     await h.start;
-    assert.deepEqual(h.events, ['read at 0', 'pods client-1:enabled']);
+    assert.deepEqual(h.events, ['read at 0', 'pods client-1:enabled', 'error ML_SERVING_FROM_STATE_FILE']);
     assert.equal(h.view.state.state, 'persisted');
   });
 

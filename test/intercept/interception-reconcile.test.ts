@@ -249,7 +249,7 @@ describe('InterceptionManager backends', () => {
     assert.deepEqual(harness.manager.backend?.backend, 'legacy');
     assert.doesNotMatch(harness.kernel.save('nft/4'), /MESHLITE|meshlite/);
     assert.match(harness.kernel.save('legacy/4'), /-A PREROUTING -m comment --comment meshlite -j MESHLITE-PREROUTING\n-A PREROUTING -m comment --comment "kubernetes service portals"/);
-    assert.deepEqual(warnings(harness.lines), ["warn - kube-proxy's chains are in iptables legacy: moving interception there"]);
+    assert.deepEqual(warnings(harness.lines), ["warn ML_INTERCEPT_BACKEND_MOVED kube-proxy's chains are in iptables legacy: moving interception there"]);
     await reconcile(harness);
     assert.deepEqual(harness.kernel.take().map((call) => call.command), [...RECONCILE_READS.slice(0, 3), 'iptables-legacy-save'], 'settled: no more probing');
   });
