@@ -6,6 +6,7 @@ import { startHealthEndpoints } from './admin/health-endpoints.ts';
 import { BalancerSet } from './balancer/balancer-set.ts';
 import { ConfigError, metricsAddresses, type Config } from './config.ts';
 import type { ProbeThread } from './admin/probe-thread.ts';
+import type { InterceptionView } from './intercept/interception-manager.ts';
 import { ensureListenerMigration, type ListenerMigration, nodeSysctlAccess } from './drain/listener-migration.ts';
 import { AgentShutdown } from './drain/agent-shutdown.ts';
 import { CniIpClaims } from './enrollment/cni-ip-claims.ts';
@@ -75,6 +76,8 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
   // proxy port is, so the agent an upgrade starts beside the old one binds them too; a start that fails here fails
   // before the agent joins the proxy port or takes the CNI socket.
   const readiness = new AgentReadiness();
+  // Transparent mode starts later; until then (and in explicit mode) the dashboard shows no interception.
+  let interception = (): InterceptionView | null => null;
   probes?.follow(() => readiness.answer());
   readiness.onPhaseChange(() => probes?.refresh());
   if (probes !== null && config.probeSocket !== null) await listeningOrFail('probes', config.probeSocket, probes.listening);
@@ -85,7 +88,16 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
     registry: metrics.registry,
     readiness: () => readiness.answer(),
     debugEndpoints: () => ({ services: balancers.describe() }),
-    dashboard: dashboardSampler({ metrics, balancers, index, recent, readiness: () => readiness.answer(), version: build.version, node: config.nodeName }),
+    dashboard: dashboardSampler({
+      metrics,
+      balancers,
+      index,
+      recent,
+      readiness: () => readiness.answer(),
+      interception: () => interception(),
+      version: build.version,
+      node: config.nodeName,
+    }),
   });
   const { adminUrl, metricsUrls } = endpoints;
   logger.info({ admin: adminUrl, metrics: metricsUrls, probeSocket: config.probeSocket }, 'meshlite starting: health and metrics endpoints listening');
@@ -162,6 +174,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
       })
     : null;
 
+  if (transparent !== null) interception = () => transparent.describe();
   readiness.enter('serving');
   logger.info(
     {
@@ -222,6 +235,7 @@ function dashboardSampler(sources: {
   index: OptInIndex;
   recent: RecentLines;
   readiness: () => unknown;
+  interception: () => InterceptionView | null;
   version: string;
   node: string;
 }): DashboardSampler {
@@ -238,7 +252,14 @@ function dashboardSampler(sources: {
     agent: () => {
       const delayMs = loopDelay.count > 0 ? loopDelay.percentile(99) / 1e6 : 0;
       loopDelay.reset();
-      return { readiness: sources.readiness(), version: sources.version, node: sources.node, rssBytes: process.memoryUsage.rss(), eventLoopDelayMs: delayMs };
+      return {
+        readiness: sources.readiness(),
+        version: sources.version,
+        node: sources.node,
+        rssBytes: process.memoryUsage.rss(),
+        eventLoopDelayMs: delayMs,
+        interception: sources.interception(),
+      };
     },
   });
 }

@@ -10,7 +10,7 @@ import type { ErrorCode } from './vocabulary/errors.ts';
 import { runCommand } from './intercept/command-runner.ts';
 import { grpcDestinations } from './intercept/grpc-destinations.ts';
 import { InterceptMetrics } from './intercept/intercept-metrics.ts';
-import { InterceptionManager } from './intercept/interception-manager.ts';
+import { type InterceptionView, InterceptionManager } from './intercept/interception-manager.ts';
 import type { EndpointRegistry } from './registry/endpoint-registry.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { AgentMetrics } from './telemetry/metrics.ts';
@@ -34,6 +34,8 @@ export interface TransparentMode {
   stopRefreshing(): void;
   /** Leaves every rule and set in place: an agent restart or upgrade must not open a window without interception. */
   stop(): Promise<void>;
+  /** The interception state, set sizes and last pass, for the dashboard. */
+  describe(): InterceptionView;
 }
 
 /** Bound on a CNI ADD's wait for the rules: below the plugin's own 5 s, so that it gets an answer with a code. */
@@ -90,6 +92,7 @@ export async function startTransparentMode(deps: TransparentModeDeps): Promise<T
   }
   return {
     stopRefreshing: () => manager.stopRefreshing(),
+    describe: () => manager.describe(),
     stop: async () => {
       await server?.stop();
       await manager.stop();

@@ -18,6 +18,8 @@ export interface AgentState {
   rssBytes: number;
   /** The event loop's delay over the last interval (p99), ms. */
   eventLoopDelayMs: number;
+  /** Transparent mode's rules and sets; null in explicit mode (or before they are applied). */
+  interception?: { state: string; reason: string | null; sets: Record<string, number>; lastPass: { kind: string; agoMs: number } | null } | null;
 }
 
 export interface DashboardFrame {

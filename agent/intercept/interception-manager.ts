@@ -50,6 +50,15 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
+/** The interception manager as the dashboard shows it. */
+export interface InterceptionView {
+  state: string;
+  reason: string | null;
+  /** Members per set, as the last successful pass left them. */
+  sets: Record<string, number>;
+  lastPass: { kind: PassKind; agoMs: number } | null;
+}
+
 export class InterceptionManager {
   private readonly options: InterceptionManagerOptions;
   private readonly log: Logger;
@@ -66,6 +75,8 @@ export class InterceptionManager {
   private appliedGeneration = -1;
   /** The desired sets as the last successful pass left them in the kernel; null before the first. */
   private applied: ReadonlyMap<string, ReadonlySet<string>> | null = null;
+  /** The last pass that succeeded: its kind and when (the manager's clock). */
+  private lastPass: { kind: PassKind; at: number } | null = null;
   private rulesInstalled = false;
   /** Consecutive failed passes, and since when; null after a success. */
   private failures: { count: number; since: number } | null = null;
@@ -109,6 +120,15 @@ export class InterceptionManager {
       state: () => this.lifecycle.state.state,
       launch: (kind) => this.launch(kind),
     });
+  }
+
+  /** What the dashboard shows: the state (and why, when failed), each set's members as last applied, the last pass. */
+  describe(): InterceptionView {
+    const state = this.state;
+    const sets: Record<string, number> = {};
+    for (const [name, members] of this.applied ?? []) sets[name] = members.size;
+    const lastPass = this.lastPass === null ? null : { kind: this.lastPass.kind, agoMs: Math.round(this.options.timers.now() - this.lastPass.at) };
+    return { state: state.state, reason: state.state === 'failed' ? `${state.code}: ${state.reason}` : null, sets, lastPass };
   }
 
   get state(): InterceptionState {
@@ -225,6 +245,7 @@ export class InterceptionManager {
     const { metrics, timers } = this.options;
     const summary = summarizePass(result, this.applied, compare && this.rulesInstalled);
     this.applied = desired;
+    this.lastPass = { kind, at: timers.now() };
     if (kind !== 'sets') this.rulesInstalled = true;
     const ms = Math.round(timers.now() - started);
     const backend = this.passes.backend?.backend;

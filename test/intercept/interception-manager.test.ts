@@ -93,6 +93,8 @@ describe('InterceptionManager set updates', () => {
     await manager.whenApplied();
     assert.deepEqual(kernel.take(), [{ command: 'ipset restore', input: 'del meshlite-pods-v4 10.1.0.5 -exist\n' }]);
     assert.deepEqual(kernel.members('meshlite-pods-v4'), ['10.1.0.6']);
+    // As the dashboard shows it: ready, the sets as last applied, the last pass and how long ago (no time passed).
+    assert.deepEqual(manager.describe(), { state: 'ready', reason: null, sets: { 'meshlite-pods-v4': 1, 'meshlite-dsts-v4': 0 }, lastPass: { kind: 'sets', agoMs: 0 } });
     manager.setPods(['10.1.0.6']);
     timers.advance(5);
     await settle();

@@ -23,6 +23,20 @@
     return { state: 'not ready', reason: readiness?.reason || 'not ready' };
   }
 
+  /** "ready · 3 pods, 12 destinations · reconcile 4 s ago"; "off" in explicit mode. */
+  function describeInterception(view) {
+    if (!view) return 'off';
+    let pods = 0;
+    let destinations = 0;
+    for (const [name, members] of Object.entries(view.sets)) {
+      if (name.includes('-pods-')) pods += members;
+      else destinations += members;
+    }
+    const parts = [view.reason ? `${view.state} (${view.reason})` : view.state, `${pods} pods, ${destinations} destinations`];
+    if (view.lastPass) parts.push(`${view.lastPass.kind} ${Math.round(view.lastPass.agoMs / 1000)} s ago`);
+    return parts.join(' · ');
+  }
+
   function renderHeader(frame) {
     const { state, reason } = agentState(frame.agent.readiness);
     const health = byId('health');
@@ -36,6 +50,7 @@
     setText(byId('rss'), mebibytes(frame.agent.rssBytes));
     setText(byId('loop'), `${number(frame.agent.eventLoopDelayMs, 1)} ms`);
     setText(byId('discovery'), frame.agent.readiness?.discovery?.state || '—');
+    setText(byId('interception'), describeInterception(frame.agent.interception));
     setText(byId('updated'), new Date(frame.atMs).toLocaleTimeString());
   }
 
