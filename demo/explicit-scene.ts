@@ -56,6 +56,7 @@ export async function setUpExplicit(options: Options, say: Say, teardown: Teardo
   const agent = await startAgent(agentArgs, AGENT_READY_TIMEOUT_MS);
   teardown.add(async () => `the agent, pid ${agent.pid} (${await agent.stop(AGENT_STOP_GRACE_MS)})`, () => agent.killNow());
   say(`  agent     pid ${agent.pid}, proxy on ${agent.listen}, endpoints from ${staticFile}`);
+  say(`  dashboard http://${agent.admin}/   (open it in a browser while the demo runs)`);
   say(`  admin     curl http://${agent.admin}/debug/endpoints   (also /metrics and /readyz)`);
 
   // One channel to one address: grpc-js opens one HTTP/2 connection and sends every RPC over it.

@@ -19,6 +19,7 @@ import type { Tally } from './load.ts';
 import type { Options } from './options.ts';
 import type { PodClientArgs } from './pod-client.ts';
 import { listenForReports, type Report } from './progress-channel.ts';
+import { forwardToUnixSocket } from './admin-forward.ts';
 import {
   AGENT_DRAIN_TIMEOUT_MS,
   AGENT_STOP_GRACE_MS,
@@ -41,6 +42,7 @@ const ADMIN = '127.0.0.1:15000';
 const AGENT_MAIN = fileURLToPath(new URL('../agent/main.ts', import.meta.url));
 const POD_CLIENT = fileURLToPath(new URL('./pod-client.ts', import.meta.url));
 const CONNECTIONS_PROBE = fileURLToPath(new URL('./agent-connections.ts', import.meta.url));
+const ADMIN_RELAY = fileURLToPath(new URL('./admin-forward.ts', import.meta.url));
 const REPORT_EVERY_MS = 200;
 const READY_TIMEOUT_MS = 20_000;
 const CLIENT_STOP_GRACE_MS = RPC_DEADLINE_MS + 2_000;
@@ -111,6 +113,16 @@ export async function setUpTransparent(options: Options, say: Say, teardown: Tea
   say('                       as it was created');
   say(`            ${PLAIN} pod ${off.ipv4}, no annotation`);
   say(`            each: ONE grpc-js channel = ONE HTTP/2 connection to ${target}, ${IN_FLIGHT} unary RPCs in flight`);
+  // The dashboard, forwarded from the node namespace's loopback to this machine's, as kubectl port-forward would.
+  const relaySocket = join(run.tmpDir, 'admin.sock');
+  const relay = alone(node.ns, process.execPath, [ADMIN_RELAY, relaySocket, ADMIN]);
+  await relay.line((line) => line === 'forwarding', READY_TIMEOUT_MS);
+  const dashboard = await forwardToUnixSocket(relaySocket);
+  teardown.add(async () => {
+    await dashboard.close();
+    return '';
+  });
+  say(`  dashboard ${dashboard.url}   (open it in a browser while the demo runs; the agent's admin server in the node)`);
   say(`  admin     ip netns exec ${node.ns} curl http://${ADMIN}/debug/endpoints   (also /metrics, /readyz)`);
   say(`  all of it namespaces ${run.prefix}-*, files in ${run.tmpDir}`);
   say();

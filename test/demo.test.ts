@@ -203,14 +203,26 @@ test('auto mode --duration: transparent as root on Linux (pods as namespaces, a 
   assertTransparentRun(run);
 });
 
-test('transparent mode until Ctrl-C: clients, then pods, then the agent stop; every namespace goes; exit 0', { skip: blocker ?? false, timeout: 90_000 }, async () => {
+test('transparent mode until Ctrl-C: the dashboard it prints answers from this machine; clients, then pods, then the agent stop; every namespace goes; exit 0', { skip: blocker ?? false, timeout: 90_000 }, async () => {
   let signalled = false;
+  type Frame = { services?: Array<{ name: string; endpoints: unknown[] }> };
+  const seen: { frame: Frame | null } = { frame: null };
   const run = await runDemo(['--mode', 'transparent'], (stdout, child) => {
     if (!signalled && stdout.split('client connection at the agent;').length > 2) {
       signalled = true;
-      child.kill('SIGINT');
+      // The printed address reaches the agent's admin server inside the node namespace, as a port-forward would.
+      const url = /^ {2}dashboard (http:\/\/127\.0\.0\.1:\d+\/)/m.exec(stdout)?.[1];
+      void fetch(`${url}dashboard/data`)
+        .then((response) => response.json())
+        .then((json) => {
+          seen.frame = json as Frame;
+        })
+        .catch(() => {})
+        .finally(() => child.kill('SIGINT'));
     }
   });
+  assert.equal(seen.frame?.services?.[0]?.name, 'echo', `the dashboard's data through the printed address: ${JSON.stringify(seen.frame)}`);
+  assert.equal(seen.frame?.services?.[0]?.endpoints.length, 3);
   assert.ok(signalled, `the demo ended before it showed two blocks:\n${run.stdout}\n${run.stderr}`);
   assert.equal(run.code, 0, `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
   assert.match(
