@@ -238,6 +238,12 @@ test('IPv6-only node, from the manifest: the agent starts, scrapes on [node IPv6
     const scrape = run.spawn(m.node.ns, 'curl', ['-fsS', '--max-time', '5', `http://[${m.kubelet.hostIPs[0]}]:${METRICS_PORT}/metrics`]);
     assert.equal((await scrape.wait(10_000)).code, 0, scrape.stderr());
     assert.match(scrape.stdout(), /^meshlite_requests_total\{/m);
+    // The dashboard's view of the node: interception ready with the pod and the Service's destinations.
+    const frame = JSON.parse(await adminGet(run, m.node, '/dashboard/data')) as { agent: { interception: { state: string; sets: Record<string, number> } }; pods: Array<{ name: string }> };
+    assert.equal(frame.agent.interception.state, 'ready');
+    assert.equal(frame.agent.interception.sets['meshlite-pods-v6'], 1);
+    assert.ok((frame.agent.interception.sets['meshlite-dsts-v6'] ?? 0) >= 1, JSON.stringify(frame.agent.interception));
+    assert.deepEqual(frame.pods.map((pod) => pod.name), ['client']);
     // This node left tcp_migrate_req at 0, and the container's /proc/sys is read-only: the agent says so, with its code.
     assert.match(agent.process.stdout(), /"code":"ML_LISTENER_MIGRATION_OFF","reason":"EROFS[^"]*"/);
     assertNoRestarts(agent, 'agent');
