@@ -38,6 +38,8 @@ import { RelayTelemetry } from './proxy/relay-telemetry.ts';
 const monotonicMs = (): number => realClock.now();
 
 async function run(config: Config, logger: Logger, probes: ProbeThread | null, recent: RecentLines): Promise<void> {
+  // The wiring's own lines (start, ready, stop) as component "agent"; each part logs through its own child.
+  const log = logger.child({ component: 'agent' });
   const build = readBuildInfo();
   const metrics = createMetrics({ processMetrics: true, buildInfo: build, endpointLabel: config.metricsEndpointLabel });
   const registry = new EndpointRegistry();
@@ -100,10 +102,10 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
     }),
   });
   const { adminUrl, metricsUrls } = endpoints;
-  logger.info({ admin: adminUrl, metrics: metricsUrls, probeSocket: config.probeSocket }, 'meshlite starting: health and metrics endpoints listening');
+  log.info({ admin: adminUrl, metrics: metricsUrls, probeSocket: config.probeSocket }, 'meshlite starting: health and metrics endpoints listening');
   // A signal before the agent serves (during a long API outage, say) has nothing to drain: exit at once, cleanly.
   const stopBeforeServing = (signal: string): void => {
-    logger.info({ signal, phase: readiness.phase }, 'meshlite stopped before it served');
+    log.info({ signal, phase: readiness.phase }, 'meshlite stopped before it served');
     process.exit(0);
   };
   process.once('SIGTERM', stopBeforeServing);
@@ -125,7 +127,8 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
 
   // Set once the shutdown exists: a closed client connection may be the last one a drain waits for.
   let closedConnections = (): void => {};
-  const refusals = new SourceRefusalLog({ logger, countError: (code) => metrics.countError(code), now: monotonicMs, intervalMs: 60_000 });
+  const proxyLog = logger.child({ component: 'listener' });
+  const refusals = new SourceRefusalLog({ logger: proxyLog, countError: (code) => metrics.countError(code), now: monotonicMs, intervalMs: 60_000 });
   const listener = new ProxyListener({
     relay,
     routes,
@@ -138,11 +141,11 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
     events: {
       onPassthroughError: (error, destination) => {
         metrics.countError('ML_PASSTHROUGH_FAILED');
-        logger.warn({ code: 'ML_PASSTHROUGH_FAILED', destination, reason: error.message }, 'passthrough failed');
+        proxyLog.warn({ code: 'ML_PASSTHROUGH_FAILED', destination, reason: error.message }, 'passthrough failed');
       },
       onOriginalDestinationError: (error) => {
         metrics.countError('ML_ORIGINAL_DST_FAILED');
-        logger.warn({ code: 'ML_ORIGINAL_DST_FAILED', reason: error.message }, 'original destination unreadable');
+        proxyLog.warn({ code: 'ML_ORIGINAL_DST_FAILED', reason: error.message }, 'original destination unreadable');
       },
       onSourceRefused: (source) => refusals.refused(source),
       onConnectionOpened: () => metrics.downstreamOpened(),
@@ -176,7 +179,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
 
   if (transparent !== null) interception = () => transparent.describe();
   readiness.enter('serving');
-  logger.info(
+  log.info(
     {
       listen: formatHostPort(proxyAddress.address, proxyAddress.port),
       listening: listener.state.state === 'listening' ? listener.state.addresses : [],
@@ -210,7 +213,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
     },
     clock: realClock,
     drainTimeoutMs: config.drainTimeoutMs,
-    logger,
+    logger: logger.child({ component: 'drain' }),
     countError: (code) => metrics.countError(code),
   });
   closedConnections = () => shutdown.connectionClosed();
@@ -308,12 +311,13 @@ export async function startAgent(config: Config, probes: ProbeThread | null): Pr
     await run(config, logger, probes, recent);
   } catch (error) {
     // Every start-up failure we foresee (settings, static file, kubeconfig, a port in use) is a MeshliteError.
+    const log = logger.child({ component: 'agent' });
     if (error instanceof MeshliteError) {
-      logger.fatal({ code: error.code }, error.message);
+      log.fatal({ code: error.code }, error.message);
       process.stderr.write(`meshlite: ${error.message}\n`);
       process.exit(error instanceof ConfigError ? 2 : 1);
     }
-    logger.fatal({ code: 'ML_INTERNAL', err: error }, 'meshlite failed to start');
+    log.fatal({ code: 'ML_INTERNAL', err: error }, 'meshlite failed to start');
     process.exit(1);
   }
 }
