@@ -2,25 +2,12 @@
 // reading — rate, statuses, latency quantiles from the histogram's difference, and each endpoint's share of the
 // requests against the even share, with the spread (largest share ÷ smallest) that says whether balancing works.
 
+import type { EndpointView, ServiceBalancerView } from '../balancer/service-balancer.ts';
 import { REQUEST_DURATION_BUCKETS, type ServiceReading, serviceLabels } from '../telemetry/metrics.ts';
 
-/** An endpoint as its balancer describes it (the shape of ServiceBalancer.describe()'s endpoints). */
-export interface BalancedEndpoint {
-  address: string;
-  ready: boolean;
-  serving: boolean;
-  terminating: boolean;
-  /** In the current picker: new requests may go there. */
-  eligible: boolean;
-  inFlight: number;
-  latencyMs: number;
-}
-
-export interface BalancedService {
-  key: string;
-  balancer: string;
-  endpoints: BalancedEndpoint[];
-}
+/** An endpoint and a service as their balancer describes them (ServiceBalancer.describe()), what a frame reads of them. */
+export type BalancedEndpoint = Pick<EndpointView, 'address' | 'ready' | 'serving' | 'terminating' | 'eligible' | 'inFlight' | 'latencyMs'>;
+export type BalancedService = Pick<ServiceBalancerView, 'key' | 'balancer'> & { endpoints: BalancedEndpoint[] };
 
 /** `ready`: picked from; `draining`: terminating but still finishing what it has; `not ready`: neither. */
 export type EndpointDisplayState = 'ready' | 'draining' | 'not ready';

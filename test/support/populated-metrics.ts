@@ -13,8 +13,12 @@ export function populatedMetrics(options: { services?: number; endpoints?: numbe
       const handle = metrics.requestMetrics(key, address);
       for (let code = 0; code < 17; code++) handle.record(code, 0.001 * code);
       handle.recordResponseStart(0.002);
+      // A connection in each state: connecting, ready, draining.
       metrics.upstreamConnectionMoved(address, null, 'connecting');
       metrics.upstreamConnectionMoved(address, 'connecting', 'ready');
+      metrics.upstreamConnectionMoved(address, null, 'connecting');
+      metrics.upstreamConnectionMoved(address, 'connecting', 'draining');
+      metrics.upstreamConnectionMoved(address, null, 'connecting');
     }
     metrics.countTransparentRetry(key, 'connect_failed');
     metrics.countTransparentRetry(key, 'refused_stream');

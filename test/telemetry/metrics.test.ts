@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import { register as globalRegistry } from 'prom-client';
 import { ERROR_CODES } from '../../agent/vocabulary/errors.ts';
 import type { EndpointSpec } from '../../agent/registry/endpoint.ts';
-import { type AgentMetrics, createMetrics, type EndpointsView, NO_ENDPOINT, serviceLabels, UNKNOWN_SERVICE } from '../../agent/telemetry/metrics.ts';
+import { populatedMetrics } from '../support/populated-metrics.ts';
+import { type AgentMetrics, createMetrics, NO_ENDPOINT, serviceLabels, UNKNOWN_SERVICE } from '../../agent/telemetry/metrics.ts';
 
 /** The exposition as "name{labels}" → value, for the series whose name starts with `prefix`. */
 async function series(metrics: AgentMetrics, prefix: string): Promise<Map<string, number>> {
@@ -226,32 +227,12 @@ describe('createMetrics', () => {
 describe('series bounds', () => {
   /** Every service with `endpoints` endpoints, each having answered with every gRPC code, connections in every state. */
   async function exposition(services: number, endpoints: number, endpointLabel: boolean): Promise<string[]> {
-    const metrics = createMetrics({ processMetrics: false, endpointLabel });
-    const views: EndpointsView[] = [];
-    for (let s = 0; s < services; s++) {
-      const key = `ns${s % 10}/svc${s}:50051`;
-      const addresses = Array.from({ length: endpoints }, (_, e) => `10.${s >> 8}.${s & 255}.${e + 1}:50051`);
-      for (const address of addresses) {
-        const handle = metrics.requestMetrics(key, address);
-        for (let code = 0; code < 17; code++) handle.record(code, 0.001 * code);
-        handle.recordResponseStart(0.002);
-        metrics.upstreamConnectionMoved(address, null, 'connecting');
-        metrics.upstreamConnectionMoved(address, 'connecting', 'ready');
-        metrics.upstreamConnectionMoved(address, null, 'connecting');
-        metrics.upstreamConnectionMoved(address, 'connecting', 'draining');
-        metrics.upstreamConnectionMoved(address, null, 'connecting');
-      }
-      metrics.countTransparentRetry(key, 'connect_failed');
-      metrics.countTransparentRetry(key, 'refused_stream');
-      metrics.setServiceEndpoints(key, []);
-      views.push({ key, endpoints: addresses.map((address) => ({ address, inFlight: 1 })) });
-    }
-    metrics.followEndpoints(() => views);
-    return (await metrics.registry.metrics()).split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    const metrics = populatedMetrics({ services, endpoints, endpointLabel });
+    return (await metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('meshlite_'));
   }
 
   /** Series that exist once per agent, whatever the fleet: error codes, build info, downstream, static reloads. */
-  const fixed = (lines: string[]) => lines.filter((line) => /^meshlite_(agent_errors_total|downstream_connections|static_reloads_total)/.test(line)).length;
+  const fixed = (lines: string[]) => lines.filter((line) => /^meshlite_(agent_errors_total|build_info|downstream_connections|static_reloads_total)/.test(line)).length;
 
   it('with 1000 services of 3 endpoints: at most 39 series per endpoint and 23 per service, as --metrics-endpoint-label says', async () => {
     const lines = await exposition(1000, 3, true);
