@@ -223,7 +223,8 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
       shutdown.force(signal);
       process.exit(1);
     }
-    void shutdown.run(signal);
+    // Stopped: the process ends now, whatever handle a library may still hold open.
+    void shutdown.run(signal).then(() => process.exit(0));
   };
   process.off('SIGTERM', stopBeforeServing);
   process.off('SIGINT', stopBeforeServing);

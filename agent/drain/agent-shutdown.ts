@@ -19,6 +19,13 @@ export interface DrainableListener {
   destroyAll(): void;
 }
 
+/**
+ * How long stopping the rest may take once the connections are gone. Past it the agent stops anyway: a part that
+ * cannot stop (a request to an API server that never answers, say) must not keep a terminated agent running until the
+ * kubelet's SIGKILL, nor hold up the upgrade that waits for it.
+ */
+export const STOP_REST_TIMEOUT_MS = 5_000;
+
 export interface AgentShutdownOptions {
   listener: DrainableListener;
   /** Readiness answers "draining" from now on, so that nothing new is sent this way. */
@@ -60,8 +67,18 @@ export class AgentShutdown {
   run(signal: string): Promise<DrainState> {
     if (this.finished !== null) return this.finished;
     this.finished = this.drain.start(signal).then(async (state) => {
-      await this.options.stopRest();
-      this.options.logger.info('meshlite stopped');
+      const { clock, logger } = this.options;
+      let timer: unknown;
+      const late = new Promise<'late'>((resolve) => {
+        timer = clock.setTimeout(() => resolve('late'), STOP_REST_TIMEOUT_MS);
+      });
+      const stopped = await Promise.race([this.options.stopRest().then(() => 'stopped' as const), late]);
+      clock.clearTimeout(timer);
+      if (stopped === 'late') {
+        this.options.countError('ML_STOP_TIMEOUT');
+        logger.warn({ code: 'ML_STOP_TIMEOUT', timeoutMs: STOP_REST_TIMEOUT_MS }, 'stopping the rest of the agent took too long; stopping anyway');
+      }
+      logger.info('meshlite stopped');
       return state;
     });
     return this.finished;

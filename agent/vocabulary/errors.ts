@@ -224,6 +224,11 @@ export const ERRORS = {
     grpcStatus: null,
     description: 'Draining did not finish within --drain-timeout-ms; the remaining connections were closed.',
   },
+  ML_STOP_TIMEOUT: {
+    grpcStatus: null,
+    description:
+      'After the drain, stopping the rest of the agent (interception, discovery, pools, admin servers) took longer than 5 s; the agent stops anyway.',
+  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AgentShutdown, type DrainableListener } from '../../agent/drain/agent-shutdown.ts';
+import { AgentShutdown, STOP_REST_TIMEOUT_MS, type DrainableListener } from '../../agent/drain/agent-shutdown.ts';
 import { MAX_STREAM_ID } from '../../agent/http2/constants.ts';
 import { createLogger } from '../../agent/telemetry/logger.ts';
 import type { ErrorCode } from '../../agent/vocabulary/errors.ts';
@@ -39,7 +39,7 @@ class PeerListener implements DrainableListener {
   }
 }
 
-function setup(peerCount: number) {
+function setup(peerCount: number, stopRest: () => Promise<void> = async () => {}) {
   const clock = new FakeTimers();
   const steps: string[] = [];
   const errors: ErrorCode[] = [];
@@ -49,7 +49,10 @@ function setup(peerCount: number) {
   const shutdown = new AgentShutdown({
     listener,
     markNotReady: () => void steps.push('not ready'),
-    stopRest: async () => void steps.push('stop the rest'),
+    stopRest: async () => {
+      steps.push('stop the rest');
+      await stopRest();
+    },
     clock,
     drainTimeoutMs: DRAIN_TIMEOUT_MS,
     logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }),
@@ -148,5 +151,24 @@ describe('AgentShutdown', () => {
     assert.equal(shutdown.run('SIGTERM'), first);
     await first;
     assert.deepEqual(steps, ['not ready', 'stop accepting at 0', 'finish connections', 'stop the rest']);
+  });
+
+  it('a rest that does not stop within 5 s: ML_STOP_TIMEOUT counted and logged, and the agent stops anyway', async () => {
+    const { clock, errors, lines, shutdown } = setup(0, () => new Promise(() => {}));
+    let done = false;
+    const finished = shutdown.run('SIGTERM').then(() => {
+      done = true;
+    });
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    clock.advance(STOP_REST_TIMEOUT_MS - 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(done, false);
+    clock.advance(1);
+    await finished;
+    assert.deepEqual(errors, ['ML_STOP_TIMEOUT']);
+    assert.deepEqual(lines.slice(-2).map((line) => [line.code ?? null, line.msg]), [
+      ['ML_STOP_TIMEOUT', 'stopping the rest of the agent took too long; stopping anyway'],
+      [null, 'meshlite stopped'],
+    ]);
   });
 });
