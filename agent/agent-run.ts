@@ -13,6 +13,7 @@ import { CniIpClaims } from './enrollment/cni-ip-claims.ts';
 import { enrolledOrLoopback, SourceRefusalLog } from './enrollment/source-policy.ts';
 import { OptInIndex } from './discovery/opt-in-index.ts';
 import { startKubernetesDiscovery, startStaticDiscovery } from './discovery-mode.ts';
+import type { ChangeToPicker } from './discovery/kubernetes-source.ts';
 import { runCommand } from './intercept/command-runner.ts';
 import { uninstall } from './intercept/uninstall.ts';
 import { startTransparentMode } from './transparent-mode.ts';
@@ -80,6 +81,8 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
   const readiness = new AgentReadiness();
   // Transparent mode starts later; until then (and in explicit mode) the dashboard shows no interception.
   let interception = (): InterceptionView | null => null;
+  // Kubernetes discovery measures each endpoint change's trip to the picker once it runs.
+  let changeToPicker = (): ChangeToPicker | null => null;
   probes?.follow(() => readiness.answer());
   readiness.onPhaseChange(() => probes?.refresh());
   if (probes !== null && config.probeSocket !== null) await listeningOrFail('probes', config.probeSocket, probes.listening);
@@ -93,6 +96,8 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
     dashboard: dashboardSampler({
       metrics,
       balancers,
+      backingOff: (address) => relay.pools.inBackoff(address),
+      changeToPicker: () => changeToPicker(),
       index,
       recent,
       readiness: () => readiness.answer(),
@@ -123,6 +128,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
   const discoveryDeps = { config, registry, optIn, index, metrics, logger, reportStatus };
   const discovery =
     config.discovery === 'kubernetes' ? await startKubernetesDiscovery(discoveryDeps) : await startStaticDiscovery(discoveryDeps);
+  changeToPicker = () => discovery.latestChangeToPicker();
   readiness.enter('listening');
 
   // Set once the shutdown exists: a closed client connection may be the last one a drain waits for.
@@ -141,11 +147,11 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
     events: {
       onPassthroughError: (error, destination) => {
         metrics.countError('ML_PASSTHROUGH_FAILED');
-        proxyLog.warn({ code: 'ML_PASSTHROUGH_FAILED', destination, reason: error.message }, 'passthrough failed');
+        proxyLog.warn({ code: 'ML_PASSTHROUGH_FAILED', destination, err: error }, 'passthrough failed');
       },
       onOriginalDestinationError: (error) => {
         metrics.countError('ML_ORIGINAL_DST_FAILED');
-        proxyLog.warn({ code: 'ML_ORIGINAL_DST_FAILED', reason: error.message }, 'original destination unreadable');
+        proxyLog.warn({ code: 'ML_ORIGINAL_DST_FAILED', err: error }, 'original destination unreadable');
       },
       onSourceRefused: (source) => refusals.refused(source),
       onConnectionOpened: () => metrics.downstreamOpened(),
@@ -236,6 +242,8 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
 function dashboardSampler(sources: {
   metrics: ReturnType<typeof createMetrics>;
   balancers: BalancerSet;
+  backingOff: (address: string) => boolean;
+  changeToPicker: () => ChangeToPicker | null;
   index: OptInIndex;
   recent: RecentLines;
   readiness: () => unknown;
@@ -250,12 +258,13 @@ function dashboardSampler(sources: {
     clock: backgroundClock,
     wallClockMs: Date.now,
     readings: () => sources.metrics.readings(),
-    services: () => sources.balancers.describe(),
+    services: () => sources.balancers.describe().map((service) => ({ ...service, endpoints: service.endpoints.map((endpoint) => ({ ...endpoint, backingOff: sources.backingOff(endpoint.address) })) })),
     pods: () => interceptedPods(sources.index.enrolled),
     events: () => sources.recent.events(),
     agent: () => {
       const delayMs = loopDelay.count > 0 ? loopDelay.percentile(99) / 1e6 : 0;
       loopDelay.reset();
+      const change = sources.changeToPicker();
       return {
         readiness: sources.readiness(),
         version: sources.version,
@@ -263,6 +272,7 @@ function dashboardSampler(sources: {
         rssBytes: process.memoryUsage.rss(),
         eventLoopDelayMs: delayMs,
         interception: sources.interception(),
+        changeToPicker: change === null ? null : { ms: change.seconds * 1000, agoMs: Math.max(0, Date.now() - change.atMs) },
       };
     },
   });
@@ -273,7 +283,7 @@ function reportListenerMigration(migration: ListenerMigration, logger: Logger, m
   const log = logger.child({ component: 'listener-migration' });
   if (migration.state === 'off') {
     metrics.countError('ML_LISTENER_MIGRATION_OFF');
-    log.warn({ code: 'ML_LISTENER_MIGRATION_OFF', reason: migration.reason }, 'net.ipv4.tcp_migrate_req is 0 and cannot be set here: an upgrade may reset connections queued on the old agent as it closes its listeners');
+    log.warn({ code: 'ML_LISTENER_MIGRATION_OFF', err: migration.reason }, 'net.ipv4.tcp_migrate_req is 0 and cannot be set here: an upgrade may reset connections queued on the old agent as it closes its listeners');
   } else if (migration.state === 'enabled') {
     log.info('net.ipv4.tcp_migrate_req set to 1: connections queued on a closing agent go to the next');
   } else if (migration.state === 'unsupported') {

@@ -3,6 +3,7 @@
 
 import type { Config } from './config.ts';
 import type { KubeApi } from './discovery/kube-api.ts';
+import type { ChangeToPicker } from './discovery/kubernetes-source.ts';
 import { LastKnownView } from './discovery/last-known-view.ts';
 import { type OptInIndex, staticPodRecords } from './discovery/opt-in-index.ts';
 import { ServiceIndex } from './discovery/service-index.ts';
@@ -30,6 +31,8 @@ export interface RunningDiscovery {
   stop(): void;
   /** Null with static discovery. */
   kubeApi: KubeApi | null;
+  /** The last endpoint change's trip to the picker; always null with static discovery (no trigger times). */
+  latestChangeToPicker(): ChangeToPicker | null;
 }
 
 /** What either source feeds and reports to. */
@@ -63,7 +66,7 @@ export async function startStaticDiscovery(deps: DiscoveryDeps): Promise<Running
   deps.reportStatus(() => ({ state: loaded ? 'synced' : 'loading' }));
   await source.load();
   loaded = true;
-  return { status: () => ({ state: 'synced' }), stop: () => source.stop(), kubeApi: null };
+  return { status: () => ({ state: 'synced' }), stop: () => source.stop(), kubeApi: null, latestChangeToPicker: () => null };
 }
 
 export async function startKubernetesDiscovery(deps: DiscoveryDeps): Promise<RunningDiscovery> {
@@ -93,7 +96,7 @@ export async function startKubernetesDiscovery(deps: DiscoveryDeps): Promise<Run
   if (config.stateFile === null || gate === null) {
     deps.reportStatus(() => source.status());
     await source.start();
-    return { status: () => source.status(), stop: () => source.stop(), kubeApi: api };
+    return { status: () => source.status(), stop: () => source.stop(), kubeApi: api, latestChangeToPicker: () => source.latestChangeToPicker };
   }
   const lastKnown = new LastKnownView({
     stateFile: new StateFile({ path: config.stateFile, files: nodeStateFileAccess, nodeName: config.nodeName, tempSuffix: String(process.pid) }),
@@ -118,5 +121,6 @@ export async function startKubernetesDiscovery(deps: DiscoveryDeps): Promise<Run
       source.stop();
     },
     kubeApi: api,
+    latestChangeToPicker: () => source.latestChangeToPicker,
   };
 }

@@ -5,12 +5,20 @@
 import type { EndpointView, ServiceBalancerView } from '../balancer/service-balancer.ts';
 import { REQUEST_DURATION_BUCKETS, type ServiceReading, serviceLabels } from '../telemetry/metrics.ts';
 
-/** An endpoint and a service as their balancer describes them (ServiceBalancer.describe()), what a frame reads of them. */
-export type BalancedEndpoint = Pick<EndpointView, 'address' | 'ready' | 'serving' | 'terminating' | 'eligible' | 'inFlight' | 'latencyMs'>;
+/**
+ * An endpoint and a service as their balancer describes them (ServiceBalancer.describe()), what a frame reads of them,
+ * with what the relay knows of the endpoint's connections: whether a connect failure keeps it in backoff.
+ */
+export type BalancedEndpoint = Pick<EndpointView, 'address' | 'ready' | 'serving' | 'terminating' | 'eligible' | 'inFlight' | 'latencyMs'> & { backingOff: boolean };
 export type BalancedService = Pick<ServiceBalancerView, 'key' | 'balancer'> & { endpoints: BalancedEndpoint[] };
 
-/** `ready`: picked from; `draining`: terminating but still finishing what it has; `not ready`: neither. */
-export type EndpointDisplayState = 'ready' | 'draining' | 'not ready';
+/**
+ * `ready`: picked from. `backing off`: in the picker, but its last connect failed and the relay waits before the next
+ * attempt, picking others meanwhile. `draining`: terminating but still serving, finishing what it has, given nothing
+ * new. `terminating`: terminating and no longer serving. `not ready`: neither ready nor terminating.
+ */
+export const ENDPOINT_DISPLAY_STATES = ['ready', 'backing off', 'draining', 'terminating', 'not ready'] as const;
+export type EndpointDisplayState = (typeof ENDPOINT_DISPLAY_STATES)[number];
 
 export interface EndpointFrame {
   address: string;
@@ -49,8 +57,9 @@ export interface ServiceFrame {
 }
 
 export function endpointDisplayState(endpoint: BalancedEndpoint): EndpointDisplayState {
-  if (endpoint.eligible) return 'ready';
-  return endpoint.terminating && endpoint.serving ? 'draining' : 'not ready';
+  if (endpoint.eligible) return endpoint.backingOff ? 'backing off' : 'ready';
+  if (endpoint.terminating) return endpoint.serving ? 'draining' : 'terminating';
+  return 'not ready';
 }
 
 /**
@@ -108,6 +117,8 @@ export function serviceFrames(previous: readonly ServiceReading[] | null, curren
       };
     });
     const ready = endpoints.filter((endpoint) => endpoint.state === 'ready');
+    const endpointsByState = Object.fromEntries(ENDPOINT_DISPLAY_STATES.map((state) => [state, 0])) as Record<EndpointDisplayState, number>;
+    for (const endpoint of endpoints) endpointsByState[endpoint.state]++;
     const readyShares = ready.map((endpoint) => endpoint.share ?? 0);
     const idleReady = total > 0 ? readyShares.filter((share) => share === 0).length : 0;
     const busy = readyShares.filter((share) => share > 0);
@@ -123,11 +134,7 @@ export function serviceFrames(previous: readonly ServiceReading[] | null, curren
       successRate: total > 0 ? (byStatus['0'] ?? 0) / total : null,
       p50Ms: quantileMs(REQUEST_DURATION_BUCKETS, buckets, observed, 0.5),
       p99Ms: quantileMs(REQUEST_DURATION_BUCKETS, buckets, observed, 0.99),
-      endpointsByState: {
-        ready: ready.length,
-        draining: endpoints.filter((endpoint) => endpoint.state === 'draining').length,
-        'not ready': endpoints.filter((endpoint) => endpoint.state === 'not ready').length,
-      },
+      endpointsByState,
       evenShare: ready.length > 0 ? 1 / ready.length : null,
       spread: ready.length >= 2 && busy.length >= 2 && idleReady === 0 ? Math.max(...busy) / Math.min(...busy) : null,
       idleReady,

@@ -18,6 +18,8 @@ export interface AgentState {
   rssBytes: number;
   /** The event loop's delay over the last interval (p99), ms. */
   eventLoopDelayMs: number;
+  /** The last endpoint change's trip from its trigger time to the new picker, and how long ago; null before one. */
+  changeToPicker?: { ms: number; agoMs: number } | null;
   /** Transparent mode's rules and sets; null in explicit mode (or before they are applied). */
   interception?: { state: string; reason: string | null; sets: Record<string, number>; lastPass: { kind: string; agoMs: number } | null } | null;
 }

@@ -55,9 +55,16 @@ export type DiscoveryStatus =
   | { state: 'synced' }
   | { state: 'degraded'; failing: Array<{ resource: string; code: ErrorCode; reason: string; sinceMs: number }> };
 
+/** The last endpoint change measured from its trigger time to the new picker: how long it took, and when (epoch ms). */
+export interface ChangeToPicker {
+  seconds: number;
+  atMs: number;
+}
+
 export class KubernetesSource {
   private readonly options: KubernetesSourceOptions;
   private readonly log: Logger;
+  private latestChange: ChangeToPicker | null = null;
   private readonly informers: Array<SupervisedInformer<RecordBase>> = [];
   private readonly slices: SupervisedInformer<EndpointSliceRecord>;
   private degraded = false;
@@ -121,6 +128,11 @@ export class KubernetesSource {
     return waitingFor.length > 0 ? { state: 'syncing', waitingFor } : { state: 'synced' };
   }
 
+  /** The last measured endpoint change (the dashboard's header); null before the first one after the initial sync. */
+  get latestChangeToPicker(): ChangeToPicker | null {
+    return this.latestChange;
+  }
+
   stop(): void {
     for (const informer of this.informers) informer.stop();
   }
@@ -155,7 +167,7 @@ export class KubernetesSource {
     const { name, namespace, resourceVersion } = record.metadata;
     this.options.metrics.countError('ML_KUBE_OBJECT_INVALID');
     const fields = { code: 'ML_KUBE_OBJECT_INVALID', resource, namespace, name, resourceVersion };
-    if (record.invalid !== null) this.log.error({ ...fields, reason: record.invalid }, 'object skipped');
+    if (record.invalid !== null) this.log.error({ ...fields, err: record.invalid }, 'object skipped');
     else this.log.warn({ ...fields, skipped: warnings }, 'parts of the object skipped');
   }
 
@@ -166,7 +178,11 @@ export class KubernetesSource {
     if (!this.slices.synced) return;
     const trigger = record.lastChangeTriggerTimeMs;
     // Pickers are rebuilt synchronously by the registry's subscribers: by now the new one is in place.
-    if (changedKeys.length > 0 && trigger !== null) this.options.metrics.observeChangeToPicker((this.options.wallClockMs() - trigger) / 1000);
+    if (changedKeys.length === 0 || trigger === null) return;
+    const atMs = this.options.wallClockMs();
+    const seconds = Math.max(0, (atMs - trigger) / 1000);
+    this.options.metrics.observeChangeToPicker(seconds);
+    this.latestChange = { seconds, atMs };
   }
 
   private informerStateChanged(resource: string, state: InformerState): void {

@@ -128,7 +128,7 @@ export class LastKnownView {
     if (read.state === 'rejected') {
       const { code, reason } = read.rejection;
       this.options.countError(code);
-      this.log.error({ code, path: stateFile.path, reason }, 'state file not used: waiting for the Kubernetes API');
+      this.log.error({ code, path: stateFile.path, err: reason }, 'state file not used: waiting for the Kubernetes API');
       return false;
     }
     const { view } = read;

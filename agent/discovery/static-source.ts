@@ -243,7 +243,7 @@ export class StaticSource {
     this.options.metrics.countStaticReload('failure');
     this.options.metrics.countError('ML_STATIC_FILE_RELOAD_FAILED');
     this.log.error(
-      { code: 'ML_STATIC_FILE_RELOAD_FAILED', path: this.options.path, reason },
+      { code: 'ML_STATIC_FILE_RELOAD_FAILED', path: this.options.path, err: reason },
       'static discovery file not applied; keeping the last good state',
     );
   }

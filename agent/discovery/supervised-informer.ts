@@ -209,7 +209,7 @@ export class SupervisedInformer<R extends RecordBase> {
     const since = this.state.state === 'failed' ? this.state.since : this.options.timers.now();
     this.transition({ state: 'failed', code: failure.code, reason: failure.message, since, failures });
     const retryInMs = backoffDelay(this.options.backoff, failures, this.options.random);
-    this.log.warn({ code: failure.code, reason: failure.message, failures, retryInMs }, 'Kubernetes API unavailable; keeping the last known objects');
+    this.log.warn({ code: failure.code, err: failure.message, failures, retryInMs }, 'Kubernetes API unavailable; keeping the last known objects');
     this.restartTimer = this.options.timers.setTimeout(() => {
       this.restartTimer = null;
       if (this.state.state === 'failed') void this.informer.start();

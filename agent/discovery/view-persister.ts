@@ -90,7 +90,7 @@ export class ViewPersister {
     if (state.state !== 'writing') return;
     if (failed !== null) {
       this.options.countError(failed.code);
-      this.log.error({ code: failed.code, reason: failed.reason, retryInMs: this.options.retryMs }, 'the state file was not written; serving goes on');
+      this.log.error({ code: failed.code, err: failed.reason, retryInMs: this.options.retryMs }, 'the state file was not written; serving goes on');
       this.schedule(this.options.retryMs);
     } else if (state.again) {
       this.schedule(this.options.intervalMs);

@@ -143,7 +143,7 @@ export class EnrollmentServer {
   private reply(response: ServerResponse, reply: CniReply): void {
     if (reply.status !== 200 && 'code' in reply.body && reply.body.code === 'ML_CNI_BAD_REQUEST') {
       this.options.countError('ML_CNI_BAD_REQUEST');
-      this.log.warn({ code: 'ML_CNI_BAD_REQUEST', status: reply.status, reason: reply.body.message }, 'CNI request refused');
+      this.log.warn({ code: 'ML_CNI_BAD_REQUEST', status: reply.status, err: reply.body.message }, 'CNI request refused');
     }
     if (response.headersSent) return;
     // A keep-alive connection that stayed open after its answer would hold stop() until the client let go.

@@ -126,7 +126,7 @@ export class CniEnrollment {
     } catch (error) {
       // The state is updated (the index delivers to every subscriber first); only a subscriber failed.
       this.options.countError('ML_CNI_NOT_APPLIED');
-      this.log.warn({ code: 'ML_CNI_NOT_APPLIED', containerId, namespace, name, reason: (error as Error).message }, 'CNI DEL: the interception rules refused the change');
+      this.log.warn({ code: 'ML_CNI_NOT_APPLIED', containerId, namespace, name, err: error }, 'CNI DEL: the interception rules refused the change');
     }
     this.log.info({ containerId, namespace, name, released }, 'CNI DEL');
     return { status: 200, body: { released: [...released] } };
@@ -251,7 +251,7 @@ export class CniEnrollment {
 
   private failed(status: 503, code: ErrorCode, message: string, fields: object): CniReply {
     this.options.countError(code);
-    this.log.warn({ ...fields, code, reason: message }, 'CNI request failed');
+    this.log.warn({ ...fields, code, err: message }, 'CNI request failed');
     return errorReply(status, code, message);
   }
 }

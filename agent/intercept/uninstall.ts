@@ -99,7 +99,7 @@ async function readOrSkip(
   try {
     result = await runner(file, args);
   } catch (error) {
-    log.debug({ command: file, reason: (error as Error).message }, 'not installed; nothing of interception can be there');
+    log.debug({ command: file, err: error }, 'not installed; nothing of interception can be there');
     return null;
   }
   if (result.code === 0) return result.stdout;

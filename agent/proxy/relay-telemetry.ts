@@ -46,9 +46,9 @@ export class RelayTelemetry implements RelayObserver {
     this.metrics.upstreamConnectionMoved(pool.address, previous, state.state === 'closed' ? null : state.state);
     if (state.state === 'closed' && previous === 'connecting') {
       this.metrics.countError('ML_CONNECT_FAILED');
-      this.logger.warn({ code: 'ML_CONNECT_FAILED', endpoint: pool.address, reason: state.error }, 'upstream connect failed');
+      this.logger.warn({ code: 'ML_CONNECT_FAILED', endpoint: pool.address, err: state.error }, 'upstream connect failed');
     } else if (state.state === 'closed' && state.error !== null) {
-      this.logger.info({ endpoint: pool.address, reason: state.error }, 'upstream connection closed');
+      this.logger.info({ endpoint: pool.address, err: state.error }, 'upstream connection closed');
     }
   }
 

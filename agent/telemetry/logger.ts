@@ -10,6 +10,16 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
+ * Every error a line carries is in its `err` field, as an object with at least a message: an Error keeps its type,
+ * code (MeshliteError.code, a system error's) and stack; a failure known only by its text (a peer's answer, a
+ * rejected file) is `{ message }`.
+ */
+export function serializeError(value: unknown): unknown {
+  if (typeof value === 'string') return { message: value };
+  return pino.stdSerializers.err(value as Error);
+}
+
+/**
  * The root logger. `destination` defaults to stdout (written synchronously: the agent logs events, not requests,
  * so the cost is small, and a crash loses no line). Tests pass a stream to read the lines back. `recent`, when given,
  * also keeps the lines at info and above (the dashboard's recent events).
@@ -22,8 +32,7 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
     timestamp: pino.stdTimeFunctions.isoTime,
     // Levels as words ("warn", not 40): log collectors and people read them without a lookup table.
     formatters: { level: (label) => ({ level: label }) },
-    // Errors logged as { err } keep their code (MeshliteError.code) along with message and stack.
-    serializers: { err: pino.stdSerializers.err },
+    serializers: { err: serializeError },
   };
   if (recent === undefined) return destination === undefined ? pino(options) : pino(options, destination);
   const out = destination ?? pino.destination({ dest: 1, sync: true });

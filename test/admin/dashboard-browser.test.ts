@@ -1,9 +1,11 @@
 // The dashboard in a real browser (Debian's Chromium, driven by playwright-core): while traffic runs through three
-// backends, the shares it shows agree with /metrics; an endpoint marked terminating shows as draining; an agent with
-// no services and no API renders its trouble; any console error fails the test. It saves a screenshot for CI.
+// backends, the shares it shows agree with /metrics; an endpoint marked terminating shows as draining; an endpoint
+// that refuses connections shows as backing off; an agent with no services and no API renders its trouble; any
+// console error fails the test. It saves screenshots for CI.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -123,6 +125,8 @@ test('three backends under traffic: shares on the page agree with /metrics withi
       assert.equal(shown.get(endpoint)?.state, 'ready');
     }
     assert.equal(await page.textContent('#health'), 'ready');
+    // What the success rate is made of: every request here succeeds.
+    assert.match((await page.textContent('section.service .statuses')) ?? '', /^OK 100\.0% \(\d+\)$/);
     // The node's intercepted pods, and the agent's recent events (its start among them).
     assert.deepEqual(await page.$$eval('#pods tr[data-pod]', (rows) => rows.map((row) => row.textContent)), ['shopclient-a10.1.0.5']);
     assert.ok((await page.$$eval('#events tr', (rows) => rows.map((row) => row.textContent ?? ''))).some((text) => text.includes('meshlite ready')), 'the start is among the events');
@@ -150,6 +154,45 @@ test('three backends under traffic: shares on the page agree with /metrics withi
     assert.equal(await agent.stop(), 0);
     await Promise.all(backends.map((backend) => backend.kill()));
   }
+});
+
+test('an endpoint that refuses connections shows as backing off, and its refusals do not reach the clients; no console error', { skip, timeout: 60_000 }, async () => {
+  const backend = await spawnBackend('r1');
+  // A port nobody listens on (taken and released by the kernel's choice): the agent's connects to it are refused.
+  const refusing = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const file = join(dir, 'refusing.yaml');
+  writeAtomically(file, staticFile([backend.port, refusing]));
+  const agent = await startAgent(['--discovery', 'static', '--static-file', file]);
+  const client = makeEchoClient(agent.listen, { 'grpc.default_authority': AUTHORITY });
+  let running = true;
+  const failures: string[] = [];
+  const workers = Array.from({ length: 2 }, async () => {
+    while (running) {
+      await unary(client, Buffer.from('refused'), { timeoutMs: 5_000 }).catch((error: Error) => failures.push(error.message));
+    }
+  });
+  try {
+    const { page, errors } = await openPage(`http://${agent.admin}/dashboard`);
+    await page.waitForSelector(`tr[data-endpoint="127.0.0.1:${refusing}"][data-state="backing off"]`, { timeout: 20_000 });
+    assert.equal(await page.getAttribute(`tr[data-endpoint="127.0.0.1:${backend.port}"]`, 'data-state'), 'ready');
+    assert.match((await page.textContent('section.service .stats')) ?? '', /1 ready · 1 backing off/);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-backing-off.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+    await page.close();
+  } finally {
+    running = false;
+    await Promise.all(workers);
+    client.close();
+    assert.equal(await agent.stop(), 0);
+    await backend.kill();
+  }
+  // A refused connect processed nothing: the relay sends the request to the other endpoint.
+  assert.deepEqual(failures, []);
 });
 
 test('an agent in trouble with no service: the page says not ready and why, and that no service is known; no console error', { skip, timeout: 60_000 }, async () => {

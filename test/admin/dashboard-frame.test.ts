@@ -14,6 +14,7 @@ const endpoint = (address: string, fields: Partial<BalancedService['endpoints'][
   eligible: true,
   inFlight: 0,
   latencyMs: 1,
+  backingOff: false,
   ...fields,
 });
 
@@ -64,10 +65,10 @@ describe('serviceFrames', () => {
     assert.equal(frame.evenShare, 1 / 3);
     assert.equal(frame.spread, 2);
     assert.equal(frame.idleReady, 0);
-    assert.deepEqual(frame.endpointsByState, { ready: 3, draining: 0, 'not ready': 0 });
+    assert.deepEqual(frame.endpointsByState, { ready: 3, 'backing off': 0, draining: 0, terminating: 0, 'not ready': 0 });
   });
 
-  it('a draining endpoint is out of the even share and the spread; a ready one that got nothing is counted idle, with no spread', () => {
+  it('draining and backing-off endpoints are out of the even share and the spread; a ready one that got nothing is counted idle, with no spread', () => {
     const metrics = createMetrics({ processMetrics: false });
     for (let i = 0; i < 10; i++) metrics.requestMetrics(KEY, '10.0.0.1:8080').record(0, 0.001);
     for (let i = 0; i < 5; i++) metrics.requestMetrics(KEY, '10.0.0.2:8080').record(0, 0.001);
@@ -75,12 +76,12 @@ describe('serviceFrames', () => {
       {
         key: KEY,
         balancer: 'round-robin',
-        endpoints: [endpoint('10.0.0.1:8080'), endpoint('10.0.0.2:8080', { eligible: false, terminating: true }), endpoint('10.0.0.3:8080'), endpoint('10.0.0.4:8080', { eligible: false, ready: false, serving: false })],
+        endpoints: [endpoint('10.0.0.1:8080'), endpoint('10.0.0.2:8080', { eligible: false, terminating: true }), endpoint('10.0.0.3:8080'), endpoint('10.0.0.4:8080', { eligible: false, ready: false, serving: false }), endpoint('10.0.0.5:8080', { backingOff: true })],
       },
     ];
     const [frame] = serviceFrames(null, metrics.readings(), services, 1);
-    assert.deepEqual(frame.endpoints.map((e) => e.state), ['ready', 'draining', 'ready', 'not ready']);
-    assert.deepEqual(frame.endpointsByState, { ready: 2, draining: 1, 'not ready': 1 });
+    assert.deepEqual(frame.endpoints.map((e) => e.state), ['ready', 'draining', 'ready', 'not ready', 'backing off']);
+    assert.deepEqual(frame.endpointsByState, { ready: 2, 'backing off': 1, draining: 1, terminating: 0, 'not ready': 1 });
     assert.equal(frame.evenShare, 1 / 2);
     assert.equal(frame.idleReady, 1);
     assert.equal(frame.spread, null);
@@ -98,8 +99,11 @@ describe('serviceFrames', () => {
   it('display states follow the picker and the endpoint conditions', () => {
     assert.equal(endpointDisplayState(endpoint('x')), 'ready');
     assert.equal(endpointDisplayState(endpoint('x', { eligible: false, terminating: true, serving: true })), 'draining');
-    assert.equal(endpointDisplayState(endpoint('x', { eligible: false, terminating: true, serving: false })), 'not ready');
+    assert.equal(endpointDisplayState(endpoint('x', { backingOff: true })), 'backing off');
+    assert.equal(endpointDisplayState(endpoint('x', { eligible: false, terminating: true, serving: false })), 'terminating');
     assert.equal(endpointDisplayState(endpoint('x', { eligible: false })), 'not ready');
+    // A pool that backs off matters only while the endpoint is in the picker; out of it, its conditions say it.
+    assert.equal(endpointDisplayState(endpoint('x', { eligible: false, terminating: true, serving: true, backingOff: true })), 'draining');
   });
 });
 

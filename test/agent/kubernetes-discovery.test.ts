@@ -263,11 +263,17 @@ test('change-to-picker latency: slices of the initial list are not samples; each
     return { count, sum };
   };
   try {
+    // The dashboard's header shows the last one: none yet.
+    const shown = async (): Promise<{ ms: number; agoMs: number } | null> =>
+      ((await (await fetch(`http://${agent.admin}/dashboard/data`)).json()) as { agent: { changeToPicker: { ms: number; agoMs: number } | null } }).agent.changeToPicker;
     assert.deepEqual(await histogram(), { count: 0, sum: 0 });
+    assert.equal(await shown(), null);
     api.apply('endpointslices', endpointSliceObject('timed-abcde', 'timed', podPort, [{ ip: IPS[0] }, { ip: IPS[1] }], { triggerTimeMs: Date.now() }));
     await waitFor(async () => (await histogram()).count === 1, { message: 'one sample' });
     const { sum } = await histogram();
     assert.ok(sum >= 0 && sum < 5, `one change took ${sum} s to reach the picker`);
+    const header = await shown();
+    assert.ok(header !== null && Math.abs(header.ms - sum * 1000) < 0.001 && header.agoMs >= 0 && header.agoMs < 60_000, `the header shows ${JSON.stringify(header)} for ${sum} s`);
   } finally {
     assert.equal(await agent.stop(), 0);
   }

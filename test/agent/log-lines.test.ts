@@ -1,5 +1,5 @@
-// The agent's log as an operator reads it: every line names its component, every warning and error its code, and no
-// line is about a single request (at the default level).
+// The agent's log as an operator reads it: every line names its component, every warning and error its code, errors
+// are in one field (`err`), and no line is about a single request (at the default level).
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { startGrpcServer, makeEchoClient, unary } from '../../lab/grpc-peers.ts'
 import { waitFor } from '../../lab/wait-for.ts';
 import { startAgent } from '../support/agent-process.ts';
 
-test('start, requests (one to an unknown service), a reload, a bad edit and a drain: every line has a component, every warning and error a code, none is per request', async () => {
+test('start, requests (one to an unknown service), a reload, a bad edit and a drain: every line has a component, every warning and error a code, errors are in err, none is per request', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshlite-log-lines-'));
   const backend = await startGrpcServer({ id: 'b1' });
   const file = join(dir, 'services.yaml');
@@ -41,6 +41,11 @@ test('start, requests (one to an unknown service), a reload, a bad edit and a dr
   for (const line of agent.logs) {
     assert.equal(typeof line.component, 'string', `a line without a component: ${JSON.stringify(line)}`);
     if (['warn', 'error', 'fatal'].includes(String(line.level))) assert.match(String(line.code), /^ML_[A-Z_]+$/, `a ${line.level} without a code: ${JSON.stringify(line)}`);
+    // One field for errors: `err`, an object with the message (and type, code and stack for an Error).
+    assert.ok(!('error' in line) && !('reason' in line && String(line.level) !== 'info'), `an error outside err: ${JSON.stringify(line)}`);
+    if ('err' in line && line.err !== null) assert.equal(typeof (line.err as { message?: unknown }).message, 'string', `err without a message: ${JSON.stringify(line)}`);
   }
+  const badEdit = agent.logs.find((line) => line.code === 'ML_STATIC_FILE_RELOAD_FAILED');
+  assert.match(String((badEdit?.err as { message?: string } | undefined)?.message), /services\.yaml/, 'the bad edit says what is wrong, in err');
   assert.ok(agent.logs.length < 25, `${agent.logs.length} lines for 21 requests: none per request`);
 });

@@ -215,7 +215,7 @@ describe('StaticSource', () => {
     const line = h.logs.find((l) => l.code === 'ML_STATIC_FILE_RELOAD_FAILED');
     assert.ok(line, 'an error line with the code');
     assert.equal(line.level, 'error');
-    assert.match(String(line.reason), /mesh\.yaml:3:5: services\[0\]\.port: "fifty" is not a port/);
+    assert.match(String((line.err as { message?: string } | undefined)?.message), /mesh\.yaml:3:5: services\[0\]\.port: "fifty" is not a port/);
 
     await writeFile(path, fileWith(['10.0.0.1:50051', '10.0.0.6:50051']));
     await nextSnapshot(h, 2);
@@ -233,7 +233,7 @@ describe('StaticSource', () => {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     assert.deepEqual(h.reloads, ['failure']);
     assert.equal(h.logs.filter((l) => l.code === 'ML_STATIC_FILE_RELOAD_FAILED').length, 1);
-    assert.match(String(h.logs.find((l) => l.code)?.reason), /cannot read the static discovery file: ENOENT/);
+    assert.match(String((h.logs.find((l) => l.code)?.err as { message?: string } | undefined)?.message), /cannot read the static discovery file: ENOENT/);
     await writeFile(path, fileWith(['10.0.0.7:50051']));
     await nextSnapshot(h, 2);
     assert.deepEqual(addressesOf(h.snapshots[1]), ['10.0.0.7:50051']);

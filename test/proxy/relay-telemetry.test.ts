@@ -191,7 +191,7 @@ describe('RelayTelemetry.onUpstreamConnectionState', () => {
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'closed', since: 3, error: 'connect ECONNREFUSED' }), 'connecting');
     assert.deepEqual(await connections(metrics), {});
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), { 'meshlite_agent_errors_total{code="ML_CONNECT_FAILED"}': 1 });
-    assert.deepEqual(logged, [['warn', { code: 'ML_CONNECT_FAILED', endpoint: ENDPOINT, reason: 'connect ECONNREFUSED' }, 'upstream connect failed']]);
+    assert.deepEqual(logged, [['warn', { code: 'ML_CONNECT_FAILED', endpoint: ENDPOINT, err: 'connect ECONNREFUSED' }, 'upstream connect failed']]);
   });
 
   it('warns about a failed connect even without a reason', async () => {
@@ -199,7 +199,7 @@ describe('RelayTelemetry.onUpstreamConnectionState', () => {
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'connecting', since: 0 }), null);
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'closed', since: 3, error: null }), 'connecting');
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), { 'meshlite_agent_errors_total{code="ML_CONNECT_FAILED"}': 1 });
-    assert.deepEqual(logged, [['warn', { code: 'ML_CONNECT_FAILED', endpoint: ENDPOINT, reason: null }, 'upstream connect failed']]);
+    assert.deepEqual(logged, [['warn', { code: 'ML_CONNECT_FAILED', endpoint: ENDPOINT, err: null }, 'upstream connect failed']]);
   });
 
   it('logs at info a connection that closed with an error after connecting, without counting an error', async () => {
@@ -211,7 +211,7 @@ describe('RelayTelemetry.onUpstreamConnectionState', () => {
       telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'closed', since: 3, error: 'read ECONNRESET' }), previous);
       assert.deepEqual(await connections(metrics), {}, previous);
       assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), {}, previous);
-      assert.deepEqual(logged, [['info', { endpoint: ENDPOINT, reason: 'read ECONNRESET' }, 'upstream connection closed']], previous);
+      assert.deepEqual(logged, [['info', { endpoint: ENDPOINT, err: 'read ECONNRESET' }, 'upstream connection closed']], previous);
     }
   });
 

@@ -16,6 +16,15 @@
   const number = (value, digits) => (value === null || value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits));
   const percent = (value) => (value === null || value === undefined ? '—' : `${(value * 100).toFixed(1)}%`);
   const mebibytes = (bytes) => `${(bytes / 1048576).toFixed(0)} MiB`;
+  const duration = (ms) => (ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`);
+  /** gRPC status names by code (grpc/doc/statuscodes.md). */
+  const STATUS_NAMES = [
+    'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+    'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS',
+    'UNAUTHENTICATED',
+  ];
+  /** The order states are counted in, worst last. */
+  const ENDPOINT_STATES = ['ready', 'backing off', 'draining', 'terminating', 'not ready'];
 
   function agentState(readiness) {
     if (readiness?.ready === true) return { state: 'ready', reason: '' };
@@ -50,6 +59,8 @@
     setText(byId('rss'), mebibytes(frame.agent.rssBytes));
     setText(byId('loop'), `${number(frame.agent.eventLoopDelayMs, 1)} ms`);
     setText(byId('discovery'), frame.agent.readiness?.discovery?.state || '—');
+    const change = frame.agent.changeToPicker;
+    setText(byId('change-to-picker'), change ? `${duration(change.ms)} (${duration(change.agoMs)} ago)` : '—');
     setText(byId('interception'), describeInterception(frame.agent.interception));
     setText(byId('updated'), new Date(frame.atMs).toLocaleTimeString());
   }
@@ -60,7 +71,7 @@
     element.dataset.service = service.key;
     element.innerHTML =
       `<h2>${escapeHtml(service.namespace)}/${escapeHtml(service.name)}:${escapeHtml(service.port)} <small></small></h2>` +
-      '<div class="stats"></div><div class="chart"></div>' +
+      '<div class="stats"></div><div class="statuses"></div><div class="chart"></div>' +
       '<table class="endpoints"><thead><tr><th>endpoint</th><th>state</th><th>share of requests, last 10 s (line: even share)</th><th>share</th>' +
       '<th>requests/s</th><th>in flight</th><th>latency</th></tr></thead><tbody></tbody></table>';
     const chartElement = element.querySelector('.chart');
@@ -126,9 +137,16 @@
       [`${number(service.p50Ms, 1)} ms`, 'p50'],
       [`${number(service.p99Ms, 1)} ms`, 'p99'],
       [spread, 'spread (largest ÷ smallest share)'],
-      [`${counts.ready} / ${counts.draining} / ${counts['not ready']}`, 'endpoints ready / draining / not ready'],
+      [ENDPOINT_STATES.filter((state) => counts[state] > 0).map((state) => `${counts[state]} ${state}`).join(' · ') || 'none', 'endpoints'],
     ];
     card.element.querySelector('div.stats').innerHTML = stats.map(([value, label]) => `<div><b>${escapeHtml(value)}</b><span>${escapeHtml(label)}</span></div>`).join('');
+    // Every status seen in the last second, OK first: what the success rate is made of.
+    const statuses = Object.entries(service.byStatus).sort(([a], [b]) => Number(a) - Number(b));
+    const total = statuses.reduce((sum, [, count]) => sum + count, 0);
+    card.element.querySelector('div.statuses').innerHTML =
+      total === 0
+        ? 'no requests in the last second'
+        : statuses.map(([code, count]) => `<span data-code="${escapeHtml(code)}">${escapeHtml(STATUS_NAMES[Number(code)] || `status ${code}`)} ${escapeHtml(percent(count / total))} (${count})</span>`).join(' · ');
     const even = service.evenShare;
     // (uPlot's legend is a table too: select ours by its class.)
     card.element.querySelector('table.endpoints tbody').innerHTML = service.endpoints
