@@ -2,18 +2,23 @@
 // reset too fast (rapid-reset protection), so past this budget a cancelled request is left to finish and its
 // response discarded instead of being reset.
 
+import type { Clock } from '../vocabulary/clock.ts';
+
 export class ResetBudget {
   private tokens: number;
   private lastRefill: number;
   private readonly burst: number;
   private readonly perSecond: number;
 
-  constructor(burst: number, perSecond: number, now: number) {
+  constructor(burst: number, perSecond: number, clock: Clock) {
     this.burst = burst;
     this.perSecond = perSecond;
     this.tokens = burst;
-    this.lastRefill = now;
+    this.lastRefill = clock.now();
   }
+
+  /** The connection closed: nothing is left to reset on it. */
+  dispose(): void {}
 
   /** Takes one reset from the budget; false when the budget is spent. */
   take(now: number): boolean {

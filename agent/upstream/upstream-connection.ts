@@ -58,7 +58,7 @@ export class UpstreamConnection<S = unknown> {
     this.owner = owner;
     this.now = () => options.clock.now();
     this.state = { state: 'connecting', since: this.now() };
-    this.resetBudget = new ResetBudget(RESET_BURST, RESETS_PER_SECOND, this.now());
+    this.resetBudget = new ResetBudget(RESET_BURST, RESETS_PER_SECOND, options.clock);
     this.socket = net.connect({ host: options.host, port: options.port });
     this.socket.setTimeout(options.connectTimeoutMs);
     this.socket.once('timeout', () => this.socket.destroy(new Error(`connect timeout after ${options.connectTimeoutMs} ms`)));
@@ -117,6 +117,7 @@ export class UpstreamConnection<S = unknown> {
   onClosed(error: string | null): void {
     if (this.state.state === 'closed') return;
     this.transition({ state: 'closed', since: this.now(), error: error ?? this.closeReason });
+    this.resetBudget.dispose();
     this.socket.destroy();
   }
 

@@ -56,7 +56,7 @@ function relaying(calls: Calls, budget: ResetBudget | null) {
 describe('cancelUpstream', () => {
   it('withdraws a waiting exchange from its pool queue and touches nothing else', () => {
     const calls: Calls = [];
-    const { exchange, stream } = relaying(calls, new ResetBudget(1, 1, 0));
+    const { exchange, stream } = relaying(calls, new ResetBudget(1, 1, { now: () => 0, setTimeout: () => null, clearTimeout: () => {} }));
     const connection = exchange.upstream;
     exchange.phase = 'waiting';
     cancelUpstream(exchange, 0);
@@ -75,13 +75,13 @@ describe('cancelUpstream', () => {
 
   it('does nothing when the exchange has no upstream connection or no upstream stream', () => {
     const calls: Calls = [];
-    const noConnection = relaying(calls, new ResetBudget(1, 1, 0));
+    const noConnection = relaying(calls, new ResetBudget(1, 1, { now: () => 0, setTimeout: () => null, clearTimeout: () => {} }));
     noConnection.exchange.upstream = null;
     cancelUpstream(noConnection.exchange, 0);
     assert.equal(noConnection.exchange.upstreamStream, noConnection.stream);
     assert.equal(noConnection.stream.context, noConnection.exchange);
 
-    const noStream = relaying(calls, new ResetBudget(1, 1, 0));
+    const noStream = relaying(calls, new ResetBudget(1, 1, { now: () => 0, setTimeout: () => null, clearTimeout: () => {} }));
     const connection = noStream.exchange.upstream;
     noStream.exchange.upstreamStream = null;
     cancelUpstream(noStream.exchange, 0);
@@ -91,7 +91,7 @@ describe('cancelUpstream', () => {
 
   it('resets the stream with CANCEL within the reset budget, then lets go of it', () => {
     const calls: Calls = [];
-    const { exchange, stream } = relaying(calls, new ResetBudget(1, 1, 0));
+    const { exchange, stream } = relaying(calls, new ResetBudget(1, 1, { now: () => 0, setTimeout: () => null, clearTimeout: () => {} }));
     cancelUpstream(exchange, 0);
     assert.deepEqual(calls, [`reset 5 ${ErrorCode.CANCEL}`]);
     assert.equal(stream.context, null);
@@ -111,7 +111,7 @@ describe('cancelUpstream', () => {
 
   it('past the reset budget, leaves the stream to finish unowned instead of resetting it', () => {
     const calls: Calls = [];
-    const budget = new ResetBudget(1, 1, 0);
+    const budget = new ResetBudget(1, 1, { now: () => 0, setTimeout: () => null, clearTimeout: () => {} });
     const first = relaying(calls, budget);
     const second = relaying(calls, budget);
     cancelUpstream(first.exchange, 0);
@@ -125,7 +125,7 @@ describe('cancelUpstream', () => {
   it('takes from the budget at the time it is given', () => {
     const calls: Calls = [];
     // One reset, refilled at one per second: spent at 0, still short of a whole token at 999 ms, whole again at 1000.
-    const budget = new ResetBudget(1, 1, 0);
+    const budget = new ResetBudget(1, 1, { now: () => 0, setTimeout: () => null, clearTimeout: () => {} });
     for (const now of [0, 999, 1000]) cancelUpstream(relaying(calls, budget).exchange, now);
     assert.deepEqual(calls, ['reset 5 8', 'reset 5 8']);
     const late = relaying(calls, budget);

@@ -3,6 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ResetBudget } from '../../agent/upstream/reset-budget.ts';
+import type { Clock } from '../../agent/vocabulary/clock.ts';
+
+/** A clock that says `now` (the budget reads it once, when made; takes are given their time). */
+const clockAt = (now: number): Clock => ({ now: () => now, setTimeout: () => null, clearTimeout: () => {} });
 
 /** How many of `attempts` takes at time `now` succeed. */
 function takes(budget: ResetBudget, now: number, attempts: number): number {
@@ -13,7 +17,7 @@ function takes(budget: ResetBudget, now: number, attempts: number): number {
 
 describe('ResetBudget', () => {
   it('starts full: the burst is available at once, and not one more', () => {
-    const budget = new ResetBudget(5, 4, 1000);
+    const budget = new ResetBudget(5, 4, clockAt(1000));
     assert.deepEqual(
       Array.from({ length: 7 }, () => budget.take(1000)),
       [true, true, true, true, true, false, false],
@@ -21,7 +25,7 @@ describe('ResetBudget', () => {
   });
 
   it('refills at the rate: 4 per second is one every 250 ms', () => {
-    const budget = new ResetBudget(3, 4, 0);
+    const budget = new ResetBudget(3, 4, clockAt(0));
     assert.equal(takes(budget, 0, 3), 3);
     assert.equal(budget.take(249), false);
     assert.equal(budget.take(250), true);
@@ -31,7 +35,7 @@ describe('ResetBudget', () => {
   });
 
   it('keeps fractions of a token across takes that fail', () => {
-    const budget = new ResetBudget(2, 4, 0);
+    const budget = new ResetBudget(2, 4, clockAt(0));
     assert.equal(takes(budget, 0, 2), 2);
     // Half a token at 125 ms (refused), the other half by 250 ms.
     assert.equal(budget.take(125), false);
@@ -43,7 +47,7 @@ describe('ResetBudget', () => {
   });
 
   it('never holds more than the burst, however long it was idle', () => {
-    const budget = new ResetBudget(3, 4, 0);
+    const budget = new ResetBudget(3, 4, clockAt(0));
     assert.equal(takes(budget, 0, 3), 3);
     assert.equal(takes(budget, 3_600_000, 10), 3);
     // Not full only at the moment of the take: the cap applies to what accumulates, so 250 ms later there is 1.
@@ -51,12 +55,12 @@ describe('ResetBudget', () => {
   });
 
   it('a full bucket stays full: idle time before the first take does not add beyond the burst', () => {
-    const budget = new ResetBudget(2, 1000, 0);
+    const budget = new ResetBudget(2, 1000, clockAt(0));
     assert.equal(takes(budget, 10_000, 5), 2);
   });
 
   it('time that stands still or goes backwards adds nothing and moves nothing', () => {
-    const budget = new ResetBudget(1, 4, 1000);
+    const budget = new ResetBudget(1, 4, clockAt(1000));
     assert.equal(budget.take(1000), true);
     assert.equal(budget.take(1000), false);
     assert.equal(budget.take(900), false);
@@ -67,7 +71,7 @@ describe('ResetBudget', () => {
   });
 
   it('time that goes backwards takes nothing away either', () => {
-    const budget = new ResetBudget(2, 4, 1000);
+    const budget = new ResetBudget(2, 4, clockAt(1000));
     assert.equal(budget.take(500), true);
     assert.equal(budget.take(0), true);
     assert.equal(budget.take(0), false);
@@ -77,14 +81,14 @@ describe('ResetBudget', () => {
   });
 
   it('counts from the time it was made, not from zero', () => {
-    const budget = new ResetBudget(1, 4, 10_000);
+    const budget = new ResetBudget(1, 4, clockAt(10_000));
     assert.equal(budget.take(10_000), true);
     assert.equal(budget.take(10_200), false);
     assert.equal(budget.take(10_250), true);
   });
 
   it('sustains exactly its rate once the burst is spent', () => {
-    const budget = new ResetBudget(100, 20, 0);
+    const budget = new ResetBudget(100, 20, clockAt(0));
     assert.equal(takes(budget, 0, 150), 100);
     let granted = 0;
     // One attempt every 10 ms for 10 s: 20 per second, so 200 granted.
