@@ -20,6 +20,8 @@ APT_PACKAGES=(
   util-linux     # unshare, nsenter, setpriv: the test kubelet's mount namespace, probes and capabilities
   chromium       # the dashboard's browser test (driven by playwright-core, which downloads no browser)
   prometheus     # promtool checks the exposition; a real Prometheus answers every query of the Grafana dashboard
+  golang-go      # builds the grpc-go test peers (lab/grpc-go/) offline, in GOPATH mode
+  golang-google-grpc-dev # grpc-go's sources for those peers: a gRPC implementation nobody here wrote
 )
 # npm runs `npm ci`, which fetches the pinned Node (package.json), so any Node that runs npm will do. Debian's npm
 # also brings the Node headers node-gyp needs (npm → node-gyp → libnode-dev). An npm already installed is kept.
