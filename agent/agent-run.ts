@@ -4,6 +4,7 @@
 import { AgentReadiness } from './admin/agent-readiness.ts';
 import { startHealthEndpoints } from './admin/health-endpoints.ts';
 import { BalancerSet } from './balancer/balancer-set.ts';
+import { DEFAULT_OUTLIER_POLICY } from './balancer/outlier-ejection.ts';
 import { ConfigError, metricsAddresses, type Config } from './config.ts';
 import type { ProbeThread } from './admin/probe-thread.ts';
 import type { InterceptionView } from './intercept/interception-manager.ts';
@@ -46,9 +47,18 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
   const registry = new EndpointRegistry();
   // The relay is created after the balancers, which call back into it when an endpoint leaves.
   let relay: Relay | null = null;
+  const balancerLog = logger.child({ component: 'balancer' });
   const balancers = new BalancerSet(registry, {
     defaultBalancer: config.balancer,
-    hooks: { onEndpointRemoved: (load) => relay?.drainEndpoint(load.address) },
+    hooks: {
+      onEndpointRemoved: (load) => relay?.drainEndpoint(load.address),
+      onEndpointEjected: (load, key, forMs, failures) => {
+        metrics.countError('ML_ENDPOINT_EJECTED');
+        balancerLog.warn({ code: 'ML_ENDPOINT_EJECTED', service: key, endpoint: load.address, failures, forMs }, 'endpoint ejected: it failed request after request');
+      },
+    },
+    // Ejections end by themselves; their timers never keep a stopping agent alive.
+    outliers: { policy: DEFAULT_OUTLIER_POLICY, clock: backgroundClock },
   });
   const routes = new BalancerRoutes(balancers);
   metrics.followEndpoints(() => balancers.describe());

@@ -21,7 +21,7 @@ const balanced: BalancedService[] = [];
 for (let s = 0; s < services; s++) {
   const key = `ns${s % 10}/svc${s}:50051`;
   const list = Array.from({ length: endpoints }, (_, e) => `10.${s >> 8}.${s & 255}.${e + 1}:50051`);
-  balanced.push({ key, balancer: 'p2c-ewma', endpoints: list.map((address) => ({ address, ready: true, serving: true, terminating: false, eligible: true, inFlight: 1, latencyMs: 1.5, backingOff: false })) });
+  balanced.push({ key, balancer: 'p2c-ewma', endpoints: list.map((address) => ({ address, ready: true, serving: true, terminating: false, eligible: true, inFlight: 1, latencyMs: 1.5, backingOff: false, ejected: false })) });
 }
 const handles = balanced.flatMap((service) => service.endpoints.map((endpoint) => metrics.requestMetrics(service.key, endpoint.address)));
 const sampler = new DashboardSampler({

@@ -9,15 +9,16 @@ import { REQUEST_DURATION_BUCKETS, type ServiceReading, serviceLabels } from '..
  * An endpoint and a service as their balancer describes them (ServiceBalancer.describe()), what a frame reads of them,
  * with what the relay knows of the endpoint's connections: whether a connect failure keeps it in backoff.
  */
-export type BalancedEndpoint = Pick<EndpointView, 'address' | 'ready' | 'serving' | 'terminating' | 'eligible' | 'inFlight' | 'latencyMs'> & { backingOff: boolean };
+export type BalancedEndpoint = Pick<EndpointView, 'address' | 'ready' | 'serving' | 'terminating' | 'eligible' | 'ejected' | 'inFlight' | 'latencyMs'> & { backingOff: boolean };
 export type BalancedService = Pick<ServiceBalancerView, 'key' | 'balancer'> & { endpoints: BalancedEndpoint[] };
 
 /**
  * `ready`: picked from. `backing off`: in the picker, but its last connect failed and the relay waits before the next
- * attempt, picking others meanwhile. `draining`: terminating but still serving, finishing what it has, given nothing
+ * attempt, picking others meanwhile. `ejected`: out of the picker after failing request after request, until its
+ * probation ends (balancer/outlier-ejection.ts). `draining`: terminating but still serving, finishing what it has, given nothing
  * new. `terminating`: terminating and no longer serving. `not ready`: neither ready nor terminating.
  */
-export const ENDPOINT_DISPLAY_STATES = ['ready', 'backing off', 'draining', 'terminating', 'not ready'] as const;
+export const ENDPOINT_DISPLAY_STATES = ['ready', 'backing off', 'ejected', 'draining', 'terminating', 'not ready'] as const;
 export type EndpointDisplayState = (typeof ENDPOINT_DISPLAY_STATES)[number];
 
 export interface EndpointFrame {
@@ -58,6 +59,7 @@ export interface ServiceFrame {
 
 export function endpointDisplayState(endpoint: BalancedEndpoint): EndpointDisplayState {
   if (endpoint.eligible) return endpoint.backingOff ? 'backing off' : 'ready';
+  if (endpoint.ejected) return 'ejected';
   if (endpoint.terminating) return endpoint.serving ? 'draining' : 'terminating';
   return 'not ready';
 }

@@ -4,7 +4,9 @@ import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
 import type { RegistryUpdate } from '../registry/endpoint.ts';
 import { createTimeCell, DEFAULT_LOAD_OPTIONS, type LoadOptions } from './endpoint-load.ts';
 import { type BalancingPolicy, fastRandomInt, type PolicyDeps } from './picker.ts';
+import { OutlierEjection, type OutlierPolicy } from './outlier-ejection.ts';
 import { policyByName } from './policies.ts';
+import type { Clock } from '../vocabulary/clock.ts';
 import type { BalancerName } from '../vocabulary/balancer-names.ts';
 import {
   type EndpointHooks,
@@ -22,6 +24,8 @@ export interface BalancerSetOptions {
   load?: Partial<LoadOptions>;
   /** Installed on every ServiceBalancer this set creates (they fire for services seen at construction too). */
   hooks?: EndpointHooks;
+  /** Outlier ejection of every service (its timers on this clock); none: endpoints are never ejected. */
+  outliers?: { policy: OutlierPolicy; clock: Clock } | null;
 }
 
 /**
@@ -49,7 +53,12 @@ export class BalancerSet {
     this.load = { ...DEFAULT_LOAD_OPTIONS, ...options.load, latestSample: latest };
     this.policyDeps = { randomInt: options.randomInt ?? fastRandomInt(), time: latest };
     this.hooks = options.hooks ?? {};
-    this.balancerDeps = { policyFor: (name) => this.policyFor(name), load: this.load };
+    const outliers = options.outliers ?? null;
+    this.balancerDeps = {
+      policyFor: (name) => this.policyFor(name),
+      load: this.load,
+      outliers: outliers === null ? null : (events) => new OutlierEjection(outliers.policy, outliers.clock, events),
+    };
     this.unsubscribe = null;
     this.unsubscribe = registry.subscribeBatches((updates) => this.applyBatch(updates));
   }

@@ -68,6 +68,10 @@ export class EndpointLoad {
   inFlight: number;
   /** Requests started since this object was created (for debugging and the dashboard). */
   started: number;
+  /** Failures since the last answer (outlier ejection's count; its owner may set it, see ServiceBalancer). */
+  consecutiveFailures: number;
+  /** Told of every failure, after it was counted (the service's outlier ejection); null when nobody listens. */
+  failureListener: ((load: EndpointLoad) => void) | null;
   /** [EWMA]: the latency estimate in ns at [STAMP]: the time of the last sample. A typed array, not two fields:
    *  V8 boxes every double stored in an object field, which would allocate on every sample. */
   private readonly estimate: Float64Array;
@@ -82,6 +86,8 @@ export class EndpointLoad {
     this.address = address;
     this.inFlight = 0;
     this.started = 0;
+    this.consecutiveFailures = 0;
+    this.failureListener = null;
     this.estimate = new Float64Array(2);
     this.clock = options.now;
     this.decayNs = options.decayNs;
@@ -111,13 +117,16 @@ export class EndpointLoad {
    *  when the caller has just read the clock anyway. */
   onFinish(latencyNs: number, nowNs: number = this.clock()): void {
     this.inFlight--;
+    this.consecutiveFailures = 0;
     this.observe(latencyNs, nowNs);
   }
 
   /** The endpoint failed the request (connect failure, refused, reset before a response): a penalty sample. */
   onFailure(nowNs: number = this.clock()): void {
     this.inFlight--;
+    this.consecutiveFailures++;
     this.observe(this.penaltyNs, nowNs);
+    this.failureListener?.(this);
   }
 
   /** The request ended without telling anything about the endpoint (the client cancelled): no sample. */

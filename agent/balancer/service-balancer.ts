@@ -2,6 +2,7 @@
 
 import { type EndpointSpec, eligibleEndpoints, type RegistryUpdate } from '../registry/endpoint.ts';
 import { EndpointLoad, type LoadOptions } from './endpoint-load.ts';
+import type { OutlierEjection, OutlierEvents } from './outlier-ejection.ts';
 import { type BalancingPolicy, EMPTY_PICKER, type Picker } from './picker.ts';
 import type { BalancerName } from '../vocabulary/balancer-names.ts';
 
@@ -16,12 +17,16 @@ export interface EndpointHooks {
   onEndpointDraining?: EndpointHook | null;
   /** No longer listed: its load object is handed back once, so the owner can drain and close its pool. */
   onEndpointRemoved?: EndpointHook | null;
+  /** Out of the picker for `forMs` after failing request after request (outlier-ejection.ts). */
+  onEndpointEjected?: ((load: EndpointLoad, key: string, forMs: number, failures: number) => void) | null;
 }
 
 export interface ServiceBalancerDeps {
   /** The policy for a per-service override, or the agent default for null. */
   policyFor(name: BalancerName | null): BalancingPolicy;
   load: LoadOptions;
+  /** The service's outlier ejection, made with the events it reports to; none: no endpoint is ever ejected. */
+  outliers?: ((events: OutlierEvents) => OutlierEjection) | null;
 }
 
 export interface EndpointView {
@@ -31,6 +36,8 @@ export interface EndpointView {
   terminating: boolean;
   /** In the current picker. */
   eligible: boolean;
+  /** Out of the picker for failing request after request, until its probation ends. */
+  ejected: boolean;
   inFlight: number;
   started: number;
   latencyMs: number;
@@ -55,6 +62,8 @@ export class ServiceBalancer {
   onEndpointActive: EndpointHook | null;
   onEndpointDraining: EndpointHook | null;
   onEndpointRemoved: EndpointHook | null;
+  private readonly onEndpointEjected: EndpointHooks['onEndpointEjected'];
+  private readonly outliers: OutlierEjection | null;
   private current: Picker = EMPTY_PICKER;
   private policy: BalancingPolicy;
   private override: BalancerName | null = null;
@@ -73,6 +82,12 @@ export class ServiceBalancer {
     this.onEndpointActive = hooks.onEndpointActive ?? null;
     this.onEndpointDraining = hooks.onEndpointDraining ?? null;
     this.onEndpointRemoved = hooks.onEndpointRemoved ?? null;
+    this.onEndpointEjected = hooks.onEndpointEjected ?? null;
+    this.outliers =
+      deps.outliers?.({
+        ejected: (address, forMs) => this.ejected(address, forMs),
+        readmitted: (address) => this.readmitted(address),
+      }) ?? null;
   }
 
   /** The current snapshot; read it per request (it is replaced, never mutated). */
@@ -162,6 +177,7 @@ export class ServiceBalancer {
         serving: spec.serving,
         terminating: spec.terminating,
         eligible: this.eligible.has(spec.address),
+        ejected: this.outliers?.isEjected(spec.address) ?? false,
         inFlight: load.inFlight,
         started: load.started,
         latencyMs: load.latencyAt(now) / 1e6,
@@ -173,7 +189,30 @@ export class ServiceBalancer {
   private list(endpoint: EndpointSpec, initialRtt: () => number): void {
     this.specs.set(endpoint.address, endpoint);
     if (this.loads.has(endpoint.address)) return;
-    this.loads.set(endpoint.address, new EndpointLoad(endpoint.address, this.deps.load, initialRtt()));
+    const load = new EndpointLoad(endpoint.address, this.deps.load, initialRtt());
+    if (this.outliers !== null) load.failureListener = (failing) => this.failing(failing);
+    this.loads.set(endpoint.address, load);
+  }
+
+  /** A failure of an endpoint: ejected once it has failed enough in a row, if the service can spare it. */
+  private failing(load: EndpointLoad): void {
+    const outliers = this.outliers;
+    if (outliers === null || !this.eligible.has(load.address) || this.lifecycle === 'closed') return;
+    // Candidates: what the picker would hold without ejections (the ones in it now, and those ejected).
+    outliers.failed(load.address, load.consecutiveFailures, this.eligible.size + outliers.ejected);
+  }
+
+  private ejected(address: string, forMs: number): void {
+    const load = this.loads.get(address);
+    this.publish([], false);
+    if (load !== undefined) this.onEndpointEjected?.(load, this.key, forMs, load.consecutiveFailures);
+  }
+
+  /** Back on trial: one more failure in a row ejects it again (for twice as long), one answer clears it. */
+  private readmitted(address: string): void {
+    const load = this.loads.get(address);
+    if (load !== undefined && this.outliers !== null) load.consecutiveFailures = this.outliers.policy.consecutiveFailures - 1;
+    this.publish([], false);
   }
 
   /**
@@ -201,12 +240,16 @@ export class ServiceBalancer {
     const load = this.loads.get(address);
     this.specs.delete(address);
     this.loads.delete(address);
-    if (load !== undefined) removed.push(load);
+    this.outliers?.forget(address);
+    if (load !== undefined) {
+      load.failureListener = null;
+      removed.push(load);
+    }
   }
 
   private publish(removed: readonly EndpointLoad[], policyChanged: boolean): void {
     const previous = this.eligible;
-    const eligible = eligibleEndpoints([...this.specs.values()]);
+    const eligible = this.withoutEjected(eligibleEndpoints([...this.specs.values()]));
     const next = new Set(eligible.map((e) => e.address));
     if (policyChanged || !sameMembers(previous, next)) {
       this.current =
@@ -223,6 +266,15 @@ export class ServiceBalancer {
     for (const address of next) {
       if (!previous.has(address)) this.onEndpointActive?.(this.loads.get(address) as EndpointLoad, this.key);
     }
+  }
+
+  /** The endpoints the conditions allow, less the ejected ones — unless that leaves none (the cap on ejections
+   *  counts endpoints as they were; if others have gone since, an ejected endpoint beats no endpoint). */
+  private withoutEjected(eligible: EndpointSpec[]): EndpointSpec[] {
+    const outliers = this.outliers;
+    if (outliers === null || outliers.ejected === 0) return eligible;
+    const kept = eligible.filter((endpoint) => !outliers.isEjected(endpoint.address));
+    return kept.length > 0 ? kept : eligible;
   }
 }
 

@@ -60,6 +60,10 @@ export const ERRORS = {
     grpcStatus: GrpcStatus.UNAVAILABLE,
     description: 'Connecting to the chosen endpoint failed (refused, unreachable, reset during the handshake); nothing was sent.',
   },
+  ML_ENDPOINT_EJECTED: {
+    grpcStatus: null,
+    description: 'An endpoint failed request after request (connects refused or timed out, streams refused, connections lost) and is out of the picker for a probation that doubles with each ejection; never more than half of a service\'s endpoints.',
+  },
   ML_UPSTREAM_PROTOCOL: {
     grpcStatus: GrpcStatus.UNAVAILABLE,
     description: 'The endpoint does not speak HTTP/2 cleartext (e.g. it answered HTTP/1.1) or broke the protocol on its connection.',

@@ -15,6 +15,7 @@ const endpoint = (address: string, fields: Partial<BalancedService['endpoints'][
   inFlight: 0,
   latencyMs: 1,
   backingOff: false,
+  ejected: false,
   ...fields,
 });
 
@@ -65,7 +66,7 @@ describe('serviceFrames', () => {
     assert.equal(frame.evenShare, 1 / 3);
     assert.equal(frame.spread, 2);
     assert.equal(frame.idleReady, 0);
-    assert.deepEqual(frame.endpointsByState, { ready: 3, 'backing off': 0, draining: 0, terminating: 0, 'not ready': 0 });
+    assert.deepEqual(frame.endpointsByState, { ready: 3, 'backing off': 0, ejected: 0, draining: 0, terminating: 0, 'not ready': 0 });
   });
 
   it('draining and backing-off endpoints are out of the even share and the spread; a ready one that got nothing is counted idle, with no spread', () => {
@@ -81,7 +82,7 @@ describe('serviceFrames', () => {
     ];
     const [frame] = serviceFrames(null, metrics.readings(), services, 1);
     assert.deepEqual(frame.endpoints.map((e) => e.state), ['ready', 'draining', 'ready', 'not ready', 'backing off']);
-    assert.deepEqual(frame.endpointsByState, { ready: 2, 'backing off': 1, draining: 1, terminating: 0, 'not ready': 1 });
+    assert.deepEqual(frame.endpointsByState, { ready: 2, 'backing off': 1, ejected: 0, draining: 1, terminating: 0, 'not ready': 1 });
     assert.equal(frame.evenShare, 1 / 2);
     assert.equal(frame.idleReady, 1);
     assert.equal(frame.spread, null);
@@ -100,6 +101,7 @@ describe('serviceFrames', () => {
     assert.equal(endpointDisplayState(endpoint('x')), 'ready');
     assert.equal(endpointDisplayState(endpoint('x', { eligible: false, terminating: true, serving: true })), 'draining');
     assert.equal(endpointDisplayState(endpoint('x', { backingOff: true })), 'backing off');
+    assert.equal(endpointDisplayState(endpoint('x', { eligible: false, ejected: true })), 'ejected');
     assert.equal(endpointDisplayState(endpoint('x', { eligible: false, terminating: true, serving: false })), 'terminating');
     assert.equal(endpointDisplayState(endpoint('x', { eligible: false })), 'not ready');
     // A pool that backs off matters only while the endpoint is in the picker; out of it, its conditions say it.

@@ -19,7 +19,7 @@ async function setup() {
     clock,
     wallClockMs: () => clock.now(),
     readings: () => metrics.readings(),
-    services: () => [{ key: KEY, balancer: 'round-robin', endpoints: [{ address: '10.0.0.1:8080', ready: true, serving: true, terminating: false, eligible: true, inFlight: 2, latencyMs: 1, backingOff: false }] }],
+    services: () => [{ key: KEY, balancer: 'round-robin', endpoints: [{ address: '10.0.0.1:8080', ready: true, serving: true, terminating: false, eligible: true, inFlight: 2, latencyMs: 1, backingOff: false, ejected: false }] }],
     agent: () => ({ readiness: { ready: true }, version: '0.1.0', node: 'node-a', rssBytes: 1, eventLoopDelayMs: 0 }),
   });
   const app = createAdminServer({

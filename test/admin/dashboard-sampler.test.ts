@@ -21,7 +21,7 @@ function setup() {
       readings++;
       return metrics.readings();
     },
-    services: () => [{ key: KEY, balancer: 'p2c-ewma', endpoints: [{ address: '10.0.0.1:8080', ready: true, serving: true, terminating: false, eligible: true, inFlight: 0, latencyMs: 1, backingOff: false }] }],
+    services: () => [{ key: KEY, balancer: 'p2c-ewma', endpoints: [{ address: '10.0.0.1:8080', ready: true, serving: true, terminating: false, eligible: true, inFlight: 0, latencyMs: 1, backingOff: false, ejected: false }] }],
     agent: () => AGENT,
     pods: () => [{ namespace: 'default', name: 'client', ips: ['10.1.0.5'] }],
     events: () => [{ time: 't', level: 'info', component: null, msg: 'meshlite ready', code: null }],

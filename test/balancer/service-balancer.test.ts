@@ -279,8 +279,8 @@ test('describe lists every listed endpoint with its state and load', () => {
     key: KEY,
     balancer: 'round-robin',
     endpoints: [
-      { address: '10.0.0.1:50051', ready: true, serving: true, terminating: false, eligible: true, inFlight: 1, started: 1, latencyMs: 1 },
-      { address: '10.0.0.2:50051', ready: false, serving: true, terminating: true, eligible: false, inFlight: 0, started: 0, latencyMs: 1 },
+      { address: '10.0.0.1:50051', ready: true, serving: true, terminating: false, eligible: true, ejected: false, inFlight: 1, started: 1, latencyMs: 1 },
+      { address: '10.0.0.2:50051', ready: false, serving: true, terminating: true, eligible: false, ejected: false, inFlight: 0, started: 0, latencyMs: 1 },
     ],
   });
 });

@@ -24,7 +24,7 @@
     'UNAUTHENTICATED',
   ];
   /** The order states are counted in, worst last. */
-  const ENDPOINT_STATES = ['ready', 'backing off', 'draining', 'terminating', 'not ready'];
+  const ENDPOINT_STATES = ['ready', 'backing off', 'ejected', 'draining', 'terminating', 'not ready'];
 
   function agentState(readiness) {
     if (readiness?.ready === true) return { state: 'ready', reason: '' };
