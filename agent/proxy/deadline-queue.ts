@@ -72,6 +72,8 @@ export class DeadlineQueue {
     if (next >= this.timerAt) return;
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timerAt = next;
+    // A deadline beyond a platform timer's range (grpc-timeout allows 99999999H) is the clock's to chain: it re-arms
+    // once per 24.8 days, so this timer is set once whatever the deadline (see vocabulary/clock.ts, MAX_TIMER_MS).
     this.timer = this.clock.setTimeout(this.fire, Math.max(0, next - this.clock.now()));
   }
 

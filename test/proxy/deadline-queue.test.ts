@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type DeadlineEntry, DeadlineQueue } from '../../agent/proxy/deadline-queue.ts';
+import { type PlatformTimers, platformClock } from '../../agent/vocabulary/clock.ts';
 import { FakeTimers } from '../support/fake-timers.ts';
 import { seededRandom } from '../support/seeded-random.ts';
 
@@ -247,5 +248,32 @@ describe('DeadlineQueue', () => {
     queue.clear();
     assert.deepEqual(clock.calls, []);
     assert.equal(queue.size, 0);
+  });
+
+  it('a deadline of 99999999H on the real clock arms one timer and re-arms none, without a warning', async () => {
+    // Node's own timers, counted: before the clock chained long delays, this deadline re-armed every 1 ms and warned each time.
+    let armed = 0;
+    const counting: PlatformTimers = {
+      setTimeout: (callback, ms) => {
+        armed++;
+        return setTimeout(callback, ms);
+      },
+      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    };
+    const clock = platformClock(counting, true);
+    const queue = new DeadlineQueue(clock);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning.name);
+    };
+    process.on('warning', onWarning);
+    let fired = 0;
+    queue.add({ deadlineAt: clock.now() + 99_999_999 * 3_600_000, deadlineIndex: -1, onDeadline: () => fired++ });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    queue.clear();
+    process.off('warning', onWarning);
+    assert.equal(armed, 1, 'one timer armed in 200 ms');
+    assert.equal(fired, 0);
+    assert.deepEqual(warnings, []);
   });
 });
