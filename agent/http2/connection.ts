@@ -26,6 +26,7 @@ export type ConnectionState =
   | { state: 'closed'; error: Http2ConnectionError | null };
 
 const GRACEFUL_PING = Buffer.from('mlgoaway', 'latin1');
+const USER_PING = Buffer.from('mlping00', 'latin1');
 
 export class Http2Connection<C = unknown, S = unknown> {
   /** The handler's own slot for this connection (see Http2Handler). */
@@ -45,6 +46,7 @@ export class Http2Connection<C = unknown, S = unknown> {
   private state: ConnectionState = { state: 'open' };
   private readonly flusher: BatchedFlush;
   private peerSentGoaway = false;
+  private pingAckCallback: (() => void) | null = null;
 
   constructor(transport: Transport, handler: Http2Handler<C, S>, options: ConnectionOptions) {
     this.transport = transport;
@@ -150,8 +152,14 @@ export class Http2Connection<C = unknown, S = unknown> {
     this.receiveWindow.consume(stream, consumed, this.streams.has(stream.id));
   }
 
-  ping(): void {
-    this.writer.writePing(0, Buffer.from('mlping00', 'latin1'));
+  /**
+   * Sends a PING; `onAck` runs when the peer acknowledges it (a keepalive learns that the peer still reads). One at a
+   * time: every PING of ours carries the same payload, so a second one sent before the first came back takes over
+   * the callback.
+   */
+  ping(onAck?: () => void): void {
+    this.writer.writePing(0, USER_PING);
+    this.pingAckCallback = onAck ?? null;
     this.flusher.request();
   }
 
@@ -218,6 +226,12 @@ export class Http2Connection<C = unknown, S = unknown> {
   // ---- stream and connection lifecycle ----
 
   private pingAcknowledged(payload: Buffer): void {
+    if (payload.equals(USER_PING)) {
+      const callback = this.pingAckCallback;
+      this.pingAckCallback = null;
+      callback?.();
+      return;
+    }
     if (payload.equals(GRACEFUL_PING) && this.state.state === 'draining' && !this.streams.finalGoawaySent) {
       this.sendFinalGoaway(ErrorCode.NO_ERROR, null);
       this.flusher.request();

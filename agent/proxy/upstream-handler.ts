@@ -14,7 +14,8 @@ export class UpstreamHandler implements UpstreamHttp2Handler<Exchange> {
     this.relay = relay;
   }
 
-  onHeaders(_connection: ExchangeUpstream, stream: Stream<Exchange>, headers: string[], endStream: boolean, isTrailers: boolean): void {
+  onHeaders(connection: ExchangeUpstream, stream: Stream<Exchange>, headers: string[], endStream: boolean, isTrailers: boolean): void {
+    markStreamFrame(connection);
     const exchange = stream.context;
     if (exchange === null) return; // orphaned by a cancel past the reset budget
     const downstream = exchange.downstream;
@@ -30,6 +31,7 @@ export class UpstreamHandler implements UpstreamHttp2Handler<Exchange> {
   }
 
   onData(connection: ExchangeUpstream, stream: Stream<Exchange>, data: Buffer, endStream: boolean): void {
+    markStreamFrame(connection);
     const exchange = stream.context;
     if (exchange === null) {
       connection.consume(stream, data.length);
@@ -58,7 +60,9 @@ export class UpstreamHandler implements UpstreamHttp2Handler<Exchange> {
     connection.context?.onPeerGoaway();
   }
 
-  onRemoteSettings(): void {}
+  onRemoteSettings(connection: ExchangeUpstream): void {
+    connection.context?.onPeerSettings();
+  }
 
   onConnectionClose(connection: ExchangeUpstream, error: Http2ConnectionError | null): void {
     connection.context?.onClosed(error === null ? null : error.message);
@@ -66,6 +70,12 @@ export class UpstreamHandler implements UpstreamHttp2Handler<Exchange> {
 }
 
 const GRPC_INTERNAL = 13;
+
+/** The endpoint wrote HEADERS or DATA: its next PING from our keepalive is free (see upstream/upstream-keepalive.ts). */
+function markStreamFrame(connection: ExchangeUpstream): void {
+  const upstream = connection.context;
+  if (upstream !== null) upstream.streamFrameSeen = true;
+}
 
 /** The grpc-status of a trailer (or Trailers-Only) block; a missing or malformed one is INTERNAL per the gRPC spec. */
 function grpcStatusIn(headers: readonly string[]): number {

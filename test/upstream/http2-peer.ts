@@ -97,7 +97,7 @@ function owner(connection: Http2Connection): UpstreamConnection | null {
   return connection.context as UpstreamConnection | null;
 }
 
-/** Forwards what the relay's upstream handler forwards (stream ends, GOAWAY, close), and nothing else. */
+/** Forwards what the relay's upstream handler forwards (the endpoint's SETTINGS, stream ends, GOAWAY, close), and nothing else. */
 export const upstreamEvents: Http2Handler = {
   onHeaders() {},
   onData(connection: Http2Connection, stream: Stream, data: Buffer) {
@@ -113,7 +113,9 @@ export const upstreamEvents: Http2Handler = {
   onGoaway(connection: Http2Connection) {
     owner(connection)?.onPeerGoaway();
   },
-  onRemoteSettings() {},
+  onRemoteSettings(connection: Http2Connection) {
+    owner(connection)?.onPeerSettings();
+  },
   onConnectionClose(connection: Http2Connection, error: Http2ConnectionError | null) {
     owner(connection)?.onClosed(error === null ? null : error.message);
   },
