@@ -1,10 +1,12 @@
 // The frames that are neither DATA nor header blocks — SETTINGS (and the acknowledgement ours must get in time),
-// PING, GOAWAY, WINDOW_UPDATE, PRIORITY, RST_STREAM — each checked against RFC 9113 §6 and applied.
+// PING, GOAWAY, WINDOW_UPDATE, PRIORITY, RST_STREAM — each checked against RFC 9113 §6 and applied. On a server
+// connection, resets, PINGs and SETTINGS are first counted against the client's flood limits (flood-guard.ts).
 
 import type { Clock } from '../vocabulary/clock.ts';
 import type { InputOwner, InputParts } from './connection-input.ts';
 import type { Http2Connection } from './connection.ts';
 import { ErrorCode, Flag } from './constants.ts';
+import { DEFAULT_FLOOD_LIMITS, FloodGuard } from './flood-guard.ts';
 import type { FrameWriter } from './frame-writer.ts';
 import type { Http2Handler } from './handler.ts';
 import { type Http2Settings, applySettingsPayload } from './settings.ts';
@@ -26,6 +28,8 @@ export class ControlFrames {
   private readonly streams: StreamTable;
   private readonly output: StreamOutput;
   private readonly owner: InputOwner;
+  /** A client's flood limits (server role only: the peers we connect to are endpoints we chose). */
+  private readonly flood: FloodGuard | null;
 
   constructor(parts: InputParts, owner: InputOwner) {
     this.connection = parts.connection;
@@ -38,6 +42,12 @@ export class ControlFrames {
     this.streams = parts.streams;
     this.output = parts.output;
     this.owner = owner;
+    this.flood =
+      parts.role === 'server'
+        ? new FloodGuard(parts.timers, DEFAULT_FLOOD_LIMITS, (_kind, reason) => owner.connectionError(ErrorCode.ENHANCE_YOUR_CALM, reason))
+        : null;
+    // Header intake counts the streams it admits and refuses against the same limits.
+    parts.headers.watchFloods(this.flood);
   }
 
   /** Our SETTINGS are on their way: the peer must acknowledge them in time. */
@@ -77,6 +87,7 @@ export class ControlFrames {
       if (this.streams.isIdle(streamId)) return this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${streamId}`);
       return;
     }
+    if (this.flood !== null && stream.openedByPeer && !this.flood.admitPeerReset(streamId)) return;
     const code = payload.readUInt32BE(0);
     this.owner.forgetStream(stream);
     this.handler.onStreamReset(this.connection, stream, code, true);
@@ -95,6 +106,8 @@ export class ControlFrames {
       return;
     }
     if (payload.length % 6 !== 0) return owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS length not a multiple of 6');
+    // The limit also bounds the walks over every stream that a change of INITIAL_WINDOW_SIZE makes below.
+    if (this.flood !== null && !this.flood.admitSettings()) return;
     const previousWindow = this.remoteSettings.initialWindowSize;
     // The stream limit we assumed until now gives way to the RFC's "no limit" unless the peer names one.
     if (!this.remoteSettingsSeen) this.remoteSettings.maxConcurrentStreams = UNLIMITED_STREAMS;
@@ -116,6 +129,7 @@ export class ControlFrames {
     if (streamId !== 0) return this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
     if (payload.length !== 8) return this.owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING length is not 8');
     if ((flags & Flag.ACK) === 0) {
+      if (this.flood !== null && !this.flood.admitPing()) return;
       this.writer.writePing(Flag.ACK, payload);
       this.owner.requestFlush();
       return;
@@ -144,6 +158,7 @@ export class ControlFrames {
     const owner = this.owner;
     if (payload.length !== 4) return owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE length is not 4');
     const increment = payload.readUInt32BE(0) & 0x7fffffff;
+    if (increment > 0) this.flood?.peerSentData();
     if (streamId === 0) {
       if (increment === 0) return owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
       if (!this.output.growConnectionWindow(increment)) return owner.connectionError(ErrorCode.FLOW_CONTROL_ERROR, 'connection window above 2^31-1');

@@ -1,8 +1,10 @@
 // A complete received header block: HPACK-decoded, checked as a request head, response head or trailers, and for a
 // new peer stream the admission decision (stream ids, our GOAWAY, the concurrency limit, 431) before the handler sees it.
+// On a server connection every stream refused or reset here counts against the client's flood limits (flood-guard.ts).
 
 import { ErrorCode, Flag } from './constants.ts';
 import type { Http2Connection } from './connection.ts';
+import type { FloodGuard } from './flood-guard.ts';
 import type { Http2Handler } from './handler.ts';
 import {
   declaredContentLength,
@@ -37,6 +39,8 @@ export class IncomingHeaders {
   /** Only for the 431 answer to a header list above our limit. */
   private readonly output: StreamOutput;
   private readonly owner: IncomingHeadersOwner;
+  /** The client's flood limits (server role), given by ControlFrames, which owns them. */
+  private flood: FloodGuard | null = null;
 
   constructor(
     connection: Http2Connection,
@@ -59,6 +63,11 @@ export class IncomingHeaders {
     this.decoder = new HpackDecoder(localSettings.headerTableSize, localSettings.maxHeaderListSize);
   }
 
+  /** Counts admitted and refused streams against `guard` from now on. */
+  watchFloods(guard: FloodGuard | null): void {
+    this.flood = guard;
+  }
+
   /** The block of a HEADERS frame (and its CONTINUATIONs) is complete: decode it, then deliver or refuse it. */
   complete(streamId: number, flags: number, selfDependent: boolean, block: Buffer): void {
     let headers: string[] | null;
@@ -70,32 +79,32 @@ export class IncomingHeaders {
     const endStream = (flags & Flag.END_STREAM) !== 0;
     const stream = this.streams.get(streamId);
     if (stream === undefined) return this.onNewStream(streamId, headers, endStream, selfDependent);
-    const owner = this.owner;
-    if (selfDependent) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
-    if (!canReceive(stream.state)) return owner.streamError(streamId, stream, ErrorCode.STREAM_CLOSED, 'HEADERS on a half-closed stream');
-    if (headers === null) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'header list too large');
+    if (selfDependent) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
+    if (!canReceive(stream.state)) return this.resetStream(stream, ErrorCode.STREAM_CLOSED, 'HEADERS on a half-closed stream');
+    if (headers === null) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'header list too large');
     const isHead = this.clientRole && stream.headerBlocksReceived === 0;
     if (isHead) {
       const problem = responseHeadersProblem(headers);
-      if (problem !== null) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, problem);
+      if (problem !== null) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, problem);
       // Informational (1xx) responses are skipped: the real head follows.
       if (headers[1].charCodeAt(0) === 0x31) return;
       stream.expectedLength = declaredContentLength(headers);
-      if (stream.expectedLength === -2) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
+      if (stream.expectedLength === -2) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
     } else {
-      if (!endStream) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'trailers without END_STREAM');
+      if (!endStream) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'trailers without END_STREAM');
       const problem = trailersProblem(headers);
-      if (problem !== null) return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, problem);
+      if (problem !== null) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, problem);
     }
     stream.headerBlocksReceived++;
     if (endStream) {
       if (stream.expectedLength > 0 && stream.receivedLength !== stream.expectedLength) {
-        return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'DATA length differs from content-length');
+        return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'DATA length differs from content-length');
       }
       transitionStream(stream, 'recv-end');
     }
+    this.flood?.peerSentData();
     this.handler.onHeaders(this.connection, stream, headers, endStream, !isHead);
-    if (endStream) owner.closeIfDone(stream);
+    if (endStream) this.owner.closeIfDone(stream);
   }
 
   private onNewStream(streamId: number, headers: string[] | null, endStream: boolean, selfDependent: boolean): void {
@@ -114,18 +123,19 @@ export class IncomingHeaders {
     streams.notePeerStream(streamId);
     // After our final GOAWAY, new streams are ignored (the peer knows they were not processed).
     if (streams.aboveFinalGoaway(streamId)) return;
-    if (selfDependent) return owner.streamError(streamId, undefined, ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
+    if (selfDependent) return this.refuseStream(streamId, ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
     if (streams.peerActiveCount >= this.localSettings.maxConcurrentStreams) {
-      return owner.streamError(streamId, undefined, ErrorCode.REFUSED_STREAM, 'too many concurrent streams');
+      return this.refuseStream(streamId, ErrorCode.REFUSED_STREAM, 'too many concurrent streams');
     }
     const stream = new Stream(streamId, true, this.remoteSettings.initialWindowSize, this.localSettings.initialWindowSize);
     if (headers === null) return this.refuseOversizedHeaders(stream);
     const problem = requestHeadersProblem(headers);
-    if (problem !== null) return owner.streamError(streamId, undefined, ErrorCode.PROTOCOL_ERROR, problem);
+    if (problem !== null) return this.refuseStream(streamId, ErrorCode.PROTOCOL_ERROR, problem);
     stream.expectedLength = declaredContentLength(headers);
     if (stream.expectedLength === -2 || (endStream && stream.expectedLength > 0)) {
-      return owner.streamError(streamId, undefined, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
+      return this.refuseStream(streamId, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
     }
+    this.flood?.streamOpened(streamId);
     stream.headerBlocksReceived = 1;
     streams.addPeer(stream);
     transitionStream(stream, 'recv-headers');
@@ -136,9 +146,22 @@ export class IncomingHeaders {
 
   /** A request whose header list exceeds our limit gets 431 and no further processing (RFC 9113 §10.5.1). */
   private refuseOversizedHeaders(stream: Stream): void {
+    if (this.flood !== null && !this.flood.admitRefusal()) return;
     this.streams.addPeer(stream);
     transitionStream(stream, 'recv-headers');
     this.output.writeHeaderBlock(stream, [':status', '431'], true);
     if (this.streams.has(stream.id)) this.owner.resetStream(stream, ErrorCode.NO_ERROR);
+  }
+
+  /** A new peer stream refused before it was admitted: RST_STREAM, counted against the flood limits first. */
+  private refuseStream(streamId: number, code: number, reason: string): void {
+    if (this.flood !== null && !this.flood.admitRefusal()) return;
+    this.owner.streamError(streamId, undefined, code, reason);
+  }
+
+  /** A stream reset for a header block the peer should not have sent; on a server connection a refusal too. */
+  private resetStream(stream: Stream, code: number, reason: string): void {
+    if (this.flood !== null && !this.flood.admitRefusal()) return;
+    this.owner.streamError(stream.id, stream, code, reason);
   }
 }

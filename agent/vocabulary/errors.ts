@@ -212,6 +212,11 @@ export const ERRORS = {
     grpcStatus: null,
     description: 'A connection reached the proxy listener from an address that is neither an enrolled pod of this node nor loopback; it was closed at once (logged at debug level, at most once a minute per burst).',
   },
+  ML_PEER_FLOOD: {
+    grpcStatus: null,
+    description:
+      'A client connection was closed with GOAWAY(ENHANCE_YOUR_CALM) for flooding: streams reset or refused as soon as opened (rapid reset, CVE-2023-44487: more than 500 at once, then 200 a second), PINGs without data (more than 100, then 20 a second), SETTINGS (more than 100, then 10 a second), a header block without end, or output it did not read. Its requests are cancelled upstream; one warning per connection closed, naming the limit.',
+  },
   ML_CNI_BAD_REQUEST: {
     grpcStatus: null,
     description: 'A request on the CNI enrollment socket was refused with HTTP 4xx (not JSON, a missing or malformed field, an unknown path or method, too large); nothing changed.',
