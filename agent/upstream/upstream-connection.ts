@@ -132,7 +132,10 @@ export class UpstreamConnection<S = unknown> {
   hasCapacity(headroom: number): boolean {
     if (this.state.state !== 'ready' || !this.http2.canOpenStream()) return false;
     const limit = this.http2.remoteSettings.maxConcurrentStreams;
-    return this.http2.activeStreamCount < limit - Math.min(headroom, limit >>> 2);
+    if (this.http2.activeStreamCount >= limit - Math.min(headroom, limit >>> 2)) return false;
+    // The pool hands this connection out now: a stream is about to open, and its silence counts from here.
+    this.keepalive.streamOpening();
+    return true;
   }
 
   /** No new streams; open ones finish, then the connection closes (GOAWAY to the endpoint). */

@@ -28,7 +28,8 @@ const PEER_MIN_PING_INTERVAL_MS = 5 * 60_000 + 30_000;
 const STRIKES_RISKED_AT_MOST = 1;
 
 export type KeepaliveState =
-  /** No stream open: nothing to watch (a tick now and then notices the next stream). */
+  /** No stream open: nothing to watch. The pool's hand-out wakes it; a tick now and then notices a stream opened
+   *  without one. */
   | { state: 'idle' }
   /** Streams open: silence is counted from the last byte received, or from `since` if that is later. */
   | { state: 'watching'; since: number }
@@ -73,10 +74,18 @@ export class UpstreamKeepalive {
     this.lastReceivedAt = clock.now();
   }
 
-  /** The connection is ready: start watching. */
+  /** The connection is ready (and its first streams may be open already): start watching. */
   start(): void {
     if (this.state.state === 'stopped' || this.timer !== null) return;
-    this.arm(0);
+    this.lastReceivedAt = this.clock.now();
+    this.tick();
+  }
+
+  /** A stream is about to open (the pool hands the connection out): an idle keepalive starts watching now. */
+  streamOpening(): void {
+    if (this.state.state !== 'idle' || this.timer === null) return;
+    this.transition({ state: 'watching', since: this.clock.now() });
+    this.arm(this.policy.intervalMs);
   }
 
   /** Bytes arrived from the endpoint (called per socket read: a timestamp, nothing more). */
