@@ -9,6 +9,9 @@ export interface BackendProcess {
   port: number;
   child: ChildProcess;
   kill(): Promise<void>;
+  /** SIGTERM: the server stops as a gRPC server in a terminating pod does (GOAWAY, in-flight calls finish, at most
+   *  5 s), then the process exits. */
+  stop(): Promise<void>;
 }
 
 /** Starts this file as a child process running one echo server (on 127.0.0.1 and a free port unless `at` says
@@ -26,17 +29,20 @@ export async function spawnBackend(id: string, at: { host?: string; port?: numbe
   return {
     port,
     child,
-    kill: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
-    },
+    kill: () => signalAndWait(child, 'SIGKILL'),
+    stop: () => signalAndWait(child, 'SIGTERM'),
   };
+}
+
+async function signalAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  await exited;
 }
 
 if (import.meta.main) {
   const server = await startGrpcServer({ id: process.argv[2], host: process.argv[3], port: Number(process.argv[4]) });
   process.stdout.write(`${server.port}\n`);
-  process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
+  process.on('SIGTERM', () => server.close({ graceMs: 5_000 }).then(() => process.exit(0)));
 }

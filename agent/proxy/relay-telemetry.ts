@@ -46,7 +46,10 @@ export class RelayTelemetry implements RelayObserver {
     this.metrics.upstreamConnectionMoved(pool.address, previous, state.state === 'closed' ? null : state.state);
     if (state.state === 'closed' && previous === 'connecting') {
       this.metrics.countError('ML_CONNECT_FAILED');
-      this.logger.warn({ code: 'ML_CONNECT_FAILED', endpoint: pool.address, err: state.error }, 'upstream connect failed');
+      // Every failure is counted; of a run of failures (an endpoint that stays down while requests wait for it, tried
+      // every quarter second) the 1st, 2nd, 4th, 8th… are logged: a line per event, not per attempt.
+      const failures = pool.connectFailures;
+      if ((failures & (failures - 1)) === 0) this.logger.warn({ code: 'ML_CONNECT_FAILED', endpoint: pool.address, err: state.error, failures }, 'upstream connect failed');
     } else if (state.state === 'closed' && state.error !== null) {
       this.logger.info({ endpoint: pool.address, err: state.error }, 'upstream connection closed');
     }

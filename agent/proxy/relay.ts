@@ -114,7 +114,7 @@ export class Relay implements ExchangeDriver {
     if (exchange.phase !== 'waiting') return;
     reportFailure(exchange);
     // Nothing was written to the endpoint: the request may go to another one.
-    if (mayRetryUnsent(exchange)) {
+    if (mayRetryUnsent(exchange, this.options.clock.now())) {
       this.options.observer.onTransparentRetry(exchange, 'connect_failed');
       return this.dispatch(exchange);
     }

@@ -51,9 +51,20 @@ export function creditRequestBytes(exchange: Exchange, bytes: number): void {
   }
 }
 
-/** Nothing reached the endpoint (connect failed): another attempt is allowed while attempts remain. */
-export function mayRetryUnsent(exchange: Exchange): boolean {
-  return exchange.attempts < MAX_ATTEMPTS;
+/**
+ * How long a request whose endpoints cannot be connected to is held, trying again, before it fails UNAVAILABLE (its
+ * own deadline, when sooner, ends it first): long enough for a restarting only endpoint to come back, short enough
+ * that a client without a deadline learns of an outage.
+ */
+export const UNSENT_HOLD_MS = 5_000;
+
+/**
+ * Nothing reached the endpoint (connect failed): the request goes around again — to another endpoint, or to wait for
+ * this one's next connect — for as long as it has been held less than UNSENT_HOLD_MS. Attempts are not counted: a
+ * connect failure costs the endpoint nothing, and the pool's backoff paces the attempts.
+ */
+export function mayRetryUnsent(exchange: Exchange, now: number): boolean {
+  return now - exchange.startedAt < UNSENT_HOLD_MS;
 }
 
 /** The endpoint refused the stream unprocessed: another attempt is allowed while the body is held and attempts remain. */

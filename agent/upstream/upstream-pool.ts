@@ -1,5 +1,6 @@
 // The HTTP/2 connections to one endpoint: hands out a connection with stream capacity, opens another when all are
-// near the endpoint's MAX_CONCURRENT_STREAMS, backs off after connect failures, and drains when the endpoint goes.
+// near the endpoint's MAX_CONCURRENT_STREAMS, backs off after connect failures (requests that wait meanwhile wait for
+// the next attempt), and drains when the endpoint goes.
 
 import { Drain } from '../drain/drain.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from '../vocabulary/backoff.ts';
@@ -19,6 +20,13 @@ export interface PoolWaiter<S> {
 }
 
 export type PoolState = 'active' | 'draining' | 'closed';
+
+/**
+ * While requests wait on a pool in backoff, its next connect comes no later than this after the last failure, so an
+ * endpoint that restarts is found within it (with nobody waiting, the backoff grows to its maximum: it also steers
+ * picks to other endpoints, see proxy/endpoint-pick.ts).
+ */
+export const WAITING_RETRY_MS = 250;
 
 export interface PoolOptions {
   host: string;
@@ -44,6 +52,8 @@ export class UpstreamPool<S = unknown> implements UpstreamConnectionOwner<S> {
   private waiters: PoolWaiter<S>[] = [];
   private failures = 0;
   private retryAt = 0;
+  private failedAt = 0;
+  private retryTimer: unknown = null;
   private lastFailure = '';
   private readonly options: PoolOptions;
   private readonly handler: UpstreamHttp2Handler<S>;
@@ -58,7 +68,10 @@ export class UpstreamPool<S = unknown> implements UpstreamConnectionOwner<S> {
     this.observer = observer;
     this.drainer = new Drain(
       {
-        stopAccepting: () => this.failWaiters('endpoint removed'),
+        stopAccepting: () => {
+          this.cancelRetry();
+          this.failWaiters('endpoint removed');
+        },
         finishConnections: () => {
           for (const connection of [...this.connections]) connection.drain();
         },
@@ -86,9 +99,14 @@ export class UpstreamPool<S = unknown> implements UpstreamConnectionOwner<S> {
     return this.lastFailure;
   }
 
+  /** Connects that failed since the last one that succeeded. */
+  get connectFailures(): number {
+    return this.failures;
+  }
+
   /**
-   * A connection that can take a stream now, or null. When null, a connection is being established unless the pool
-   * is in backoff; `wait` queues the request for it.
+   * A connection that can take a stream now, or null. When null, a connection is being established, or will be
+   * when the backoff allows; `wait` queues the request for it.
    */
   acquire(): UpstreamHttp2<S> | null {
     if (this.state !== 'active') return null;
@@ -117,10 +135,18 @@ export class UpstreamPool<S = unknown> implements UpstreamConnectionOwner<S> {
   }
 
   onUpstreamStateChange(connection: UpstreamConnection<S>, previous: UpstreamState['state']): void {
-    this.observer?.onConnectionStateChange(this, connection, previous);
     const now = connection.state;
+    // The pool's own account first, so that the observer reads it as of this change (the failures in a row).
     if (now.state === 'ready') {
       this.failures = 0;
+    } else if (now.state === 'closed' && previous === 'connecting') {
+      this.failures++;
+      this.lastFailure = now.error ?? 'connection failed';
+      this.failedAt = this.options.clock.now();
+      this.retryAt = this.failedAt + backoffDelay(this.options.backoff ?? DEFAULT_BACKOFF, this.failures, this.options.random);
+    }
+    this.observer?.onConnectionStateChange(this, connection, previous);
+    if (now.state === 'ready') {
       this.serveWaiters();
       return;
     }
@@ -128,10 +154,7 @@ export class UpstreamPool<S = unknown> implements UpstreamConnectionOwner<S> {
     const index = this.connections.indexOf(connection);
     if (index >= 0) this.connections.splice(index, 1);
     if (previous === 'connecting') {
-      this.failures++;
-      this.lastFailure = now.error ?? 'connection failed';
-      this.retryAt = this.options.clock.now() + backoffDelay(this.options.backoff ?? DEFAULT_BACKOFF, this.failures, this.options.random);
-      // The requests never reached the endpoint, so they may go elsewhere.
+      // The requests never reached the endpoint, so they may go elsewhere (or come back to wait for the next attempt).
       this.failWaiters(this.lastFailure);
     } else if (this.waiters.length > 0) {
       this.ensureConnecting();
@@ -161,11 +184,15 @@ export class UpstreamPool<S = unknown> implements UpstreamConnectionOwner<S> {
   private ensureConnecting(): void {
     if (this.state !== 'active') return;
     if (this.connections.some((c) => c.isConnecting)) return;
-    if (this.connections.length >= this.options.maxConnections) return;
-    if (this.failures > 0 && this.options.clock.now() < this.retryAt) {
-      if (this.waiters.length > 0) this.failWaiters(`in reconnect backoff after: ${this.lastFailure}`);
+    // Draining connections (the endpoint's GOAWAY) finish their streams, long-lived ones included, outside the limit:
+    // they take no new stream, so they must not keep the endpoint from getting a connection that does.
+    if (this.connections.length - this.drainingCount() >= this.options.maxConnections) return;
+    const now = this.options.clock.now();
+    if (this.failures > 0 && now < this.retryAt) {
+      if (this.waiters.length > 0) this.retryForWaiters(now);
       return;
     }
+    this.cancelRetry();
     const connection = new UpstreamConnection(this, this.handler, {
       host: this.options.host,
       port: this.options.port,
@@ -174,5 +201,29 @@ export class UpstreamPool<S = unknown> implements UpstreamConnectionOwner<S> {
     });
     this.connections.push(connection);
     this.observer?.onConnectionStateChange(this, connection, null);
+  }
+
+  private drainingCount(): number {
+    let draining = 0;
+    for (let i = 0; i < this.connections.length; i++) if (this.connections[i].state.state === 'draining') draining++;
+    return draining;
+  }
+
+  /** Requests wait in backoff: the next attempt at the end of the backoff, or WAITING_RETRY_MS after the failure. */
+  private retryForWaiters(now: number): void {
+    if (this.retryTimer !== null) return;
+    const at = Math.min(this.retryAt, this.failedAt + WAITING_RETRY_MS);
+    this.retryTimer = this.options.clock.setTimeout(() => {
+      this.retryTimer = null;
+      if (this.waiters.length === 0) return;
+      this.retryAt = Math.min(this.retryAt, this.options.clock.now());
+      this.ensureConnecting();
+    }, Math.max(0, at - now));
+  }
+
+  private cancelRetry(): void {
+    if (this.retryTimer === null) return;
+    this.options.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 }

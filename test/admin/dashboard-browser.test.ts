@@ -53,12 +53,14 @@ async function openPage(url: string): Promise<{ page: Page; errors: string[] }> 
   return { page, errors };
 }
 
-function staticFile(ports: number[], terminating: number | null = null): string {
+/** The greeter service on `ports` (one of them terminating), and `others`' lines (more services) after it. */
+function staticFile(ports: number[], terminating: number | null = null, others: string[] = []): string {
   const lines = ['services:', '  - name: greeter', '    namespace: default', '    port: 50051', '    balancer: round-robin', '    endpoints:'];
   for (const port of ports) {
     lines.push(`      - address: 127.0.0.1:${port}`);
     if (port === terminating) lines.push('        terminating: true');
   }
+  lines.push(...others);
   // This node's opted-in pods, as the dashboard lists them (and one that did not opt in, which it does not).
   lines.push('pods:', '  - { name: client-a, namespace: shop, ip: "10.1.0.5", inject: enabled }', '  - { name: batch-0, namespace: shop, ip: "10.1.0.6", inject: disabled }');
   return `${lines.join('\n')}\n`;
@@ -156,19 +158,22 @@ test('three backends under traffic: shares on the page agree with /metrics withi
   }
 });
 
-test('an endpoint that refuses connections shows as backing off, and its refusals do not reach the clients; no console error', { skip, timeout: 60_000 }, async () => {
+test('endpoints that refuse connections: ejected beside a good one, backing off when alone; the clients of the first see no failure; no console error', { skip, timeout: 60_000 }, async () => {
   const backend = await spawnBackend('r1');
-  // A port nobody listens on (taken and released by the kernel's choice): the agent's connects to it are refused.
-  const refusing = await new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
+  // Ports nobody listens on (taken and released by the kernel's choice): the agent's connects to them are refused.
+  const refusingPort = () =>
+    new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
     });
-  });
+  const [refusing, alone] = [await refusingPort(), await refusingPort()];
   const file = join(dir, 'refusing.yaml');
-  writeAtomically(file, staticFile([backend.port, refusing]));
+  writeAtomically(file, staticFile([backend.port, refusing], null, ['  - name: lonely', '    namespace: default', '    port: 50052', '    endpoints:', `      - address: 127.0.0.1:${alone}`]));
   const agent = await startAgent(['--discovery', 'static', '--static-file', file]);
   const client = makeEchoClient(agent.listen, { 'grpc.default_authority': AUTHORITY });
+  const lonely = makeEchoClient(agent.listen, { 'grpc.default_authority': 'lonely.default.svc.cluster.local:50052' });
   let running = true;
   const failures: string[] = [];
   const workers = Array.from({ length: 2 }, async () => {
@@ -176,18 +181,25 @@ test('an endpoint that refuses connections shows as backing off, and its refusal
       await unary(client, Buffer.from('refused'), { timeoutMs: 5_000 }).catch((error: Error) => failures.push(error.message));
     }
   });
+  // The lonely service's requests wait for its endpoint (and fail by their deadline): it backs off meanwhile.
+  const waiting = (async () => {
+    while (running) await unary(lonely, Buffer.from('alone'), { timeoutMs: 1_000 }).catch(() => {});
+  })();
   try {
     const { page, errors } = await openPage(`http://${agent.admin}/dashboard`);
-    await page.waitForSelector(`tr[data-endpoint="127.0.0.1:${refusing}"][data-state="backing off"]`, { timeout: 20_000 });
+    await page.waitForSelector(`tr[data-endpoint="127.0.0.1:${refusing}"][data-state="ejected"]`, { timeout: 20_000 });
     assert.equal(await page.getAttribute(`tr[data-endpoint="127.0.0.1:${backend.port}"]`, 'data-state'), 'ready');
-    assert.match((await page.textContent('section.service .stats')) ?? '', /1 ready · 1 backing off/);
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-backing-off.png'), fullPage: true });
+    assert.match((await page.textContent('section.service[data-service="default/greeter:50051"] .stats')) ?? '', /1 ready · 1 ejected/);
+    await page.waitForSelector(`tr[data-endpoint="127.0.0.1:${alone}"][data-state="backing off"]`, { timeout: 20_000 });
+    assert.ok((await page.$$eval('#events tr', (rows) => rows.map((row) => row.textContent ?? ''))).some((text) => text.includes('ML_ENDPOINT_EJECTED')), 'the ejection is among the events');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-refusing.png'), fullPage: true });
     assert.deepEqual(errors, []);
     await page.close();
   } finally {
     running = false;
-    await Promise.all(workers);
+    await Promise.all([...workers, waiting]);
     client.close();
+    lonely.close();
     assert.equal(await agent.stop(), 0);
     await backend.kill();
   }

@@ -15,7 +15,8 @@ import { type DownstreamHttp2, Exchange, type ExchangeUpstream } from '../../age
 import { statusTrailers, trailersOnly } from '../../agent/proxy/grpc-status.ts';
 import { Relay } from '../../agent/proxy/relay.ts';
 import type { Route, RouteTable } from '../../agent/proxy/route.ts';
-import { MAX_ATTEMPTS } from '../../agent/proxy/transparent-retry.ts';
+import { MAX_ATTEMPTS, UNSENT_HOLD_MS } from '../../agent/proxy/transparent-retry.ts';
+import { WAITING_RETRY_MS } from '../../agent/upstream/upstream-pool.ts';
 import type { UpstreamPool } from '../../agent/upstream/upstream-pool.ts';
 import { waitFor } from '../../lab/wait-for.ts';
 import { FakeTimers } from '../support/fake-timers.ts';
@@ -280,8 +281,8 @@ describe('startExchange and dispatch', () => {
     relay.close();
   });
 
-  it(`a refused port: exactly ${MAX_ATTEMPTS} connect tries, then UNAVAILABLE naming the endpoint and the reason, ML_CONNECT_FAILED`, async () => {
-    const { calls, finished, states, retries, routes, relay, downstream, clientStream } = setup();
+  it('a refused port: the request is held, tried again at each of the pool\'s attempts, then UNAVAILABLE after UNSENT_HOLD_MS naming the endpoint and the reason, ML_CONNECT_FAILED', async () => {
+    const { calls, clock, finished, states, retries, routes, relay, downstream, clientStream } = setup();
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
@@ -290,11 +291,16 @@ describe('startExchange and dispatch', () => {
     routes.route = routeTo(endpoint);
     const stream = clientStream();
     try {
-      relay.startExchange(downstream, stream, requestHeaders(['grpc-timeout', '5S']), true);
-      await waitFor(() => finished.length === 1, { timeoutMs: 5000, message: 'the request failed' });
+      relay.startExchange(downstream, stream, requestHeaders(['grpc-timeout', '10S']), true);
       const exchange = stream.context as Exchange;
-      assert.equal(exchange.attempts, MAX_ATTEMPTS);
-      assert.deepEqual(retries, Array(MAX_ATTEMPTS - 1).fill('connect_failed'), 'each try after the first is a transparent retry');
+      // Each refused connect sends the request around again, to wait for the pool's next attempt WAITING_RETRY_MS later.
+      for (let tries = 1; finished.length === 0; tries++) {
+        await waitFor(() => exchange.attempts > tries || finished.length > 0, { timeoutMs: 5000, message: `connect ${tries} refused` });
+        if (finished.length === 0) clock.advance(WAITING_RETRY_MS);
+      }
+      const attempts = UNSENT_HOLD_MS / WAITING_RETRY_MS + 1;
+      assert.equal(exchange.attempts, attempts);
+      assert.deepEqual(retries, Array(attempts - 1).fill('connect_failed'), 'each try after the first is a transparent retry');
       assert.equal(finished[0].status, UNAVAILABLE);
       assert.equal(finished[0].code, 'ML_CONNECT_FAILED');
       assert.match(finished[0].message, new RegExp(`^connect to ${address} for ${KEY} failed: .+`));
@@ -366,27 +372,27 @@ describe('onUpstreamReady', () => {
 });
 
 describe('onUpstreamFailed', () => {
-  it('with attempts left: charges the endpoint and tries again (here: no endpoint left)', () => {
-    const { calls, finished, waitingExchange } = setup();
+  it('held less than UNSENT_HOLD_MS: charges the endpoint and tries again, however many attempts were made (here: no endpoint left)', () => {
+    const { calls, clock, finished, waitingExchange } = setup();
     const exchange = waitingExchange();
-    exchange.attempts = 1;
+    exchange.attempts = MAX_ATTEMPTS;
+    clock.advance(UNSENT_HOLD_MS - 1);
     exchange.onUpstreamFailed('ECONNREFUSED');
-    assert.equal(exchange.attempts, 2);
+    assert.equal(exchange.attempts, MAX_ATTEMPTS + 1);
     assert.deepEqual(calls.slice(0, 1), ['endpoint failure']);
     assert.deepEqual(finished, [{ status: UNAVAILABLE, code: 'ML_NO_ENDPOINT', message: `no ready endpoint for ${KEY}` }]);
   });
 
-  it('after the last attempt: UNAVAILABLE naming endpoint, service and reason (no pool: "undefined")', () => {
-    const { calls, finished, relay, waitingExchange } = setup();
+  it('held UNSENT_HOLD_MS: UNAVAILABLE naming endpoint, service and reason (no pool: "undefined")', () => {
+    const { calls, clock, finished, relay, waitingExchange } = setup();
     const exchange = waitingExchange();
-    exchange.attempts = MAX_ATTEMPTS;
+    const orphan = waitingExchange();
+    clock.advance(UNSENT_HOLD_MS);
     relay.onUpstreamFailed(exchange, 'ECONNREFUSED');
     const message = `connect to ${ADDRESS} for ${KEY} failed: ECONNREFUSED`;
     assert.deepEqual(finished, [{ status: UNAVAILABLE, code: 'ML_CONNECT_FAILED', message }]);
     assert.deepEqual(calls, ['endpoint failure', `down headers 1 ${trailersOnly(UNAVAILABLE, message).join(',')} end`]);
-    const orphan = waitingExchange();
     orphan.pool = null;
-    orphan.attempts = MAX_ATTEMPTS;
     relay.onUpstreamFailed(orphan, 'x');
     assert.equal(finished[1].message, `connect to undefined for ${KEY} failed: x`);
   });

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { META, echoService, makeEchoClient, startGrpcServer, unary } from '../../lab/grpc-peers.ts';
 import { waitFor } from '../../lab/wait-for.ts';
+import { UNSENT_HOLD_MS } from '../../agent/proxy/transparent-retry.ts';
 import { SERVICE_AUTHORITY, SERVICE_KEY, startRelay } from '../support/relay-harness.ts';
 
 const CLIENT_OPTIONS = { 'grpc.default_authority': SERVICE_AUTHORITY };
@@ -40,12 +41,15 @@ test('a service with no endpoint: UNAVAILABLE "no ready endpoint for <service>",
   }
 });
 
-test('an endpoint that refuses connections: UNAVAILABLE naming endpoint, service and reason, ML_CONNECT_FAILED', async () => {
+test('an endpoint that refuses connections: held for UNSENT_HOLD_MS, then UNAVAILABLE naming endpoint, service and reason, ML_CONNECT_FAILED', async () => {
   const refused = await refusedAddress();
   const harness = await startRelay([refused]);
   const client = makeEchoClient(`127.0.0.1:${harness.port}`, CLIENT_OPTIONS);
   try {
-    const result = await failure(unary(client, Buffer.from('x'), { timeoutMs: 5000 }));
+    const started = performance.now();
+    const result = await failure(unary(client, Buffer.from('x'), { timeoutMs: 30_000 }));
+    const heldMs = performance.now() - started;
+    assert.ok(heldMs >= UNSENT_HOLD_MS - 50 && heldMs < UNSENT_HOLD_MS + 5_000, `held ${Math.round(heldMs)} ms`);
     assert.equal(result.code, grpc.status.UNAVAILABLE);
     assert.match(result.details, new RegExp(`^connect to ${refused} for ${SERVICE_KEY} failed: \\S`));
     assert.deepEqual(harness.outcomes, [{ status: grpc.status.UNAVAILABLE, code: 'ML_CONNECT_FAILED' }]);

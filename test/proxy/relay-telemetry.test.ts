@@ -68,7 +68,7 @@ function exchangeAt(startedAt: number, pooled = true): Exchange {
   return exchange;
 }
 
-const pool = { address: ENDPOINT } as unknown as UpstreamPool<Exchange>;
+const pool = { address: ENDPOINT, connectFailures: 1 } as unknown as UpstreamPool<Exchange>;
 const connectionIn = (state: UpstreamState) => ({ state }) as unknown as UpstreamConnection<Exchange>;
 
 describe('RelayTelemetry.onExchangeFinished', () => {
@@ -191,7 +191,17 @@ describe('RelayTelemetry.onUpstreamConnectionState', () => {
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'closed', since: 3, error: 'connect ECONNREFUSED' }), 'connecting');
     assert.deepEqual(await connections(metrics), {});
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), { 'meshlite_agent_errors_total{code="ML_CONNECT_FAILED"}': 1 });
-    assert.deepEqual(logged, [['warn', { code: 'ML_CONNECT_FAILED', endpoint: ENDPOINT, err: 'connect ECONNREFUSED' }, 'upstream connect failed']]);
+    assert.deepEqual(logged, [['warn', { code: 'ML_CONNECT_FAILED', endpoint: ENDPOINT, err: 'connect ECONNREFUSED', failures: 1 }, 'upstream connect failed']]);
+  });
+
+  it('of failures in a row, warns about the 1st, 2nd, 4th, 8th…, and counts every one', async () => {
+    const { metrics, logged, telemetry } = setup();
+    for (let failures = 1; failures <= 9; failures++) {
+      const failing = { address: ENDPOINT, connectFailures: failures } as unknown as UpstreamPool<Exchange>;
+      telemetry.onUpstreamConnectionState(failing, connectionIn({ state: 'closed', since: failures, error: 'connect ECONNREFUSED' }), 'connecting');
+    }
+    assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), { 'meshlite_agent_errors_total{code="ML_CONNECT_FAILED"}': 9 });
+    assert.deepEqual(logged.map(([, fields]) => (fields as { failures: number }).failures), [1, 2, 4, 8]);
   });
 
   it('warns about a failed connect even without a reason', async () => {
@@ -199,7 +209,7 @@ describe('RelayTelemetry.onUpstreamConnectionState', () => {
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'connecting', since: 0 }), null);
     telemetry.onUpstreamConnectionState(pool, connectionIn({ state: 'closed', since: 3, error: null }), 'connecting');
     assert.deepEqual(await series(metrics, 'meshlite_agent_errors_total'), { 'meshlite_agent_errors_total{code="ML_CONNECT_FAILED"}': 1 });
-    assert.deepEqual(logged, [['warn', { code: 'ML_CONNECT_FAILED', endpoint: ENDPOINT, err: null }, 'upstream connect failed']]);
+    assert.deepEqual(logged, [['warn', { code: 'ML_CONNECT_FAILED', endpoint: ENDPOINT, err: null, failures: 1 }, 'upstream connect failed']]);
   });
 
   it('logs at info a connection that closed with an error after connecting, without counting an error', async () => {

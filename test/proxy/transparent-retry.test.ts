@@ -13,6 +13,7 @@ import {
   MAX_ATTEMPTS,
   mayRetryRefused,
   mayRetryUnsent,
+  UNSENT_HOLD_MS,
   RETRY_BODY_LIMIT,
   sendRequestBody,
 } from '../../agent/proxy/transparent-retry.ts';
@@ -271,17 +272,16 @@ describe('creditRequestBytes', () => {
 });
 
 describe('mayRetryUnsent', () => {
-  it('allows another attempt while fewer than three were made, whether or not the body is held', () => {
+  it('holds the request for 5 s from its arrival, whatever the attempts made and whether or not the body is held', () => {
     const { exchange } = setup();
     const verdicts = [];
     for (const retryable of [true, false]) {
       exchange.retryable = retryable;
-      for (const attempts of [0, 1, 2, 3, 4]) {
-        exchange.attempts = attempts;
-        verdicts.push(`${retryable} ${attempts} ${mayRetryUnsent(exchange)}`);
-      }
+      exchange.attempts = 40;
+      for (const now of [0, 4_999, 5_000, 60_000]) verdicts.push(`${retryable} ${now} ${mayRetryUnsent(exchange, now)}`);
     }
-    assert.deepEqual(verdicts, ['true 0 true', 'true 1 true', 'true 2 true', 'true 3 false', 'true 4 false', 'false 0 true', 'false 1 true', 'false 2 true', 'false 3 false', 'false 4 false']);
+    assert.equal(UNSENT_HOLD_MS, 5_000);
+    assert.deepEqual(verdicts, ['true 0 true', 'true 4999 true', 'true 5000 false', 'true 60000 false', 'false 0 true', 'false 4999 true', 'false 5000 false', 'false 60000 false']);
   });
 });
 

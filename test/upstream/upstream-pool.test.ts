@@ -125,7 +125,7 @@ describe('UpstreamPool', () => {
     await waitFor(() => p.held.length === 2, { message: 'two requests at the peer' });
   });
 
-  it('a refused connect fails the waiters with the reason and starts backoff: equal jitter, doubling per failure', async () => {
+  it('a refused connect fails the waiters with the reason and starts backoff (equal jitter, doubling per failure), which later waiters wait out', async () => {
     const port = await refusingPort();
     const { pool: subject, events, name } = pool(port);
     const w = recordingWaiters(name);
@@ -141,17 +141,19 @@ describe('UpstreamPool', () => {
     // First failure: ceiling 100 ms, random 0.5 → 50 + 25 = 75 ms.
     at(1074);
     assert.equal(subject.inBackoff, true);
-    // In backoff, a request is failed at once and nothing connects.
+    // In backoff, a request waits for the next attempt and nothing connects before it.
     assert.equal(subject.acquire(), null);
     subject.wait(w.make('c'));
-    assert.deepEqual(w.log.slice(2), [`c failed: in reconnect backoff after: ${refused}`]);
+    assert.deepEqual(w.log.slice(2), []);
     assert.equal(subject.connections.length, 0);
     assert.equal(events.length, 2);
+    // The backoff's end (before WAITING_RETRY_MS): the attempt c waited for; d joins it.
     at(1075);
     assert.equal(subject.inBackoff, false);
+    assert.equal(events.length, 3);
     subject.wait(w.make('d'));
     await waitFor(() => w.log.length === 4, { message: 'second attempt failed' });
-    assert.deepEqual(w.log.slice(3), [`d failed: ${refused}`]);
+    assert.deepEqual(w.log.slice(2), [`c failed: ${refused}`, `d failed: ${refused}`]);
     // Second failure: ceiling 200 ms → 100 + 50 = 150 ms.
     at(1224);
     assert.equal(subject.inBackoff, true);
