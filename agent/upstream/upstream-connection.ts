@@ -8,7 +8,7 @@ import type { Http2Handler } from '../http2/handler.ts';
 import { connectSocket } from '../http2/socket-transport.ts';
 import type { Clock } from '../vocabulary/clock.ts';
 import { ResetBudget } from './reset-budget.ts';
-import { UpstreamKeepalive } from './upstream-keepalive.ts';
+import { DEFAULT_KEEPALIVE, type KeepalivePolicy, UpstreamKeepalive } from './upstream-keepalive.ts';
 
 /** Resets per connection: a burst and a rate below what Node (nghttp2: 1000, 33/s) and grpc-go tolerate. */
 const RESET_BURST = 100;
@@ -59,6 +59,8 @@ export interface UpstreamConnectOptions {
   port: number;
   connectTimeoutMs: number;
   clock: Clock;
+  /** The PING keepalive's figures; DEFAULT_KEEPALIVE (not an agent setting yet: the defaults suit in-cluster peers). */
+  keepalive?: KeepalivePolicy;
 }
 
 /** `S`: what the pool's user keeps in each stream's context (the relay: its exchange). */
@@ -100,6 +102,7 @@ export class UpstreamConnection<S = unknown> {
         lost: (reason) => this.abandon(reason),
       },
       options.clock,
+      options.keepalive ?? DEFAULT_KEEPALIVE,
     );
     const connectTimeoutMs = options.connectTimeoutMs;
     this.socket = net.connect({ host: options.host, port: options.port, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_IDLE_MS });
