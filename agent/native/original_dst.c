@@ -1,8 +1,13 @@
-// N-API addon: the pre-DNAT destination of an accepted TCP socket (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST).
+// N-API addon: the pre-DNAT destination of an accepted TCP socket (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST), and
+// TCP_USER_TIMEOUT for the agent's upstream sockets: the socket options Node has no API for.
 //
 // getOriginalDestination(fd) -> { address, port, family: 4 | 6 } | null
 //   null      the kernel has no conntrack entry for this socket (ENOENT): it was never NATed or tracked
 //   throws    TypeError for a bad argument; Error with .code = errno name (EBADF, ENOTSOCK, ...) otherwise
+//
+// setTcpUserTimeout(fd, ms) -> undefined   TCP_USER_TIMEOUT on an upstream socket (Node has no API for it)
+// getTcpUserTimeout(fd) -> ms               what the kernel holds (tests read it back)
+//   throws    as above
 //
 // Only node_api.h is used (ABI-stable), so one build works on every Node line that has NAPI_VERSION 8.
 
@@ -10,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,6 +29,9 @@
 #endif
 #ifndef IP6T_SO_ORIGINAL_DST
 #define IP6T_SO_ORIGINAL_DST 80
+#endif
+#ifndef TCP_USER_TIMEOUT
+#define TCP_USER_TIMEOUT 18
 #endif
 
 // Errors a caller can meet here, named as Node names system errors (err.code). Others fall back to "E<n>".
@@ -88,24 +97,37 @@ static int original_dst(int fd, int ipv6, struct sockaddr_storage *out) {
   return rc == 0 ? 0 : errno;
 }
 
+// Reads `value` as a non-negative int32 into *out; otherwise throws a TypeError naming `what` and returns 0.
+static int int_argument(napi_env env, napi_value value, const char *signature, const char *what, int *out) {
+  napi_valuetype type = napi_undefined;
+  double number = -1;
+  char message[128];
+  napi_typeof(env, value, &type);
+  if (type != napi_number) {
+    snprintf(message, sizeof message, "%s: %s must be a number", signature, what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
+    return 0;
+  }
+  napi_get_value_double(env, value, &number);
+  if (!isfinite(number) || number < 0 || number > 2147483647.0 || number != floor(number)) {
+    snprintf(message, sizeof message, "%s: %s must be a non-negative integer", signature, what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", message);
+    return 0;
+  }
+  *out = (int)number;
+  return 1;
+}
+
 static napi_value get_original_destination(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_valuetype type = napi_undefined;
-  double number = -1;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc >= 1) napi_typeof(env, argv[0], &type);
-  if (type != napi_number) {
+  if (argc < 1) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "getOriginalDestination(fd): fd must be a number");
     return NULL;
   }
-  napi_get_value_double(env, argv[0], &number);
-  if (!isfinite(number) || number < 0 || number > 2147483647.0 || number != floor(number)) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
-                          "getOriginalDestination(fd): fd must be a non-negative integer");
-    return NULL;
-  }
-  int fd = (int)number;
+  int fd;
+  if (!int_argument(env, argv[0], "getOriginalDestination(fd)", "fd", &fd)) return NULL;
 
   // The socket's own family decides which conntrack table to ask.
   struct sockaddr_storage local;
@@ -135,9 +157,56 @@ static napi_value get_original_destination(napi_env env, napi_callback_info info
   return make_result(env, &dst);
 }
 
-NAPI_MODULE_INIT() {
+// How long sent data may stay unacknowledged before the kernel drops the connection (ETIMEDOUT); with TCP
+// keepalive on, it also bounds how long unanswered probes may go on.
+static napi_value set_tcp_user_timeout(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setTcpUserTimeout(fd, ms): fd and ms must be numbers");
+    return NULL;
+  }
+  int fd;
+  int ms;
+  if (!int_argument(env, argv[0], "setTcpUserTimeout(fd, ms)", "fd", &fd)) return NULL;
+  if (!int_argument(env, argv[1], "setTcpUserTimeout(fd, ms)", "ms", &ms)) return NULL;
+  unsigned int value = (unsigned int)ms;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &value, sizeof value) != 0) {
+    return throw_errno(env, "setsockopt(TCP_USER_TIMEOUT)", errno);
+  }
+  return NULL;
+}
+
+static napi_value get_tcp_user_timeout(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "getTcpUserTimeout(fd): fd must be a number");
+    return NULL;
+  }
+  int fd;
+  if (!int_argument(env, argv[0], "getTcpUserTimeout(fd)", "fd", &fd)) return NULL;
+  unsigned int value = 0;
+  socklen_t len = sizeof value;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &value, &len) != 0) {
+    return throw_errno(env, "getsockopt(TCP_USER_TIMEOUT)", errno);
+  }
+  napi_value result;
+  napi_create_uint32(env, value, &result);
+  return result;
+}
+
+static void export_function(napi_env env, napi_value exports, const char *name, napi_callback callback) {
   napi_value fn;
-  napi_create_function(env, "getOriginalDestination", NAPI_AUTO_LENGTH, get_original_destination, NULL, &fn);
-  napi_set_named_property(env, exports, "getOriginalDestination", fn);
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, NULL, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
+NAPI_MODULE_INIT() {
+  export_function(env, exports, "getOriginalDestination", get_original_destination);
+  export_function(env, exports, "setTcpUserTimeout", set_tcp_user_timeout);
+  export_function(env, exports, "getTcpUserTimeout", get_tcp_user_timeout);
   return exports;
 }

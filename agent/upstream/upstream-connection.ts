@@ -1,6 +1,6 @@
 // One HTTP/2 connection to an endpoint, with an explicit lifecycle: connecting → ready → draining → closed. Ready only
-// once the endpoint's SETTINGS arrived; kept honest by a PING keepalive, TCP keepalive, and a deadline on draining
-// after the endpoint's GOAWAY.
+// once the endpoint's SETTINGS arrived; kept honest by a PING keepalive, TCP keepalive and user timeout, and a
+// deadline on draining after the endpoint's GOAWAY.
 
 import net from 'node:net';
 import type { Http2Connection } from '../http2/connection.ts';
@@ -8,6 +8,7 @@ import type { Http2Handler } from '../http2/handler.ts';
 import { connectSocket } from '../http2/socket-transport.ts';
 import type { Clock } from '../vocabulary/clock.ts';
 import { ResetBudget } from './reset-budget.ts';
+import { setTcpUserTimeout } from './tcp-user-timeout.ts';
 import { DEFAULT_KEEPALIVE, type KeepalivePolicy, UpstreamKeepalive } from './upstream-keepalive.ts';
 
 /** Resets per connection: a burst and a rate below what Node (nghttp2: 1000, 33/s) and grpc-go tolerate. */
@@ -20,6 +21,14 @@ const RESETS_PER_SECOND = 20;
  * PING keepalive covers that while streams are open.
  */
 const TCP_KEEPALIVE_IDLE_MS = 10_000;
+
+/**
+ * Data we sent that stays unacknowledged this long drops the connection (the kernel's own default is ~15 min of
+ * retransmissions): a connection to a node that vanished while we were writing to it, with no stream left for the
+ * PING keepalive to watch, is not handed out for minutes. 20 s, as grpc-go sets it (its keepalive timeout); a peer's
+ * kernel acknowledges even when its process is stalled or not reading, so a live endpoint never trips it.
+ */
+export const TCP_USER_TIMEOUT_MS = 20_000;
 
 /**
  * How long a connection may keep streams open after the endpoint's GOAWAY. Generous, because a server that GOAWAYs
@@ -113,6 +122,7 @@ export class UpstreamConnection<S = unknown> {
       this.socket.destroy(new Error(`${phase} after ${connectTimeoutMs} ms`));
     });
     this.socket.once('connect', () => {
+      setTcpUserTimeout(this.socket, TCP_USER_TIMEOUT_MS);
       // What is left of the connect timeout covers the endpoint's SETTINGS (the socket timer measures inactivity,
       // and until they come nothing arrives).
       this.socket.setTimeout(Math.max(1, connectTimeoutMs - (this.now() - this.state.since)));
