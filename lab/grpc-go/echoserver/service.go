@@ -201,8 +201,9 @@ func (s *echoServer) bidiStream(_ interface{}, stream grpc.ServerStream) error {
 	if err := stream.SendHeader(plan.headers); err != nil {
 		return err
 	}
-	var message []byte
 	for {
+		// A new buffer for every message: grpc-go may still be writing the last one after SendMsg returned.
+		var message []byte
 		err := stream.RecvMsg(&message)
 		if err == io.EOF {
 			return nil
