@@ -40,7 +40,8 @@ export interface GoServerHandle {
   stats(): Promise<GoServerStats>;
   /**
    * graceful (the default): SIGTERM, grpc-go's GracefulStop (GOAWAY, in-flight calls finish); otherwise SIGINT, Stop
-   * (connections closed at once). A graceful stop that has not ended within timeoutMs becomes a hard one.
+   * (connections closed at once). A graceful stop that has not ended within timeoutMs (default 10 s) becomes a hard
+   * one, and a hard one that has not ended within 5 s a SIGKILL.
    */
   stop(options?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
 }
@@ -109,21 +110,25 @@ function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-/** Sends `signal` and waits up to timeoutMs for the exit; then SIGKILL. Never throws. */
-async function endProcess(child: ChildProcess, signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
+/**
+ * Sends each signal in turn and waits up to its time for the exit, then SIGKILL; never throws. Ends the child by its
+ * PID only (ChildProcess.kill), never by name.
+ */
+async function endProcess(child: ChildProcess, steps: Array<[NodeJS.Signals, number]>): Promise<void> {
   if (hasExited(child)) return;
   const exited = once(child, 'exit');
-  child.kill(signal);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), timeoutMs);
-  });
-  const outcome = await Promise.race([exited, late]);
-  clearTimeout(timer);
-  if (outcome === 'late' && !hasExited(child)) {
-    child.kill('SIGKILL');
-    await exited;
+  for (const [signal, timeoutMs] of steps) {
+    child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), timeoutMs);
+    });
+    const outcome = await Promise.race([exited, late]);
+    clearTimeout(timer);
+    if (outcome !== 'late' || hasExited(child)) return;
   }
+  child.kill('SIGKILL');
+  await exited;
 }
 
 const ms = (value: number): string => `${value}ms`;
@@ -160,7 +165,7 @@ export async function startGoServer(opts: GoServerOptions = {}): Promise<GoServe
   try {
     started = await listening;
   } catch (err) {
-    await endProcess(child, 'SIGKILL', 5_000);
+    await endProcess(child, []);
     throw err;
   }
   lines.on('line', (line) => {
@@ -189,9 +194,9 @@ export async function startGoServer(opts: GoServerOptions = {}): Promise<GoServe
       statsQueue = answer.catch(() => {});
       return answer;
     },
-    stop: async ({ graceful = true, timeoutMs = 10_000 } = {}) => {
-      if (graceful) await endProcess(child, 'SIGTERM', timeoutMs);
-      await endProcess(child, 'SIGINT', 5_000);
+    stop: ({ graceful = true, timeoutMs = 10_000 } = {}) => {
+      const hard: [NodeJS.Signals, number] = ['SIGINT', 5_000];
+      return endProcess(child, graceful ? [['SIGTERM', timeoutMs], hard] : [hard]);
     },
   };
 }
@@ -237,6 +242,6 @@ export async function runGoClient(opts: GoClientOptions): Promise<GoClientSummar
     return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as GoClientSummary;
   } finally {
     clearTimeout(timer);
-    await endProcess(child, 'SIGKILL', 5_000);
+    await endProcess(child, []);
   }
 }
