@@ -49,6 +49,11 @@ function bind<C, S>(socket: Socket, handler: Http2Handler<C, S>, options: Connec
   const connection = new Http2Connection(new SocketTransport(socket), handler, options);
   socket.on('data', (chunk: Buffer) => connection.receive(chunk));
   socket.on('drain', () => connection.transportDrained());
+  // The peer's FIN: HTTP/2 has no half-closed connection, and a client that closes its socket (grpc-go does, with no
+  // GOAWAY) reads nothing more either. What is queued is flushed, then our FIN, then 'close' ends the connection and
+  // its streams. Without this, sockets accepted with allowHalfOpen (the listener's, for byte-for-byte passthrough)
+  // stayed open in CLOSE-WAIT, counted as connections a drain waits for.
+  socket.on('end', () => socket.end());
   // 'error' is always followed by 'close'; listening keeps it from being thrown.
   socket.on('error', () => {});
   socket.on('close', () => connection.transportClosed());
