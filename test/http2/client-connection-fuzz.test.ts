@@ -1,0 +1,508 @@
+// Bounded, seeded fuzz of the client-role connection (what the agent speaks upstream): a hostile or buggy server's
+// random and mutated frames in random splits, against invariants on what the connection writes and tells its handler.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Http2Connection } from '../../agent/http2/connection.ts';
+import type { Http2ConnectionError, Http2Handler } from '../../agent/http2/handler.ts';
+import type { Stream } from '../../agent/http2/stream.ts';
+import { FakeTimers } from '../support/fake-timers.ts';
+import { FuzzRandom, fuzzLoop } from '../support/fuzz-random.ts';
+import { MemoryTransport, nextTurn, settle } from '../support/memory-transport.ts';
+import {
+  F,
+  PREFACE,
+  REQUEST,
+  S,
+  T,
+  continuation,
+  data,
+  frame,
+  goaway,
+  headers,
+  hpackLiterals,
+  parseFrames,
+  ping,
+  priority,
+  rstStream,
+  settings,
+  settingsAck,
+  windowUpdate,
+} from '../support/raw-frames.ts';
+
+const MAX_ITERATIONS = 6000;
+const TIME_BUDGET_MS = 8000;
+/** The payload of the connection's own PINGs (connection.ts): an ACK of it reaches ping()'s callback. */
+const OWN_PING = 'mlping00';
+const RESPONSE: readonly string[] = [':status', '200', 'content-type', 'application/grpc'];
+const MAX_WINDOW = 2 ** 31 - 1;
+
+interface Reset {
+  id: number;
+  code: number;
+  byPeer: boolean;
+  /** The connection was still open when the stream was reset (not part of its close). */
+  connectionOpen: boolean;
+}
+
+/** Records and checks every callback as it comes, and plays the relay's upstream side: consumes, resets, sends at random. */
+class CheckingClientHandler implements Http2Handler {
+  readonly violations: string[] = [];
+  /** Streams we opened, by id. */
+  readonly opened = new Map<number, Stream>();
+  readonly heads = new Set<number>();
+  readonly trailers = new Set<number>();
+  readonly endings = new Map<number, number>();
+  readonly resets: Reset[] = [];
+  connectionCloses = 0;
+  goawayLastIds: number[] = [];
+  /** Bytes we asked the connection to send (DATA), for the output bound. */
+  sentBytes = 0;
+  pingAcks = 0;
+  private readonly rng: FuzzRandom;
+
+  constructor(rng: FuzzRandom) {
+    this.rng = rng;
+  }
+
+  private live(what: string, stream?: Stream): void {
+    if (this.connectionCloses > 0) this.violations.push(`${what} after onConnectionClose`);
+    if (stream === undefined) return;
+    if (this.opened.get(stream.id) !== stream) this.violations.push(`${what} on stream ${stream.id} we never opened`);
+    if ((this.endings.get(stream.id) ?? 0) > 0) this.violations.push(`${what} on ended stream ${stream.id}`);
+  }
+
+  ownEnding(stream: Stream): void {
+    this.endings.set(stream.id, (this.endings.get(stream.id) ?? 0) + 1);
+  }
+
+  /** What the relay might do on an event: consume, cancel, send more of the request. */
+  act(connection: Http2Connection, stream: Stream): void {
+    const r = this.rng.int(20);
+    if (r === 0) {
+      // resetStream() makes no callback: the handler's own reset is the stream's ending. A stream complete both ways
+      // (END_STREAM received in the onData/onHeaders being handled) is not reset: onStreamClose follows instead.
+      if (connection.getStream(stream.id) === stream && stream.state !== 'closed') this.ownEnding(stream);
+      connection.resetStream(stream, this.rng.pick([0, 8, 2]));
+    } else if (r === 1) {
+      const body = Buffer.alloc(this.rng.int(3000), 1);
+      this.sentBytes += body.length;
+      connection.sendData(stream, body, this.rng.chance(0.5));
+    }
+  }
+
+  onHeaders(connection: Http2Connection, stream: Stream, list: string[], endStream: boolean, isTrailers: boolean): void {
+    this.live('onHeaders', stream);
+    if (isTrailers) {
+      if (!this.heads.has(stream.id)) this.violations.push(`trailers before a response head on stream ${stream.id}`);
+      if (!endStream) this.violations.push(`trailers without END_STREAM on stream ${stream.id}`);
+      if (this.trailers.has(stream.id)) this.violations.push(`second trailers on stream ${stream.id}`);
+      this.trailers.add(stream.id);
+      if (list.some((name, i) => i % 2 === 0 && name.startsWith(':'))) this.violations.push(`pseudo-header in trailers on stream ${stream.id}`);
+    } else {
+      if (this.heads.has(stream.id)) this.violations.push(`second response head on stream ${stream.id}`);
+      this.heads.add(stream.id);
+      if (list[0] !== ':status' || !/^[2-5][0-9][0-9]$/.test(list[1])) this.violations.push(`response head without a final :status on stream ${stream.id}`);
+    }
+    this.act(connection, stream);
+  }
+
+  onData(connection: Http2Connection, stream: Stream, chunk: Buffer, _endStream: boolean): void {
+    this.live('onData', stream);
+    if (!this.heads.has(stream.id)) this.violations.push(`DATA before a response head on stream ${stream.id}`);
+    if (this.trailers.has(stream.id)) this.violations.push(`DATA after trailers on stream ${stream.id}`);
+    if (this.rng.chance(0.85)) connection.consume(stream, chunk.length);
+    this.act(connection, stream);
+  }
+
+  private ended(connection: Http2Connection, stream: Stream, how: string): void {
+    this.live(how, stream);
+    this.endings.set(stream.id, (this.endings.get(stream.id) ?? 0) + 1);
+    if (connection.getStream(stream.id) !== undefined) this.violations.push(`${how}: stream ${stream.id} still in the connection's table`);
+  }
+
+  onStreamReset(connection: Http2Connection, stream: Stream, code: number, byPeer: boolean): void {
+    this.ended(connection, stream, 'onStreamReset');
+    this.resets.push({ id: stream.id, code, byPeer, connectionOpen: connection.lifecycle.state !== 'closed' });
+  }
+
+  onStreamClose(connection: Http2Connection, stream: Stream): void {
+    this.ended(connection, stream, 'onStreamClose');
+    if (!this.heads.has(stream.id)) this.violations.push(`stream ${stream.id} closed normally without a response head`);
+  }
+
+  onDataSent(_connection: Http2Connection, stream: Stream): void {
+    this.live('onDataSent', stream);
+  }
+
+  onGoaway(connection: Http2Connection, lastStreamId: number): void {
+    this.live('onGoaway');
+    this.goawayLastIds.push(lastStreamId);
+    // Our streams above lastStreamId were refused just before this call.
+    for (const [id] of this.opened) {
+      if (id > lastStreamId && connection.getStream(id) !== undefined) this.violations.push(`stream ${id} above GOAWAY(${lastStreamId}) still open`);
+    }
+  }
+
+  onRemoteSettings(): void {
+    this.live('onRemoteSettings');
+  }
+
+  onConnectionClose(_connection: Http2Connection, _error: Http2ConnectionError | null): void {
+    this.connectionCloses++;
+  }
+}
+
+/** Ids a server's frames name: mostly our streams (odd), sometimes 0, server-initiated (even), idle or with the reserved bit. */
+function streamId(rng: FuzzRandom, opened: number): number {
+  const r = rng.int(20);
+  if (r < 3) return 0;
+  if (r < 14) return 1 + 2 * rng.int(Math.max(1, opened));
+  if (r < 16) return 2 + 2 * rng.int(8);
+  if (r < 17) return 1 + 2 * (opened + rng.int(4));
+  if (r < 19) return rng.next() & 0x7fffffff;
+  return (0x80000000 | (1 + 2 * rng.int(Math.max(1, opened)))) >>> 0;
+}
+
+/** A response, trailers, or something a response must not be. */
+function responseBlock(rng: FuzzRandom): Buffer {
+  const r = rng.int(10);
+  if (r === 0) return rng.bytes(rng.int(40));
+  if (r === 1) return Buffer.from([0x88]); // :status 200 from the static table
+  if (r === 2) return hpackLiterals(['grpc-status', rng.pick(['0', '14', '', 'x'])]);
+  if (r === 3) return hpackLiterals([':status', rng.pick(['100', '103', '200', '20', '600', 'abc', '204']), ...(rng.chance(0.5) ? ['x-a', '1'] : [])]);
+  const extra = rng.chance(0.4)
+    ? [rng.pick(['content-length', 'x-a', 'X-B', ':path', 'connection', 'te', ':status']), rng.pick(['0', '3', '', 'trailers', '200', 'v'])]
+    : [];
+  return hpackLiterals([...RESPONSE, ...extra]);
+}
+
+/** A frame of any type that looks plausible for a server: right-ish lengths, random flags, ids and values. */
+function randomFrame(rng: FuzzRandom, opened: number): Buffer {
+  const type = rng.chance(0.06) ? 10 + rng.int(246) : rng.int(10);
+  const flags = rng.chance(0.4) ? rng.next() & 0xff : rng.pick([0, 1, 4, 5, 8, 0x20, 0x25]);
+  const id = streamId(rng, opened);
+  const wrongLength = rng.chance(0.05);
+  let payload: Buffer;
+  switch (type) {
+    case T.DATA:
+      payload = rng.bytes(rng.int(400));
+      break;
+    case T.HEADERS:
+    case T.CONTINUATION:
+      payload = responseBlock(rng);
+      break;
+    case T.PUSH_PROMISE: {
+      const promised = Buffer.alloc(4);
+      promised.writeUInt32BE(2 + 2 * rng.int(8));
+      payload = Buffer.concat([promised, hpackLiterals(REQUEST)]);
+      break;
+    }
+    case T.PRIORITY:
+      payload = rng.bytes(wrongLength ? rng.int(8) : 5);
+      break;
+    case T.SETTINGS:
+      return frame(T.SETTINGS, rng.chance(0.2) ? 1 : 0, rng.chance(0.95) ? 0 : id, wrongLength ? rng.bytes(rng.int(13)) : randomSettings(rng).subarray(9));
+    case T.PING:
+      payload = wrongLength ? rng.bytes(rng.int(12)) : rng.chance(0.3) ? Buffer.from(OWN_PING, 'latin1') : rng.bytes(8);
+      break;
+    case T.GOAWAY:
+      payload = Buffer.concat([goaway(goawayLastId(rng, opened), rng.int(16)).subarray(9, wrongLength ? 9 + rng.int(8) : 17), rng.bytes(rng.int(10))]);
+      break;
+    case T.RST_STREAM:
+    case T.WINDOW_UPDATE: {
+      payload = Buffer.alloc(4);
+      payload.writeUInt32BE(rng.pick([0, 1, 7, 8, 1000, 65_535, MAX_WINDOW, 2 ** 31, rng.next()]) >>> 0);
+      if (wrongLength) payload = rng.bytes(rng.int(8));
+      break;
+    }
+    default:
+      payload = rng.bytes(rng.int(64));
+  }
+  if (rng.chance(0.004)) payload = Buffer.alloc(16_385);
+  return frame(type, flags, id, payload);
+}
+
+function randomSettings(rng: FuzzRandom): Buffer {
+  const pairs: Array<[number, number]> = [];
+  for (let n = rng.int(4); n > 0; n--) {
+    const id = rng.chance(0.9) ? 1 + rng.int(6) : rng.int(0x10000);
+    pairs.push([id, rng.pick([0, 1, 2, 100, 16_383, 16_384, 65_535, 1 << 20, MAX_WINDOW, 2 ** 31, 2 ** 24, rng.next()])]);
+  }
+  return settings(pairs);
+}
+
+function goawayLastId(rng: FuzzRandom, opened: number): number {
+  return rng.pick([0, 1, 2 * rng.int(opened + 1), 1 + 2 * rng.int(opened + 1), MAX_WINDOW, 0x80000001, rng.next()]) >>> 0;
+}
+
+/** A frame a well-behaved (or almost) server could send next about one of our streams, or about the connection. */
+function plausibleFrame(rng: FuzzRandom, opened: number, answered: Set<number>): Buffer {
+  const id = 1 + 2 * rng.int(Math.max(1, opened));
+  const r = rng.int(24);
+  if (r < 6 || !answered.has(id)) {
+    answered.add(id);
+    if (rng.chance(0.15)) {
+      const block = hpackLiterals(RESPONSE);
+      const cut = 1 + rng.int(block.length - 1);
+      return Buffer.concat([headers(id, block.subarray(0, cut), { endHeaders: false }), continuation(id, block.subarray(cut))]);
+    }
+    const trailersOnly = rng.chance(0.2);
+    return headers(id, trailersOnly ? [...RESPONSE, 'grpc-status', '0'] : RESPONSE, { endStream: trailersOnly, padding: rng.chance(0.1) ? rng.int(20) : undefined });
+  }
+  if (r < 12) return data(id, rng.bytes(rng.int(rng.chance(0.1) ? 16_384 : 200)), { endStream: rng.chance(0.2), padding: rng.chance(0.2) ? rng.int(30) : undefined });
+  if (r < 15) return headers(id, ['grpc-status', rng.pick(['0', '2', '13'])], { endStream: rng.chance(0.9) });
+  if (r < 17) return windowUpdate(rng.chance(0.5) ? 0 : id, rng.chance(0.1) ? MAX_WINDOW : 1 + rng.int(100_000));
+  if (r === 17) return rstStream(id, rng.int(14));
+  if (r === 18) return ping(rng.chance(0.5) ? OWN_PING : 'fuzzfuzz', rng.chance(0.5));
+  if (r === 19) return goaway(goawayLastId(rng, opened), rng.pick([0, 0, 2, 11]));
+  if (r === 20) return settings([[S.INITIAL_WINDOW_SIZE, rng.pick([0, 10, 65_535, 1 << 20, MAX_WINDOW])]]);
+  if (r === 21) return settings([[S.MAX_CONCURRENT_STREAMS, rng.pick([0, 1, 3, 100])]]);
+  if (r === 22) return settingsAck();
+  return priority(id, id + 2);
+}
+
+/** A valid server conversation for streams 1, 3, 5 and 7, touching every frame type; mutations start from it. */
+function validConversation(rng: FuzzRandom): Buffer[] {
+  const block = hpackLiterals(RESPONSE);
+  const cut = 1 + rng.int(block.length - 1);
+  return [
+    settings([[S.INITIAL_WINDOW_SIZE, rng.pick([0, 100, 65_535])], [S.MAX_FRAME_SIZE, 16_384], [S.MAX_CONCURRENT_STREAMS, 100]]),
+    settingsAck(),
+    headers(1, [':status', '100']),
+    headers(1, RESPONSE),
+    data(1, 'hello'),
+    headers(1, ['grpc-status', '0'], { endStream: true }),
+    headers(3, block.subarray(0, cut), { endHeaders: false }),
+    continuation(3, block.subarray(cut)),
+    data(3, 'abc', { endStream: true, padding: rng.int(20) }),
+    windowUpdate(0, 1000),
+    windowUpdate(5, 5000),
+    ping('pingpong'),
+    ping(OWN_PING, true),
+    priority(5, 3),
+    headers(5, [...RESPONSE, 'grpc-status', '0'], { endStream: true }),
+    headers(7, [...RESPONSE, 'content-length', '3']),
+    data(7, 'abc', { endStream: true }),
+    frame(0xfa, 0, 0, Buffer.from('ext')),
+    ...(rng.chance(0.3) ? [goaway(rng.pick([3, 7, 0]), rng.pick([0, 2]))] : []),
+  ];
+}
+
+function mutate(rng: FuzzRandom, frames: Buffer[], opened: number): Buffer {
+  const list = [...frames];
+  for (let n = 1 + rng.int(3); n > 0; n--) {
+    const i = rng.int(list.length);
+    const j = rng.int(list.length);
+    const r = rng.int(5);
+    if (r === 0) list.splice(j, 0, list[i]);
+    else if (r === 1) [list[i], list[j]] = [list[j], list[i]];
+    else if (r === 2) list.splice(i, 1);
+    else if (r === 3) list.splice(j, 0, randomFrame(rng, opened));
+  }
+  const bytes = Buffer.concat(list);
+  for (let n = rng.int(4); n > 0 && bytes.length > 0; n--) bytes[rng.int(bytes.length)] ^= 1 << rng.int(8);
+  return rng.chance(0.2) ? bytes.subarray(0, rng.int(bytes.length)) : bytes;
+}
+
+function randomConversation(rng: FuzzRandom, opened: number): Buffer {
+  const answered = new Set<number>();
+  const plausible = rng.pick([0.3, 0.8, 0.95]);
+  const first = rng.chance(0.95) ? (rng.chance(0.7) ? settings() : randomSettings(rng)) : randomFrame(rng, opened);
+  const rest = Array.from({ length: 1 + rng.int(50) }, () => (rng.chance(plausible) ? plausibleFrame(rng, opened, answered) : randomFrame(rng, opened)));
+  return Buffer.concat([first, ...(rng.chance(0.8) ? [settingsAck()] : []), ...rest]);
+}
+
+/** The peer's frames as the connection read them, as far as they parse the way its reader splits them. */
+function peerFrames(input: Buffer): Array<{ type: number; flags: number; streamId: number; payload: Buffer }> {
+  const frames = [];
+  for (let at = 0; input.length - at >= 9; ) {
+    const length = input.readUIntBE(at, 3);
+    if (length > 16_384 || input.length - at - 9 < length) break;
+    frames.push({ type: input[at + 3], flags: input[at + 4], streamId: input.readUInt32BE(at + 5) & 0x7fffffff, payload: input.subarray(at + 9, at + 9 + length) });
+    at += 9 + length;
+  }
+  return frames;
+}
+
+/** Opens a request stream the way the relay does (body or not), recording it. */
+function openRequest(rng: FuzzRandom, connection: Http2Connection, handler: CheckingClientHandler): void {
+  const endStream = rng.chance(0.3);
+  const stream = connection.openStream(REQUEST, endStream);
+  if (stream === null) return;
+  if (handler.opened.has(stream.id)) handler.violations.push(`stream id ${stream.id} handed out twice`);
+  handler.opened.set(stream.id, stream);
+  if (!endStream && rng.chance(0.7)) {
+    const body = Buffer.alloc(rng.pick([0, 5, 1000, 70_000]), 2);
+    handler.sentBytes += body.length;
+    connection.sendData(stream, body, rng.chance(0.6));
+  }
+}
+
+/** One connection: our requests, the server's bytes in random slices with random outside calls, then every invariant. */
+async function runOne(seed: number): Promise<void> {
+  const rng = new FuzzRandom(seed);
+  const transport = new MemoryTransport();
+  const timers = new FakeTimers();
+  const handler = new CheckingClientHandler(rng);
+  const connection = new Http2Connection(transport, handler, {
+    role: 'client',
+    clock: timers,
+    settings: { initialWindowSize: rng.pick([100, 65_535, 1 << 20]), maxHeaderListSize: rng.pick([200, 65_536]) },
+    connectionWindowSize: rng.pick([65_535, 1 << 20]),
+    creditConnectionOnReceive: rng.chance(0.5),
+  });
+  transport.onDrain = () => connection.transportDrained();
+  const started = Date.now();
+  let pingAcked = 0;
+  // Any exception out of the connection fails the run: a hostile server must never throw through the agent.
+  connection.start();
+  const preOpened = rng.int(6);
+  for (let i = 0; i < preOpened; i++) openRequest(rng, connection, handler);
+  const expectOpened = Math.max(1, preOpened + 2);
+  const input = rng.chance(0.4) ? mutate(rng, validConversation(rng), expectOpened) : randomConversation(rng, expectOpened);
+  const maxSlice = rng.pick([1, 9, 64, 1024, input.length || 1]);
+  for (let at = 0; at < input.length; ) {
+    const size = 1 + rng.int(maxSlice);
+    connection.receive(input.subarray(at, at + size));
+    at += size;
+    const r = rng.int(1000);
+    if (r < 100) await nextTurn();
+    else if (r < 160) openRequest(rng, connection, handler);
+    else if (r < 180) {
+      const stream = rng.pick([...handler.opened.values()]);
+      if (stream !== undefined) handler.act(connection, stream);
+    } else if (r < 185) timers.advance(rng.pick([1000, 11_000]));
+    else if (r < 188) connection.shutdown();
+    else if (r < 195) connection.ping(() => pingAcked++);
+    else if (r < 197) connection.goAway(rng.pick([0, 0, 2, 11]));
+    else if (r < 207) transport.hold(2 << 20);
+    else if (r < 217) transport.release();
+  }
+  transport.release();
+  await settle(2);
+
+  const state = connection.lifecycle;
+  assert.ok(['open', 'draining', 'closed'].includes(state.state));
+  const output = transport.output();
+  assert.ok(output.subarray(0, PREFACE.length).equals(PREFACE), 'a client starts with the connection preface');
+  const frames = parseFrames(output.subarray(PREFACE.length));
+  assert.equal(frames[0]?.type, T.SETTINGS, 'our SETTINGS follow the preface');
+  if (state.state === 'closed') {
+    assert.ok(transport.endCalls + transport.destroyCalls >= 1, 'a closed connection ended its transport');
+    if (state.error !== null && !state.error.byPeer) {
+      const last = frames.at(-1);
+      assert.equal(last?.type, T.GOAWAY, 'a connection error ends with GOAWAY');
+      assert.equal(last?.payload.readUInt32BE(4), state.error.code, 'the GOAWAY carries the error code');
+      assert.ok(state.error.code <= 0xd, `a registered error code (${state.error.code})`);
+      assert.equal(last?.payload.readUInt32BE(0) & 0x7fffffff, 0, 'a client names no server stream as processed');
+    }
+  }
+  assert.equal(transport.writesAfterClose, 0, 'no write after end()/destroy()');
+
+  // What we wrote: only on our own (odd) streams, stream errors as RST_STREAM, DATA within the windows the peer gave.
+  const peer = peerFrames(input);
+  let connectionCredit = 65_535;
+  const streamCredit = new Map<number, number>();
+  let largestInitialWindow = 65_535;
+  for (const f of peer) {
+    if (f.type === T.WINDOW_UPDATE && f.payload.length === 4) {
+      const increment = f.payload.readUInt32BE(0) & 0x7fffffff;
+      if (f.streamId === 0) connectionCredit += increment;
+      else streamCredit.set(f.streamId, (streamCredit.get(f.streamId) ?? 0) + increment);
+    }
+    if (f.type === T.SETTINGS && (f.flags & F.ACK) === 0 && f.payload.length % 6 === 0) {
+      for (let i = 0; i < f.payload.length; i += 6) {
+        const value = f.payload.readUInt32BE(i + 2);
+        if (f.payload.readUInt16BE(i) === S.INITIAL_WINDOW_SIZE && value <= MAX_WINDOW) largestInitialWindow = Math.max(largestInitialWindow, value);
+      }
+    }
+  }
+  let dataSent = 0;
+  const dataPerStream = new Map<number, number>();
+  const rstSent = new Map<number, number[]>();
+  for (const f of frames) {
+    if (f.type === T.HEADERS || f.type === T.DATA) {
+      assert.ok(handler.opened.has(f.streamId), `${f.type === T.DATA ? 'DATA' : 'HEADERS'} only on streams we opened (${f.streamId})`);
+    }
+    if (f.type === T.DATA) {
+      dataSent += f.payload.length;
+      dataPerStream.set(f.streamId, (dataPerStream.get(f.streamId) ?? 0) + f.payload.length);
+    }
+    if (f.type === T.RST_STREAM) {
+      assert.ok(f.streamId !== 0 && f.streamId % 2 === 1, `RST_STREAM only on our streams (${f.streamId})`);
+      rstSent.set(f.streamId, [...(rstSent.get(f.streamId) ?? []), f.payload.readUInt32BE(0)]);
+    }
+    if (f.type === T.WINDOW_UPDATE) assert.ok(f.streamId === 0 || f.streamId % 2 === 1, `WINDOW_UPDATE on stream 0 or ours (${f.streamId})`);
+    if (f.type === T.PUSH_PROMISE) assert.fail('a client never sends PUSH_PROMISE');
+  }
+  assert.ok(dataSent <= connectionCredit, `DATA ${dataSent} bytes within the connection window ${connectionCredit}`);
+  for (const [id, bytes] of dataPerStream) {
+    const credit = largestInitialWindow + (streamCredit.get(id) ?? 0);
+    assert.ok(bytes <= credit, `DATA ${bytes} bytes on stream ${id} within its window ${credit}`);
+  }
+  for (const reset of handler.resets) {
+    if (reset.byPeer || !reset.connectionOpen) continue;
+    assert.ok(rstSent.get(reset.id)?.includes(reset.code), `stream error on ${reset.id} went out as RST_STREAM(${reset.code})`);
+  }
+  const bound = 16_384 + 40 * input.length + 2 * handler.sentBytes + 200 * handler.opened.size;
+  assert.ok(transport.totalBytes <= bound, `output ${transport.totalBytes} bytes for ${input.length} input bytes`);
+  assert.ok(connection.activeStreamCount <= handler.opened.size, 'no stream the handler does not know of');
+  // (A closed connection drops its streams whole; while it is open, an ended stream must hold no output.)
+  for (const stream of handler.opened.values()) {
+    if (state.state !== 'closed' && connection.getStream(stream.id) === undefined) {
+      assert.equal(stream.queuedBytes, 0, `nothing stays queued for ended stream ${stream.id} (connection ${connection.lifecycle.state}, stream ${stream.state})`);
+    }
+  }
+
+  connection.destroy();
+  assert.equal(connection.lifecycle.state, 'closed');
+  assert.equal(connection.activeStreamCount, 0);
+  assert.equal(handler.connectionCloses, 1, 'onConnectionClose exactly once');
+  for (const id of handler.opened.keys()) assert.equal(handler.endings.get(id) ?? 0, 1, `stream ${id} ended exactly once`);
+  assert.equal(timers.activeCount, 0, 'no timer left running');
+  assert.ok(pingAcked <= peer.filter((f) => f.type === T.PING && (f.flags & F.ACK) !== 0).length, 'a ping callback only for an ACK');
+  assert.ok(Date.now() - started < 2000, 'one connection takes well under 2 s');
+  if (handler.violations.length > 0 && handler.violations.every((v) => DATA_BEFORE_HEAD.test(v))) throw new KnownBug(DATA_BEFORE_HEAD_BUG, handler.violations);
+  assert.deepEqual(handler.violations, []);
+}
+
+/**
+ * Known agent bug, reported and not fixed here: the client role hands the handler DATA (even with END_STREAM, then a
+ * normal onStreamClose) on a stream whose response HEADERS never came, instead of resetting it PROTOCOL_ERROR as a
+ * malformed response (RFC 9113 §8.1). agent/http2/connection-input.ts onDataFrame never checks
+ * stream.headerBlocksReceived; the relay then writes DATA to its client before any HEADERS. Seeds whose only
+ * violations are this are skipped (and counted); the invariant itself stays. Minimal reproduction: the test below.
+ */
+const DATA_BEFORE_HEAD_BUG = 'client role delivers DATA before the response head';
+const DATA_BEFORE_HEAD = /^(DATA before a response head|stream \d+ closed normally without a response head)/;
+
+class KnownBug extends Error {
+  readonly bug: string;
+  constructor(bug: string, violations: string[]) {
+    super(`${bug}: ${violations.join('; ')}`);
+    this.bug = bug;
+  }
+}
+
+test('client connection fuzz: a hostile server\'s random and mutated frames keep every invariant', async (t) => {
+  const knownBug = (error: unknown): string | null => (error instanceof KnownBug ? error.bug : null);
+  await fuzzLoop(t, { maxIterations: MAX_ITERATIONS, budgetMs: TIME_BUDGET_MS, knownBug }, runOne);
+});
+
+test('client connection: DATA before the response head is a malformed response (minimal reproduction)', { todo: DATA_BEFORE_HEAD_BUG }, async () => {
+  const transport = new MemoryTransport();
+  const timers = new FakeTimers();
+  const handler = new CheckingClientHandler(new FuzzRandom(1));
+  const connection = new Http2Connection(transport, handler, { role: 'client', clock: timers });
+  connection.start();
+  const stream = connection.openStream(REQUEST, true);
+  assert.ok(stream !== null);
+  handler.opened.set(stream.id, stream);
+  connection.receive(Buffer.concat([settings(), settingsAck(), data(1, 'body before any HEADERS', { endStream: true })]));
+  await settle(2);
+  const sent = parseFrames(transport.output().subarray(PREFACE.length));
+  connection.destroy();
+  assert.deepEqual(handler.violations, []);
+  assert.ok(sent.some((f) => f.type === T.RST_STREAM && f.streamId === 1 && f.payload.readUInt32BE(0) === 1), 'RST_STREAM(PROTOCOL_ERROR) on stream 1');
+});
