@@ -1,0 +1,513 @@
+// Bounded, seeded fuzz of the relay end to end: in-memory client connections (requests, cancels, early resets, bodies
+// split anyhow, bad grpc-timeouts, drops) through the real Relay to loopback endpoints that misbehave at random,
+// checked for exactly one outcome per request and nothing left in flight once everything closed.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test } from 'node:test';
+import { EndpointLoad } from '../../agent/balancer/endpoint-load.ts';
+import { LeastRequestPolicy } from '../../agent/balancer/least-request.ts';
+import type { BalancingPolicy } from '../../agent/balancer/picker.ts';
+import { RoundRobinPolicy } from '../../agent/balancer/round-robin.ts';
+import { Http2Connection } from '../../agent/http2/connection.ts';
+import type { Http2ConnectionError, Http2Handler } from '../../agent/http2/handler.ts';
+import { serveSocket } from '../../agent/http2/socket-transport.ts';
+import type { Stream } from '../../agent/http2/stream.ts';
+import { AuthorityParser } from '../../agent/proxy/authority.ts';
+import type { DownstreamContext, DownstreamHttp2, Exchange } from '../../agent/proxy/exchange.ts';
+import type { RelayObserver } from '../../agent/proxy/relay-observer.ts';
+import { Relay } from '../../agent/proxy/relay.ts';
+import type { Route, RouteTable } from '../../agent/proxy/route.ts';
+import { ERRORS, type ErrorCode, grpcStatusOf } from '../../agent/vocabulary/errors.ts';
+import { ConnectionPipe } from '../support/connection-pipe.ts';
+import { FakeTimers } from '../support/fake-timers.ts';
+import { type EndpointKind, FuzzEndpoint } from '../support/fuzz-endpoint.ts';
+import { FuzzRandom, fuzzLoop } from '../support/fuzz-random.ts';
+
+const MAX_ITERATIONS = 400;
+const TIME_BUDGET_MS = 20_000;
+const SERVICE_KEY = 'default/fuzz:50051';
+const AUTHORITY = 'fuzz.default.svc.cluster.local:50051';
+const TIMEOUTS = ['1m', '20m', '200m', '1S', '100S', '99999999H', '0m', '', '1x', '123456789m', '-1S', '1.5S', 'S'];
+
+/** Outcomes over the whole loop, printed at the end so a run shows what it reached. */
+const tally = new Map<string, number>();
+function count(what: string): void {
+  tally.set(what, (tally.get(what) ?? 0) + 1);
+}
+
+class FixedRoutes implements RouteTable {
+  route: Route | null = null;
+  routeForKey(key: string): Route | null {
+    return key === SERVICE_KEY ? this.route : null;
+  }
+  routeForAddress(): Route | null {
+    return null;
+  }
+}
+
+/** One client request as the client sees it. */
+interface ClientRequest {
+  stream: Stream;
+  head: string[] | null;
+  /** The header block that ended the response (trailers or Trailers-Only). */
+  trailers: string[] | null;
+  endings: number;
+  how: string;
+  /** Whether this client reads (consumes) the response; a slow reader never does. */
+  reads: boolean;
+  /** Request body still to send, in chunks; null once the request ended. */
+  body: Buffer[] | null;
+}
+
+/** The test's gRPC client: one per client connection, recording every event and checking its order as it comes. */
+class FuzzClient implements Http2Handler {
+  readonly requests = new Map<number, ClientRequest>();
+  readonly violations: string[] = [];
+  closes = 0;
+  readonly connection: Http2Connection;
+  readonly pipe: ConnectionPipe;
+  readonly downstream: DownstreamHttp2;
+
+  constructor(rng: FuzzRandom, timers: FakeTimers, relayHandler: Http2Handler<DownstreamContext, Exchange>) {
+    this.pipe = new ConnectionPipe(() => 1 + rng.int(rng.chance(0.5) ? 40 : 20_000));
+    this.connection = new Http2Connection(this.pipe.toServer, this, {
+      role: 'client',
+      clock: timers,
+      settings: { initialWindowSize: rng.pick([50, 65_535, 1 << 20]) },
+      connectionWindowSize: rng.pick([65_535, 1 << 20]),
+    });
+    this.downstream = new Http2Connection<DownstreamContext, Exchange>(this.pipe.toClient, relayHandler, {
+      role: 'server',
+      clock: timers,
+      creditConnectionOnReceive: true,
+    });
+    this.downstream.context = { route: null };
+    this.pipe.client = this.connection;
+    this.pipe.server = this.downstream;
+    this.downstream.start();
+    this.connection.start();
+  }
+
+  private request(stream: Stream, what: string): ClientRequest | null {
+    if (this.closes > 0) this.violations.push(`${what} after onConnectionClose`);
+    const request = this.requests.get(stream.id);
+    if (request === undefined) {
+      this.violations.push(`${what} on unknown stream ${stream.id}`);
+      return null;
+    }
+    if (request.endings > 0) this.violations.push(`${what} on stream ${stream.id} after its outcome (${request.how})`);
+    return request;
+  }
+
+  end(request: ClientRequest, how: string): void {
+    request.endings++;
+    request.how = request.endings > 1 ? `${request.how}, then ${how}` : how;
+    request.body = null;
+  }
+
+  onHeaders(_connection: Http2Connection, stream: Stream, headers: string[], endStream: boolean, isTrailers: boolean): void {
+    const request = this.request(stream, 'onHeaders');
+    if (request === null) return;
+    if (!isTrailers) request.head = headers;
+    if (endStream) request.trailers = headers;
+  }
+
+  onData(connection: Http2Connection, stream: Stream, data: Buffer): void {
+    const request = this.request(stream, 'onData');
+    if (request === null) return;
+    if (request.head === null) this.violations.push(`DATA before a response head on stream ${stream.id}`);
+    if (request.reads) connection.consume(stream, data.length);
+  }
+
+  onStreamReset(_connection: Http2Connection, stream: Stream, code: number, byPeer: boolean): void {
+    const request = this.request(stream, 'onStreamReset');
+    if (request !== null) this.end(request, `reset ${code}${byPeer ? ' by the agent' : ''}`);
+  }
+
+  onStreamClose(_connection: Http2Connection, stream: Stream): void {
+    const request = this.request(stream, 'onStreamClose');
+    if (request === null) return;
+    this.end(request, 'closed');
+    const status = request.trailers === null ? undefined : headerValue(request.trailers, 'grpc-status');
+    if (status === undefined) this.violations.push(`stream ${stream.id} ended without trailers carrying grpc-status`);
+    else if (!/^([0-9]|1[0-6])$/.test(status)) this.violations.push(`stream ${stream.id} ended with grpc-status "${status}"`);
+    if (request.head === null || headerValue(request.head, ':status') !== '200') this.violations.push(`stream ${stream.id} answered without :status 200`);
+  }
+
+  onDataSent(): void {}
+  onGoaway(): void {}
+  onRemoteSettings(): void {}
+
+  onConnectionClose(_connection: Http2Connection, _error: Http2ConnectionError | null): void {
+    this.closes++;
+  }
+
+  /** Opens a request: its headers now, its body (if any) in chunks as the run goes on. */
+  open(rng: FuzzRandom): ClientRequest | null {
+    const headers = [':method', 'POST', ':scheme', 'http', ':path', '/fuzz.Echo/Call', ':authority', rng.chance(0.95) ? AUTHORITY : 'nowhere.default.svc.cluster.local:1'];
+    headers.push('content-type', 'application/grpc', 'te', 'trailers');
+    if (rng.chance(0.4)) headers.push('grpc-timeout', rng.pick(TIMEOUTS));
+    const size = rng.pick([0, 0, 5, 1000, 20_000, 70_000]);
+    const endStream = size === 0 && rng.chance(0.8);
+    const stream = this.connection.openStream(headers, endStream);
+    if (stream === null) return null;
+    const body: Buffer[] = [];
+    for (let at = 0; at < size; ) {
+      const n = 1 + rng.int(rng.pick([10, 5000, 70_000]));
+      body.push(rng.bytes(Math.min(n, size - at)));
+      at += n;
+    }
+    const request: ClientRequest = { stream, head: null, trailers: null, endings: 0, how: '', reads: rng.chance(0.9), body: endStream ? null : body };
+    this.requests.set(stream.id, request);
+    return request;
+  }
+
+  /** Sends the next chunk of a request's body; the last one ends it (DATA END_STREAM, or trailers now and then). */
+  sendMore(rng: FuzzRandom, request: ClientRequest): void {
+    const body = request.body;
+    if (body === null || request.endings > 0) return;
+    const chunk = body.shift();
+    if (chunk !== undefined) this.connection.sendData(request.stream, chunk, body.length === 0 && rng.chance(0.8));
+    if (body.length === 0 && request.body !== null) {
+      if (request.stream.state === 'open') {
+        if (rng.chance(0.2)) this.connection.sendTrailers(request.stream, ['x-client-trailer', '1']);
+        else this.connection.sendData(request.stream, Buffer.alloc(0), true);
+      }
+      request.body = null;
+    }
+  }
+
+  /** The client cancels: RST_STREAM, which ends the stream on its side (no callback follows). */
+  cancel(rng: FuzzRandom, request: ClientRequest): void {
+    if (request.endings > 0 || this.connection.getStream(request.stream.id) !== request.stream || request.stream.state === 'closed') return;
+    this.end(request, 'cancelled by the client');
+    this.connection.resetStream(request.stream, rng.pick([8, 8, 0, 2]));
+  }
+
+  get live(): boolean {
+    return !this.pipe.isClosed && this.connection.lifecycle.state !== 'closed';
+  }
+
+  openRequests(): ClientRequest[] {
+    return [...this.requests.values()].filter((r) => r.endings === 0);
+  }
+}
+
+function headerValue(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Turns real and fake time until `done` holds or `realMs` passed; fake time moves `stepMs` per turn. */
+async function runUntil(timers: FakeTimers, done: () => boolean, realMs: number, stepMs: number): Promise<boolean> {
+  const until = Date.now() + realMs;
+  while (!done()) {
+    if (Date.now() > until) return false;
+    await pause(1);
+    timers.advance(stepMs);
+  }
+  return true;
+}
+
+interface Finished {
+  exchange: Exchange;
+  status: number;
+  code: ErrorCode | null;
+}
+
+/** One run: endpoints, the relay, clients doing random things; then everything closes and every invariant is checked. */
+async function runOne(seed: number): Promise<void> {
+  const rng = new FuzzRandom(seed);
+  const timers = new FakeTimers();
+  timers.advance(1000);
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown): void => {
+    uncaught.push(error);
+  };
+  process.on('uncaughtException', onUncaught);
+  const endpoints: FuzzEndpoint[] = [];
+  const clients: FuzzClient[] = [];
+  try {
+    const dataFirst = rng.chance(0.05);
+    for (let n = 1 + rng.int(3); n > 0; n--) {
+      const kind: EndpointKind = rng.chance(0.85) ? 'live' : rng.pick(['refused', 'silent', 'http1'] as const);
+      const endpoint = new FuzzEndpoint(rng, kind, { dataFirst });
+      await endpoint.start();
+      endpoints.push(endpoint);
+    }
+    const finished: Finished[] = [];
+    const finishedOnce = new Set<Exchange>();
+    const violations: string[] = [];
+    const codeProblem = (status: number, code: ErrorCode | null, where: string): void => {
+      if (code === null) return;
+      if (!(code in ERRORS)) return void violations.push(`${where}: code ${code} is not in agent/vocabulary/errors.ts`);
+      const expected = grpcStatusOf(code);
+      if (expected === null) violations.push(`${where}: ${code} ends no request, yet a request ended with it`);
+      else if (code !== 'ML_UPSTREAM_RESET' && status !== expected) violations.push(`${where}: ${code} with status ${status}, not ${expected}`);
+    };
+    const observer: RelayObserver = {
+      onExchangeFinished: (exchange, status, code) => {
+        if (finishedOnce.has(exchange)) violations.push(`exchange finished twice (${code})`);
+        finishedOnce.add(exchange);
+        finished.push({ exchange, status, code });
+        count(`exchange ${code ?? 'relayed'}`);
+        codeProblem(status, code, 'onExchangeFinished');
+      },
+      onRequestRejected: (status, code) => codeProblem(status, code, 'onRequestRejected'),
+      onUpstreamConnectionState: () => {},
+      onTransparentRetry: () => {},
+      onResponseStarted: () => {},
+    };
+    const routes = new FixedRoutes();
+    const relay = new Relay({
+      routes,
+      authority: new AuthorityParser('cluster.local'),
+      clock: timers,
+      random: () => rng.next() / 0x1_0000_0000,
+      connectTimeoutMs: 300,
+      maxConnectionsPerEndpoint: rng.pick([1, 2, 4]),
+      streamHeadroom: rng.pick([0, 8]),
+      observer,
+    });
+    const loads = endpoints.map((e) => new EndpointLoad(e.address));
+    const randomInt = () => rng.next() >>> 2;
+    const policy: BalancingPolicy = rng.chance(0.5) ? new RoundRobinPolicy({ randomInt }) : new LeastRequestPolicy({ randomInt });
+    routes.route = { key: SERVICE_KEY, picker: policy.createPicker(loads) };
+
+    // Every exchange the relay creates, seen through the client connections' handler.
+    const created = new Set<Exchange>();
+    const relayHandler: Http2Handler<DownstreamContext, Exchange> = relay.downstreamHandler;
+    const recording: Http2Handler<DownstreamContext, Exchange> = {
+      onHeaders(connection, stream, headers, endStream, isTrailers) {
+        relayHandler.onHeaders(connection, stream, headers, endStream, isTrailers);
+        if (!isTrailers && stream.context !== null) created.add(stream.context);
+      },
+      onData: (c, s, d, e) => relayHandler.onData(c, s, d, e),
+      onStreamReset: (c, s, code, byPeer) => relayHandler.onStreamReset(c, s, code, byPeer),
+      onStreamClose: (c, s) => relayHandler.onStreamClose(c, s),
+      onDataSent: (c, s, b) => relayHandler.onDataSent(c, s, b),
+      onGoaway: (c, l, code, d) => relayHandler.onGoaway(c, l, code, d),
+      onRemoteSettings: (c) => relayHandler.onRemoteSettings(c),
+      onConnectionClose: (c, e) => relayHandler.onConnectionClose(c, e),
+    };
+    const newClient = (): FuzzClient => {
+      const client = new FuzzClient(rng, timers, recording);
+      clients.push(client);
+      return client;
+    };
+    newClient();
+
+    // The run: random client behaviour, real turns for the loopback endpoints, fake time for deadlines and backoff.
+    const steps = 10 + rng.int(60);
+    for (let step = 0; step < steps; step++) {
+      const live = clients.filter((c) => c.live);
+      const client = live.length > 0 ? rng.pick(live) : newClient();
+      const r = rng.int(100);
+      if (r < 35) {
+        const request = client.open(rng);
+        if (request !== null && rng.chance(0.1)) client.cancel(rng, request);
+        else if (request !== null) client.sendMore(rng, request);
+      } else if (r < 55) {
+        const open = client.openRequests().filter((q) => q.body !== null);
+        if (open.length > 0) client.sendMore(rng, rng.pick(open));
+      } else if (r < 62) {
+        const open = client.openRequests();
+        if (open.length > 0) client.cancel(rng, rng.pick(open));
+      } else if (r < 64) {
+        client.connection.destroy();
+      } else if (r < 65) {
+        client.pipe.close();
+      } else if (r < 67) {
+        client.connection.shutdown();
+      } else if (r < 70) {
+        newClient();
+      } else if (r < 80) {
+        timers.advance(rng.pick([1, 50, 300, 1000, 6000]));
+      } else {
+        await pause(rng.pick([0, 1, 5]));
+      }
+    }
+
+    // Wind down: clients finish their bodies and wait a while (deadlines, holds and retries run on fake time), then
+    // every client connection drops; each request must have its one outcome.
+    for (const client of clients) for (const request of client.openRequests()) while (request.body !== null) client.sendMore(rng, request);
+    await runUntil(timers, () => clients.every((c) => c.openRequests().length === 0), rng.pick([50, 300]), 200);
+    for (const client of clients) {
+      if (rng.chance(0.5)) client.connection.destroy();
+      else client.pipe.close();
+    }
+    const allEnded = await runUntil(timers, () => clients.every((c) => c.closes === 1 && c.downstream.lifecycle.state === 'closed' && c.openRequests().length === 0) && [...created].every((e) => e.phase === 'finished'), 3000, 100);
+
+    // Then the relay's side of every exchange: nothing in flight, no deadline queued, every endpoint's load back to 0.
+    for (const client of clients) {
+      violations.push(...client.violations.map((v) => `client: ${v}`));
+      for (const [id, request] of client.requests) {
+        count(`client ${request.how.replace(/ \d+/, '')}`);
+        if (request.endings !== 1) violations.push(`client stream ${id}: ${request.endings} outcomes (${request.how || 'none'})`);
+      }
+      if (client.closes !== 1) violations.push(`client connection closed ${client.closes} times`);
+      if (client.downstream.lifecycle.state !== 'closed') violations.push('a downstream connection is still open after its client went away');
+      if (client.pipe.toClient.writesAfterClose + client.pipe.toServer.writesAfterClose > 0) violations.push('a write after the transport closed');
+    }
+    assert.ok(allEnded || violations.length > 0, 'every client request and exchange ended within 3 s');
+    for (const exchange of created) {
+      if (!finishedOnce.has(exchange)) violations.push(`an exchange never finished (phase ${exchange.phase}, attempts ${exchange.attempts})`);
+    }
+    for (const f of finished) if (!created.has(f.exchange)) violations.push('an exchange finished that no request created');
+    if (relay.deadlines.size !== 0) violations.push(`${relay.deadlines.size} deadline(s) still queued`);
+    for (const load of loads) if (load.inFlight !== 0) violations.push(`endpoint ${load.address} has ${load.inFlight} request(s) in flight`);
+    for (const endpoint of endpoints) {
+      const pool = relay.pools.get(endpoint.address);
+      if (pool === undefined) continue;
+      const waiters = (pool as unknown as { waiters: unknown[] }).waiters;
+      if (waiters.length !== 0) violations.push(`pool ${endpoint.address} has ${waiters.length} waiter(s)`);
+    }
+
+    // Shutdown: pools drain; every upstream connection closes once its streams are gone (deferred resets included).
+    relay.close();
+    const poolsClosed = await runUntil(
+      timers,
+      () => endpoints.every((e) => {
+        const pool = relay.pools.get(e.address);
+        if (pool === undefined || (pool.state === 'closed' && pool.connections.length === 0)) return true;
+        // Only streams of the known early-answer leak left: waiting longer changes nothing.
+        return pool.connections.every((c) => c.state.state === 'draining' && openStreams(c.http2).every(isEarlyAnswerLeak));
+      }),
+      3000,
+      1000,
+    );
+    let earlyAnswerLeaks = 0;
+    for (const e of endpoints) {
+      const pool = relay.pools.get(e.address);
+      if (pool === undefined) continue;
+      for (const connection of pool.connections) {
+        const left = openStreams(connection.http2);
+        const leaks = left.filter(isEarlyAnswerLeak);
+        earlyAnswerLeaks += leaks.length;
+        if (leaks.length === left.length && left.length > 0 && connection.state.state === 'draining') continue;
+        const streams = left.map((s) => `${s.id} ${s.state} ${s.context === null ? 'detached' : s.context.phase}`);
+        violations.push(`pool ${e.address} ${pool.state}: a connection ${connection.state.state} with streams [${streams.join(', ')}] (endpoint saw ${[...e.seen]})`);
+      }
+      if (pool.connections.length === 0 && pool.state !== 'closed') violations.push(`pool ${e.address} ${pool.state} without connections`);
+    }
+    if (!poolsClosed && violations.length === 0 && earlyAnswerLeaks === 0) violations.push('pools did not close within 3 s');
+    if (uncaught.length > 0) violations.push(`exception escaped: ${(uncaught[0] as Error)?.stack ?? uncaught[0]}`);
+    if (violations.length > 0 && dataFirst && violations.every((v) => /DATA before a response head/.test(v))) throw new KnownBug(DATA_BEFORE_HEAD_BUG);
+    assert.deepEqual(violations, []);
+    if (earlyAnswerLeaks > 0) throw new KnownBug(EARLY_ANSWER_LEAK_BUG);
+  } finally {
+    for (const client of clients) client.pipe.close();
+    await Promise.all(endpoints.map((e) => e.close()));
+    process.off('uncaughtException', onUncaught);
+  }
+}
+
+/** Streams still in an upstream connection's table (ids scanned: the connection has no iterator). */
+function openStreams(connection: Http2Connection<unknown, Exchange>): Stream<Exchange>[] {
+  const streams: Stream<Exchange>[] = [];
+  for (let id = 1; id < 4000 && streams.length < connection.activeStreamCount; id += 2) {
+    // The table stores streams untyped; an upstream connection's streams carry exchanges.
+    const stream = connection.getStream(id) as Stream<Exchange> | undefined;
+    if (stream !== undefined) streams.push(stream);
+  }
+  return streams;
+}
+
+/**
+ * Known agent bug: when an endpoint's response ends (trailers, Trailers-Only) before the request did and the endpoint
+ * does not reset the stream (RFC 9113 §8.1 lets it wait for the rest of the request), the exchange finishes and the
+ * relay drops the rest of the client's request body (downstream-handler.ts onData: phase finished → consume only) and
+ * ignores the client's cancel (relay.ts clientCancelled: phase finished → return). The upstream stream stays
+ * half-closed (remote) for ever: it is never ended (END_STREAM) nor reset, holds a stream of the endpoint's
+ * MAX_CONCURRENT_STREAMS and its exchange in memory, and keeps a draining pool (no deadline) from ever closing.
+ * Runs whose only leftover is such a stream (all other invariants hold) are skipped and counted. Minimal
+ * reproduction: the todo test below.
+ */
+const EARLY_ANSWER_LEAK_BUG = 'upstream stream of an exchange answered before its request ended is never ended';
+function isEarlyAnswerLeak(stream: Stream<Exchange>): boolean {
+  return stream.state === 'half-closed-remote' && stream.context !== null && stream.context.phase === 'finished';
+}
+
+/**
+ * Known agent bug (see test/http2/client-connection-fuzz.test.ts): the client role delivers an endpoint's DATA sent
+ * before its response HEADERS, and the relay forwards it to the client ahead of any HEADERS. Runs whose only
+ * violations are this (possible only when the endpoints play 'data-first') are skipped and counted.
+ */
+const DATA_BEFORE_HEAD_BUG = 'relay forwards upstream DATA sent before the response head';
+
+class KnownBug extends Error {
+  readonly bug: string;
+  constructor(bug: string) {
+    super(bug);
+    this.bug = bug;
+  }
+}
+
+test('relay fuzz: random clients through the relay to misbehaving endpoints keep every invariant', async (t) => {
+  const knownBug = (error: unknown): string | null => (error instanceof KnownBug ? error.bug : null);
+  await fuzzLoop(t, { maxIterations: MAX_ITERATIONS, budgetMs: TIME_BUDGET_MS, knownBug }, runOne);
+  t.diagnostic(`outcomes: ${[...tally].sort((a, b) => b[1] - a[1]).map(([what, n]) => `${what} ${n}`).join(', ')}`);
+});
+
+test('relay: an endpoint that answers before the request ended leaves no upstream stream open (minimal reproduction)', { todo: EARLY_ANSWER_LEAK_BUG }, async () => {
+  // The endpoint answers Trailers-Only as soon as the request head arrives, reads the rest, and never resets the stream.
+  const earlyAnswerer: Http2Handler = {
+    onHeaders(connection, stream, _headers, _endStream, isTrailers) {
+      if (!isTrailers) connection.sendHeaders(stream, [':status', '200', 'content-type', 'application/grpc', 'grpc-status', '16'], true);
+    },
+    onData: (connection, stream, data) => connection.consume(stream, data.length),
+    onStreamReset() {},
+    onStreamClose() {},
+    onDataSent() {},
+    onGoaway() {},
+    onRemoteSettings() {},
+    onConnectionClose() {},
+  };
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    serveSocket(socket, earlyAnswerer);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const timers = new FakeTimers();
+  const routes = new FixedRoutes();
+  const relay = new Relay({
+    routes,
+    authority: new AuthorityParser('cluster.local'),
+    clock: timers,
+    random: () => 0.5,
+    connectTimeoutMs: 1000,
+    maxConnectionsPerEndpoint: 1,
+    streamHeadroom: 0,
+    observer: { onExchangeFinished() {}, onRequestRejected() {}, onUpstreamConnectionState() {}, onTransparentRetry() {}, onResponseStarted() {} },
+  });
+  routes.route = { key: SERVICE_KEY, picker: new RoundRobinPolicy({ randomInt: () => 0 }).createPicker([new EndpointLoad(address)]) };
+  const client = new FuzzClient(new FuzzRandom(1), timers, relay.downstreamHandler);
+  try {
+    const headers = [':method', 'POST', ':scheme', 'http', ':path', '/fuzz.Echo/Upload', ':authority', AUTHORITY, 'content-type', 'application/grpc', 'te', 'trailers'];
+    const stream = client.connection.openStream(headers, false);
+    assert.ok(stream !== null);
+    const request: ClientRequest = { stream, head: null, trailers: null, endings: 0, how: '', reads: true, body: null };
+    client.requests.set(stream.id, request);
+    assert.ok(await runUntil(timers, () => request.trailers !== null, 2000, 1), 'the early answer reached the client');
+    // The client then finishes its request, as RFC 9113 §8.1 lets it.
+    client.connection.sendData(stream, Buffer.from('the rest of the request'), true);
+    await runUntil(timers, () => request.endings === 1, 2000, 1);
+    await pause(50);
+    const upstream = relay.pools.get(address)?.connections[0];
+    assert.equal(request.how, 'closed');
+    assert.equal(upstream?.http2.activeStreamCount, 0, 'the upstream stream ended with the request (END_STREAM or RST_STREAM)');
+  } finally {
+    client.pipe.close();
+    relay.close();
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
