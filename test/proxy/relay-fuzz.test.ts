@@ -139,8 +139,10 @@ class FuzzClient implements Http2Handler {
   onGoaway(): void {}
   onRemoteSettings(): void {}
 
-  onConnectionClose(_connection: Http2Connection, _error: Http2ConnectionError | null): void {
+  onConnectionClose(_connection: Http2Connection, error: Http2ConnectionError | null): void {
     this.closes++;
+    // The client behaves; a connection error it detects is the agent breaking HTTP/2 towards it.
+    if (error !== null && !error.byPeer && error.code !== 8) this.violations.push(`the client detected a protocol error from the agent: ${error.code} ${error.message}`);
   }
 
   /** Opens a request: its headers now, its body (if any) in chunks as the run goes on. */
@@ -295,18 +297,21 @@ async function runOne(seed: number): Promise<void> {
       onRemoteSettings: (c) => relayHandler.onRemoteSettings(c),
       onConnectionClose: (c, e) => relayHandler.onConnectionClose(c, e),
     };
-    const newClient = (): FuzzClient => {
+    // A new client's handshake completes before fake time moves on (the pipe delivers a turn later; the connections'
+    // preface and SETTINGS timers run on the fake clock).
+    const newClient = async (): Promise<FuzzClient> => {
       const client = new FuzzClient(rng, timers, recording);
       clients.push(client);
+      for (let i = 0; i < 4; i++) await new Promise((resolve) => setImmediate(resolve));
       return client;
     };
-    newClient();
+    await newClient();
 
     // The run: random client behaviour, real turns for the loopback endpoints, fake time for deadlines and backoff.
     const steps = 10 + rng.int(60);
     for (let step = 0; step < steps; step++) {
       const live = clients.filter((c) => c.live);
-      const client = live.length > 0 ? rng.pick(live) : newClient();
+      const client = live.length > 0 ? rng.pick(live) : await newClient();
       const r = rng.int(100);
       if (r < 35) {
         const request = client.open(rng);
@@ -325,7 +330,7 @@ async function runOne(seed: number): Promise<void> {
       } else if (r < 67) {
         client.connection.shutdown();
       } else if (r < 70) {
-        newClient();
+        await newClient();
       } else if (r < 80) {
         timers.advance(rng.pick([1, 50, 300, 1000, 6000]));
       } else {
@@ -351,7 +356,9 @@ async function runOne(seed: number): Promise<void> {
         if (request.endings !== 1) violations.push(`client stream ${id}: ${request.endings} outcomes (${request.how || 'none'})`);
       }
       if (client.closes !== 1) violations.push(`client connection closed ${client.closes} times`);
-      if (client.downstream.lifecycle.state !== 'closed') violations.push('a downstream connection is still open after its client went away');
+      const downstream = client.downstream.lifecycle;
+      if (downstream.state !== 'closed') violations.push('a downstream connection is still open after its client went away');
+      else if (downstream.error !== null && !downstream.error.byPeer) violations.push(`the agent closed a well-behaved client's connection: ${downstream.error.code} ${downstream.error.message}`);
       if (client.pipe.toClient.writesAfterClose + client.pipe.toServer.writesAfterClose > 0) violations.push('a write after the transport closed');
     }
     assert.ok(allEnded || violations.length > 0, 'every client request and exchange ended within 3 s');
@@ -396,6 +403,7 @@ async function runOne(seed: number): Promise<void> {
       if (pool.connections.length === 0 && pool.state !== 'closed') violations.push(`pool ${e.address} ${pool.state} without connections`);
     }
     if (!poolsClosed && violations.length === 0 && earlyAnswerLeaks === 0) violations.push('pools did not close within 3 s');
+    for (const e of endpoints) violations.push(...e.agentErrors.map((error) => `endpoint ${e.address} detected a protocol error from the agent: ${error}`));
     if (uncaught.length > 0) violations.push(`exception escaped: ${(uncaught[0] as Error)?.stack ?? uncaught[0]}`);
     if (violations.length > 0 && dataFirst && violations.every((v) => /DATA before a response head/.test(v))) throw new KnownBug(DATA_BEFORE_HEAD_BUG);
     assert.deepEqual(violations, []);

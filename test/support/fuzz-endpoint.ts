@@ -4,7 +4,7 @@
 
 import net from 'node:net';
 import type { Http2Connection } from '../../agent/http2/connection.ts';
-import type { Http2Handler } from '../../agent/http2/handler.ts';
+import type { Http2ConnectionError, Http2Handler } from '../../agent/http2/handler.ts';
 import { serveSocket } from '../../agent/http2/socket-transport.ts';
 import type { Stream } from '../../agent/http2/stream.ts';
 import type { FuzzRandom } from './fuzz-random.ts';
@@ -43,6 +43,8 @@ interface EndpointStream {
 
 interface EndpointConnection {
   socket: net.Socket;
+  /** The endpoint itself ended the connection with an error (goaway-error): not the agent's doing. */
+  ownError: boolean;
 }
 
 export interface FuzzEndpointOptions {
@@ -56,6 +58,8 @@ export class FuzzEndpoint implements Http2Handler<EndpointConnection, EndpointSt
   address = '';
   /** Requests it saw (request heads), by behaviour. */
   readonly seen = new Map<RequestBehaviour, number>();
+  /** Connection errors this endpoint detected in what the agent sent (the agent broke HTTP/2 towards it). */
+  readonly agentErrors: string[] = [];
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   private readonly rng: FuzzRandom;
@@ -102,7 +106,7 @@ export class FuzzEndpoint implements Http2Handler<EndpointConnection, EndpointSt
       settings: { maxConcurrentStreams: this.maxConcurrentStreams, initialWindowSize: this.initialWindowSize },
       creditConnectionOnReceive: this.rng.chance(0.5),
     });
-    connection.context = { socket };
+    connection.context = { socket, ownError: false };
   }
 
   onHeaders(connection: Http2Connection<EndpointConnection, EndpointStream>, stream: Stream<EndpointStream>, _headers: string[], endStream: boolean, isTrailers: boolean): void {
@@ -126,7 +130,9 @@ export class FuzzEndpoint implements Http2Handler<EndpointConnection, EndpointSt
   onDataSent(): void {}
   onGoaway(): void {}
   onRemoteSettings(): void {}
-  onConnectionClose(): void {}
+  onConnectionClose(connection: Http2Connection<EndpointConnection, EndpointStream>, error: Http2ConnectionError | null): void {
+    if (error !== null && !error.byPeer && connection.context?.ownError !== true) this.agentErrors.push(`${error.code}: ${error.message}`);
+  }
 
   /** What a behaviour does as soon as the request head arrives. */
   private early(connection: Http2Connection<EndpointConnection, EndpointStream>, stream: Stream<EndpointStream>, behaviour: RequestBehaviour): void {
@@ -156,6 +162,7 @@ export class FuzzEndpoint implements Http2Handler<EndpointConnection, EndpointSt
         socket?.write(goaway(rng.pick([0, stream.id - 2, stream.id, stream.id + 2, 2 ** 31 - 1, 2]) >>> 0, rng.pick([0, 0, 2])));
         return;
       case 'goaway-error':
+        if (connection.context !== null) connection.context.ownError = true;
         return connection.goAway(rng.pick([1, 2, 11]));
       case 'close-mid':
         connection.sendHeaders(stream, [':status', '200', 'content-type', 'application/grpc'], false);
