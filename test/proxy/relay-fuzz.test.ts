@@ -375,6 +375,31 @@ async function runOne(seed: number): Promise<void> {
       if (waiters.length !== 0) violations.push(`pool ${endpoint.address} has ${waiters.length} waiter(s)`);
     }
 
+    // Every stream the agent let go of was reset on the endpoint too (client cancels and deadlines are forwarded): no
+    // stream stays open on an endpoint that the agent no longer tracks.
+    const orphans = (): string[] => {
+      const found: string[] = [];
+      for (const e of endpoints) {
+        const byPort = new Map<number, Http2Connection<unknown, Exchange>>();
+        for (const c of relay.pools.get(e.address)?.connections ?? []) {
+          const port = (c as unknown as { socket: net.Socket }).socket.localPort;
+          if (port !== undefined && c.state.state !== 'closed') byPort.set(port, c.http2);
+        }
+        for (const ec of e.connections) {
+          const context = ec.context;
+          if (ec.lifecycle.state === 'closed' || context === null || context.unreliable) continue;
+          const agentSide = byPort.get(context.socket.remotePort ?? -1);
+          const tracked = new Set(agentSide === undefined ? [] : openStreams(agentSide).map((s) => s.id));
+          for (const stream of openStreams(ec)) {
+            if (!tracked.has(stream.id)) found.push(`endpoint ${e.address} stream ${stream.id} (${stream.context?.behaviour}) still open, the agent let go of it`);
+          }
+        }
+      }
+      return found;
+    };
+    await runUntil(timers, () => orphans().length === 0, 1000, 500);
+    violations.push(...orphans());
+
     // Shutdown: pools drain; every upstream connection closes once its streams are gone (deferred resets included).
     relay.close();
     const poolsClosed = await runUntil(
@@ -416,11 +441,11 @@ async function runOne(seed: number): Promise<void> {
 }
 
 /** Streams still in an upstream connection's table (ids scanned: the connection has no iterator). */
-function openStreams(connection: Http2Connection<unknown, Exchange>): Stream<Exchange>[] {
-  const streams: Stream<Exchange>[] = [];
+function openStreams<S = Exchange>(connection: Http2Connection<unknown, S>): Stream<S>[] {
+  const streams: Stream<S>[] = [];
   for (let id = 1; id < 4000 && streams.length < connection.activeStreamCount; id += 2) {
     // The table stores streams untyped; an upstream connection's streams carry exchanges.
-    const stream = connection.getStream(id) as Stream<Exchange> | undefined;
+    const stream = connection.getStream(id) as Stream<S> | undefined;
     if (stream !== undefined) streams.push(stream);
   }
   return streams;

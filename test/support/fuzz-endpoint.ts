@@ -45,6 +45,9 @@ interface EndpointConnection {
   socket: net.Socket;
   /** The endpoint itself ended the connection with an error (goaway-error): not the agent's doing. */
   ownError: boolean;
+  /** It stopped reading (pause-socket) or sent a GOAWAY its core does not know of (goaway-raw): streams the agent
+   *  let go of legitimately may stay open here. */
+  unreliable: boolean;
 }
 
 export interface FuzzEndpointOptions {
@@ -60,6 +63,7 @@ export class FuzzEndpoint implements Http2Handler<EndpointConnection, EndpointSt
   readonly seen = new Map<RequestBehaviour, number>();
   /** Connection errors this endpoint detected in what the agent sent (the agent broke HTTP/2 towards it). */
   readonly agentErrors: string[] = [];
+  readonly connections = new Set<Http2Connection<EndpointConnection, EndpointStream>>();
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   private readonly rng: FuzzRandom;
@@ -106,7 +110,8 @@ export class FuzzEndpoint implements Http2Handler<EndpointConnection, EndpointSt
       settings: { maxConcurrentStreams: this.maxConcurrentStreams, initialWindowSize: this.initialWindowSize },
       creditConnectionOnReceive: this.rng.chance(0.5),
     });
-    connection.context = { socket, ownError: false };
+    connection.context = { socket, ownError: false, unreliable: false };
+    this.connections.add(connection);
   }
 
   onHeaders(connection: Http2Connection<EndpointConnection, EndpointStream>, stream: Stream<EndpointStream>, _headers: string[], endStream: boolean, isTrailers: boolean): void {
@@ -158,6 +163,7 @@ export class FuzzEndpoint implements Http2Handler<EndpointConnection, EndpointSt
         return;
       case 'goaway-raw':
         // A buggy server: a GOAWAY its own core did not make, naming any stream (below, at or above this one).
+        if (connection.context !== null) connection.context.unreliable = true;
         connection.flush();
         socket?.write(goaway(rng.pick([0, stream.id - 2, stream.id, stream.id + 2, 2 ** 31 - 1, 2]) >>> 0, rng.pick([0, 0, 2])));
         return;
@@ -172,6 +178,7 @@ export class FuzzEndpoint implements Http2Handler<EndpointConnection, EndpointSt
       case 'close-now':
         return void socket?.destroy();
       case 'pause-socket':
+        if (connection.context !== null) connection.context.unreliable = true;
         return void socket?.pause();
       case 'data-first':
         connection.sendData(stream, rng.bytes(10), false);
