@@ -113,6 +113,8 @@ function plausibleFrame(rng: FuzzRandom, opened: number, answered: Set<number>):
   const id = 1 + 2 * rng.int(Math.max(1, opened));
   const r = rng.int(24);
   if (r < 6 || !answered.has(id)) {
+    // An informational head first, now and then (with END_STREAM it is malformed: RFC 9113 §8.1).
+    if (rng.chance(0.1)) return headers(id, [':status', rng.pick(['100', '103'])], { endStream: rng.chance(0.3) });
     answered.add(id);
     if (rng.chance(0.15)) {
       const block = hpackLiterals(RESPONSE);
