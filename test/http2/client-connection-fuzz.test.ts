@@ -13,8 +13,8 @@ import { MAX_WINDOW, mutate, peerFrames, randomConversation, validConversation }
 import { MemoryTransport, nextTurn, settle } from '../support/memory-transport.ts';
 import { F, PREFACE, REQUEST, S, T, data, headers, parseFrames, settings, settingsAck } from '../support/raw-frames.ts';
 
-const MAX_ITERATIONS = 6000;
-const TIME_BUDGET_MS = 8000;
+const MAX_ITERATIONS = 9000;
+const TIME_BUDGET_MS = 10_000;
 
 interface Reset {
   id: number;
@@ -38,6 +38,9 @@ class CheckingClientHandler implements Http2Handler {
   /** Bytes we asked the connection to send (DATA), for the output bound. */
   sentBytes = 0;
   pingAcks = 0;
+  /** DATA bytes delivered, per stream and in all: the server may not send more than our windows allowed. */
+  readonly received = new Map<number, number>();
+  receivedTotal = 0;
   private readonly rng: FuzzRandom;
 
   constructor(rng: FuzzRandom) {
@@ -90,6 +93,8 @@ class CheckingClientHandler implements Http2Handler {
     this.live('onData', stream);
     if (!this.heads.has(stream.id)) this.violations.push(`DATA before a response head on stream ${stream.id}`);
     if (this.trailers.has(stream.id)) this.violations.push(`DATA after trailers on stream ${stream.id}`);
+    this.received.set(stream.id, (this.received.get(stream.id) ?? 0) + chunk.length);
+    this.receivedTotal += chunk.length;
     if (this.rng.chance(0.85)) connection.consume(stream, chunk.length);
     this.act(connection, stream);
   }
@@ -152,10 +157,11 @@ async function runOne(seed: number): Promise<void> {
   const transport = new MemoryTransport();
   const timers = new FakeTimers();
   const handler = new CheckingClientHandler(rng);
+  const ourInitialWindow = rng.pick([100, 65_535, 1 << 20]);
   const connection = new Http2Connection(transport, handler, {
     role: 'client',
     clock: timers,
-    settings: { initialWindowSize: rng.pick([100, 65_535, 1 << 20]), maxHeaderListSize: rng.pick([200, 65_536]) },
+    settings: { initialWindowSize: ourInitialWindow, maxHeaderListSize: rng.pick([200, 65_536]) },
     connectionWindowSize: rng.pick([65_535, 1 << 20]),
     creditConnectionOnReceive: rng.chance(0.5),
   });
@@ -247,6 +253,14 @@ async function runOne(seed: number): Promise<void> {
   for (const [id, bytes] of dataPerStream) {
     const credit = largestInitialWindow + (streamCredit.get(id) ?? 0);
     assert.ok(bytes <= credit, `DATA ${bytes} bytes on stream ${id} within its window ${credit}`);
+  }
+  // Our receive windows hold: what was delivered fits in what we advertised and gave back (WINDOW_UPDATE).
+  const given = new Map<number, number>();
+  for (const f of frames) if (f.type === T.WINDOW_UPDATE) given.set(f.streamId, (given.get(f.streamId) ?? 0) + (f.payload.readUInt32BE(0) & 0x7fffffff));
+  assert.ok(handler.receivedTotal <= 65_535 + (given.get(0) ?? 0), `${handler.receivedTotal} DATA bytes accepted within the connection window`);
+  for (const [id, bytes] of handler.received) {
+    const window = ourInitialWindow + (given.get(id) ?? 0);
+    assert.ok(bytes <= window, `${bytes} DATA bytes accepted on stream ${id} within its window ${window}`);
   }
   for (const reset of handler.resets) {
     if (reset.byPeer || !reset.connectionOpen) continue;
