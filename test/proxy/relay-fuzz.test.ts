@@ -85,6 +85,8 @@ async function runOne(seed: number): Promise<void> {
         if (finishedOnce.has(exchange)) violations.push(`exchange finished twice (${code})`);
         finishedOnce.add(exchange);
         finished.push({ exchange, status, code });
+        // Deadlines are enforced: no exchange outlives its grpc-timeout (fake time fires the deadline exactly).
+        if (timers.now() > exchange.deadlineAt) violations.push(`exchange finished (${code ?? 'relayed'}) ${timers.now() - exchange.deadlineAt} ms after its deadline`);
         count(`exchange ${code ?? 'relayed'}`);
         codeProblem(status, code, 'onExchangeFinished');
       },
