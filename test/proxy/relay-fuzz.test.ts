@@ -1,6 +1,8 @@
 // Bounded, seeded fuzz of the relay end to end: in-memory client connections (requests, cancels, early resets, bodies
 // split anyhow, bad grpc-timeouts, drops) through the real Relay to loopback endpoints that misbehave at random,
-// checked for exactly one outcome per request and nothing left in flight once everything closed.
+// checked for exactly one outcome per request and nothing left in flight once everything closed. Replay a failure with
+// the FUZZ_SEED and FUZZ_ITERATION_SEED it prints: the same choices are made, though loopback timing may order them
+// differently now and then.
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
