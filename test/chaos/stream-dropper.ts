@@ -5,9 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { echoService, encodeServerStreamRequest, makeEchoClient } from '../../lab/grpc-peers.ts';
+import * as grpc from '@grpc/grpc-js';
+import { echoService, encodeServerStreamRequest, META, makeEchoClient } from '../../lab/grpc-peers.ts';
 
 const passthrough = (b: Buffer): Buffer => b;
+/** Longer than any test: the streams stay open until dropped. */
+const HOLD_MS = 3_600_000;
 
 /** Streams per channel: each channel is its own connection, below the agent's 1000 concurrent streams. */
 const STREAMS_PER_CHANNEL = 500;
@@ -52,8 +55,11 @@ if (import.meta.main) {
     makeEchoClient(target, { 'grpc.default_authority': authority, 'grpc.use_local_subchannel_pool': 1 }),
   );
   const request = encodeServerStreamRequest(1, 8);
+  // The grpc-js counting backend holds every stream by itself; a grpc-go echo server holds it this long.
+  const hold = new grpc.Metadata();
+  hold.set(META.delayMs, String(HOLD_MS));
   const calls = Array.from({ length: count }, (_, i) => {
-    const call = channels[i % channels.length].makeServerStreamRequest(echoService.ServerStream.path, passthrough, passthrough, request);
+    const call = channels[i % channels.length].makeServerStreamRequest(echoService.ServerStream.path, passthrough, passthrough, request, hold);
     // The outcome does not matter: every call is dropped while still open.
     call.on('error', () => {});
     call.on('data', () => {});
