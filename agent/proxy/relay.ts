@@ -169,6 +169,11 @@ export class Relay implements ExchangeDriver {
 
   responseEnded(exchange: Exchange, grpcStatus: number): void {
     if (exchange.phase === 'finished') return;
+    // The endpoint answered before our side of its stream ended (RFC 9113 §8.1 allows it: the client is still sending,
+    // or the body waits for window the endpoint may never give). The rest of the request is not wanted: reset the
+    // stream, or it would stay half-closed on the endpoint for good, holding one of its streams.
+    const stream = exchange.upstreamStream;
+    if (stream !== null && stream.state !== 'closed' && stream.state !== 'half-closed-local') cancelUpstream(exchange, this.options.clock.now());
     this.finish(exchange, grpcStatus, null, '');
   }
 

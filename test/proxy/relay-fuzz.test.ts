@@ -238,33 +238,26 @@ async function runOne(seed: number): Promise<void> {
       timers,
       () => endpoints.every((e) => {
         const pool = relay.pools.get(e.address);
-        if (pool === undefined || (pool.state === 'closed' && pool.connections.length === 0)) return true;
-        // Only streams of the known early-answer leak left: waiting longer changes nothing.
-        return pool.connections.every((c) => c.state.state === 'draining' && openStreams(c.http2).every(isEarlyAnswerLeak));
+        return pool === undefined || (pool.state === 'closed' && pool.connections.length === 0);
       }),
       3000,
       1000,
     );
-    let earlyAnswerLeaks = 0;
     for (const e of endpoints) {
       const pool = relay.pools.get(e.address);
       if (pool === undefined) continue;
       for (const connection of pool.connections) {
         const left = openStreams(connection.http2);
-        const leaks = left.filter(isEarlyAnswerLeak);
-        earlyAnswerLeaks += leaks.length;
-        if (leaks.length === left.length && left.length > 0 && connection.state.state === 'draining') continue;
         const streams = left.map((s) => `${s.id} ${s.state} ${s.context === null ? 'detached' : s.context.phase}`);
         violations.push(`pool ${e.address} ${pool.state}: a connection ${connection.state.state} with streams [${streams.join(', ')}] (endpoint saw ${[...e.seen]})`);
       }
       if (pool.connections.length === 0 && pool.state !== 'closed') violations.push(`pool ${e.address} ${pool.state} without connections`);
     }
-    if (!poolsClosed && violations.length === 0 && earlyAnswerLeaks === 0) violations.push('pools did not close within 3 s');
+    if (!poolsClosed && violations.length === 0) violations.push('pools did not close within 3 s');
     for (const e of endpoints) violations.push(...e.agentErrors.map((error) => `endpoint ${e.address} detected a protocol error from the agent: ${error}`));
     if (uncaught.length > 0) violations.push(`exception escaped: ${(uncaught[0] as Error)?.stack ?? uncaught[0]}`);
     if (violations.length > 0 && dataFirst && violations.every((v) => /DATA before a response head/.test(v))) throw new KnownBug(DATA_BEFORE_HEAD_BUG);
     assert.deepEqual(violations, []);
-    if (earlyAnswerLeaks > 0) throw new KnownBug(EARLY_ANSWER_LEAK_BUG);
   } finally {
     for (const client of clients) client.pipe.close();
     await Promise.all(endpoints.map((e) => e.close()));
@@ -284,20 +277,10 @@ function openStreams<S = Exchange>(connection: Http2Connection<unknown, S>): Str
 }
 
 /**
- * Known agent bug: when an endpoint's response ends (trailers, Trailers-Only) before the request did and the endpoint
- * does not reset the stream (RFC 9113 §8.1 lets it wait for the rest of the request), the exchange finishes and the
- * relay drops the rest of the client's request body (downstream-handler.ts onData: phase finished → consume only) and
- * ignores the client's cancel (relay.ts clientCancelled: phase finished → return). The upstream stream stays
- * half-closed (remote) for ever: it is never ended (END_STREAM) nor reset, holds a stream of the endpoint's
- * MAX_CONCURRENT_STREAMS and its exchange in memory, and keeps a draining pool (no deadline) from ever closing.
- * Runs whose only leftover is such a stream (all other invariants hold) are skipped and counted. Minimal
- * reproduction: the todo test below.
+ * Fixed: an endpoint's response that ends (trailers, Trailers-Only) before the request did, on a stream the endpoint
+ * does not reset (RFC 9113 §8.1 lets it wait for the rest of the request), used to leave the upstream stream
+ * half-closed for good; the relay now resets it when the response ends. The test below keeps it so.
  */
-const EARLY_ANSWER_LEAK_BUG = 'upstream stream of an exchange answered before its request ended is never ended';
-function isEarlyAnswerLeak(stream: Stream<Exchange>): boolean {
-  return stream.state === 'half-closed-remote' && stream.context !== null && stream.context.phase === 'finished';
-}
-
 /**
  * Known agent bug (see test/http2/client-connection-fuzz.test.ts): the client role delivers an endpoint's DATA sent
  * before its response HEADERS, and the relay forwards it to the client ahead of any HEADERS. Runs whose only
@@ -319,7 +302,7 @@ test('relay fuzz: random clients through the relay to misbehaving endpoints keep
   t.diagnostic(`outcomes: ${[...tally].sort((a, b) => b[1] - a[1]).map(([what, n]) => `${what} ${n}`).join(', ')}`);
 });
 
-test('relay: an endpoint that answers before the request ended leaves no upstream stream open (minimal reproduction)', { todo: EARLY_ANSWER_LEAK_BUG }, async () => {
+test('relay: an endpoint that answers before the request ended leaves no upstream stream open (minimal reproduction)', async () => {
   // The endpoint answers Trailers-Only as soon as the request head arrives, reads the rest, and never resets the stream.
   const earlyAnswerer: Http2Handler = {
     onHeaders(connection, stream, _headers, _endStream, isTrailers) {
