@@ -414,7 +414,8 @@ describe('onUpstreamFailed', () => {
 describe('onDeadline, responseEnded, clientCancelled', () => {
   it('are ignored once the exchange finished', () => {
     const { calls, finished, relay, relayingExchange } = setup();
-    const { exchange } = relayingExchange();
+    const { exchange, upstreamStream } = relayingExchange();
+    upstreamStream.state = 'half-closed-local'; // the whole request went upstream
     relay.responseEnded(exchange, 0);
     assert.deepEqual(finished, [{ status: 0, code: null, message: '' }]);
     assert.deepEqual(calls, ['endpoint finish']);
@@ -591,12 +592,23 @@ describe('UpstreamHandler', () => {
   it('response headers end retries, are the first response byte, and go to the client; Trailers-Only ends the exchange with its grpc-status', () => {
     const { calls, finished, responseStarts, relay, relayingExchange } = setup();
     const { exchange, fake, upstreamStream } = relayingExchange();
+    upstreamStream.state = 'half-closed-local'; // the whole request went upstream
     relay.upstreamHandler.onHeaders(fake.connection, upstreamStream, [':status', '200', 'grpc-status', '5'], true, false);
     assert.deepEqual(responseStarts, [exchange]);
     assert.equal(exchange.retryable, false);
     assert.equal(exchange.responseStarted, true);
     assert.deepEqual(calls, ['down headers 1 :status,200,grpc-status,5 end', 'endpoint finish']);
     assert.deepEqual(finished, [{ status: 5, code: null, message: '' }]);
+  });
+
+  it('a response that ends while the request is still going upstream resets the upstream stream (CANCEL): the rest is not wanted', () => {
+    const { calls, finished, relay, relayingExchange } = setup();
+    const { exchange, fake, upstreamStream } = relayingExchange();
+    upstreamStream.state = 'half-closed-remote'; // the endpoint ended its side; ours is open
+    relay.upstreamHandler.onHeaders(fake.connection, upstreamStream, [':status', '200', 'grpc-status', '16'], true, false);
+    assert.deepEqual(calls, ['down headers 1 :status,200,grpc-status,16 end', 'up reset 1 8', 'endpoint finish']);
+    assert.deepEqual(finished, [{ status: 16, code: null, message: '' }]);
+    assert.equal(exchange.upstreamStream, null, 'detached: what the endpoint still sends is read and discarded');
   });
 
   it('a missing, empty, malformed, negative, fractional or non-decimal grpc-status is INTERNAL', () => {
