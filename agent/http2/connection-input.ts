@@ -202,6 +202,11 @@ export class ConnectionInput implements FrameSink {
       if (stream === undefined && this.streams.aboveFinalGoaway(streamId) && this.streams.isPeerInitiated(streamId)) return;
       return owner.streamError(streamId, stream, ErrorCode.STREAM_CLOSED, 'DATA on a closed stream');
     }
+    // A response is its head first (RFC 9113 §8.1): DATA before it makes the response malformed.
+    if (this.role === 'client' && stream.headerBlocksReceived === 0) {
+      this.receiveWindow.returnConnectionCredit(frameLength);
+      return owner.streamError(streamId, stream, ErrorCode.PROTOCOL_ERROR, 'DATA before the response headers');
+    }
     if (!this.receiveWindow.takeOnStream(stream, frameLength, data.length)) {
       return owner.streamError(streamId, stream, ErrorCode.FLOW_CONTROL_ERROR, 'DATA exceeds the stream window');
     }

@@ -86,8 +86,11 @@ export class IncomingHeaders {
     if (isHead) {
       const problem = responseHeadersProblem(headers);
       if (problem !== null) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, problem);
-      // Informational (1xx) responses are skipped: the real head follows.
-      if (headers[1].charCodeAt(0) === 0x31) return;
+      // Informational (1xx) responses are skipped: the real head follows, so one that ends the stream is malformed.
+      if (headers[1].charCodeAt(0) === 0x31) {
+        if (endStream) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'informational response with END_STREAM');
+        return;
+      }
       stream.expectedLength = declaredContentLength(headers);
       if (stream.expectedLength === -2) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
     } else {
