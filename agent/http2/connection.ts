@@ -100,6 +100,11 @@ export class Http2Connection<C = unknown, S = unknown> {
     return this.streams.get(id);
   }
 
+  /** The peer sent GOAWAY: it closes this connection, and streams above its last stream id were refused for that. */
+  get goingAwayByPeer(): boolean {
+    return this.peerSentGoaway;
+  }
+
   canOpenStream(): boolean {
     return this.state.state === 'open' && this.streams.canOpen(this.remoteSettings.maxConcurrentStreams);
   }

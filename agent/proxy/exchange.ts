@@ -45,6 +45,8 @@ export class Exchange {
   upstreamStartedAt = 0;
   attempts = 0;
   endpoint: EndpointLoad | null = null;
+  /** The endpoints that declined an attempt unprocessed (connect failed, stream refused): the next ones avoid them. */
+  declinedBy: string[] | null = null;
   pool: UpstreamPool<Exchange> | null = null;
   upstream: ExchangeUpstream | null = null;
   upstreamStream: Stream<Exchange> | null = null;
@@ -86,6 +88,14 @@ export class Exchange {
 
   onUpstreamFailed(reason: string): void {
     this.driver.onUpstreamFailed(this, reason);
+  }
+
+  /** The current attempt's endpoint declined it: later attempts avoid it while others can be picked. */
+  declined(): void {
+    const address = this.pool?.address;
+    if (address === undefined) return;
+    if (this.declinedBy === null) this.declinedBy = [address];
+    else if (!this.declinedBy.includes(address)) this.declinedBy.push(address);
   }
 
   // DeadlineEntry

@@ -80,7 +80,7 @@ export class Relay implements ExchangeDriver {
   /** One attempt: picks an endpoint and gets its upstream stream going (or queues for a connection). */
   dispatch(exchange: Exchange): void {
     exchange.attempts++;
-    const endpoint = pickEndpoint(exchange.route, this.pools);
+    const endpoint = pickEndpoint(exchange.route, this.pools, exchange.declinedBy);
     if (endpoint === null) return this.fail(exchange, 'ML_NO_ENDPOINT', `no ready endpoint for ${exchange.route.key}`);
     const pool = this.pools.poolFor(endpoint.address);
     exchange.endpoint = endpoint;
@@ -113,6 +113,7 @@ export class Relay implements ExchangeDriver {
   onUpstreamFailed(exchange: Exchange, reason: string): void {
     if (exchange.phase !== 'waiting') return;
     reportFailure(exchange);
+    exchange.declined();
     // Nothing was written to the endpoint: the request may go to another one.
     if (mayRetryUnsent(exchange, this.options.clock.now())) {
       this.options.observer.onTransparentRetry(exchange, 'connect_failed');
@@ -138,6 +139,9 @@ export class Relay implements ExchangeDriver {
     detachUpstream(exchange);
     switch (verdict.kind) {
       case 'refused':
+        // Not the endpoint's failure (its GOAWAY): the attempt tells the balancer nothing.
+        if (!verdict.chargeEndpoint) reportCancel(exchange);
+        exchange.declined();
         // Never processed, and no attempt left: UNAVAILABLE, which a client may retry (not INTERNAL, the code's own).
         if (!mayRetryRefused(exchange)) return this.replyAndFinish(exchange, GrpcStatus.UNAVAILABLE, 'ML_UPSTREAM_RESET', verdict.message);
         exchange.phase = 'waiting';

@@ -10,8 +10,9 @@ import { grpcStatusForReset } from './grpc-status.ts';
 export type ResetVerdict =
   /** The outcome was known already; a RST_STREAM(NO_ERROR) is passed to the client behind the queued data. */
   | { kind: 'after-finish'; passReset: boolean }
-  /** REFUSED_STREAM, or a stream above the endpoint's GOAWAY: never processed, so it may go elsewhere. */
-  | { kind: 'refused'; chargeEndpoint: true; message: string }
+  /** REFUSED_STREAM, or a stream above the endpoint's GOAWAY: never processed, so it may go elsewhere. The endpoint
+   *  is charged for a refusal, not for closing its connection (a graceful GOAWAY is no failure). */
+  | { kind: 'refused'; chargeEndpoint: boolean; message: string }
   /** The response ended with RST_STREAM(NO_ERROR) after its DATA (Node servers do this): the client gets every
    *  byte, then the same reset, never ahead of the data. */
   | { kind: 'ended-by-reset'; chargeEndpoint: boolean; status: number; message: string }
@@ -23,7 +24,10 @@ export type ResetVerdict =
 export function judgeUpstreamReset(exchange: Exchange, connection: ExchangeUpstream, code: number): ResetVerdict {
   const address = exchange.pool?.address;
   if (exchange.phase === 'finished') return { kind: 'after-finish', passReset: code === ErrorCode.NO_ERROR };
-  if (code === ErrorCode.REFUSED_STREAM) return { kind: 'refused', chargeEndpoint: true, message: `upstream ${address} refused the stream (${errorCodeName(code)})` };
+  if (code === ErrorCode.REFUSED_STREAM) {
+    if (connection.goingAwayByPeer) return { kind: 'refused', chargeEndpoint: false, message: `upstream ${address} closed its connection (GOAWAY) before the stream` };
+    return { kind: 'refused', chargeEndpoint: true, message: `upstream ${address} refused the stream (${errorCodeName(code)})` };
+  }
   const state = connection.lifecycle;
   const lost = state.state === 'closed';
   if (code === ErrorCode.NO_ERROR && exchange.responseStarted) {

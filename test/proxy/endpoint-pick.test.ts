@@ -86,6 +86,14 @@ describe('pickEndpoint', () => {
     ]);
   });
 
+  it('picks again around the endpoints that declined earlier attempts (asking no pool about them), and keeps one only when nothing else turns up', () => {
+    const { calls, route, pools } = setup([A, B, C], []);
+    assert.equal(pickEndpoint(route, pools, [A.address, B.address]), C);
+    assert.deepEqual(calls, ['pick 10.0.0.1:50051', 'pick 10.0.0.2:50051', 'pick 10.0.0.3:50051', 'inBackoff 10.0.0.3:50051']);
+    const alone = setup([A, A, A, A], []);
+    assert.equal(pickEndpoint(alone.route, alone.pools, [A.address]), A);
+  });
+
   it('may re-pick the same endpoint and keep it when nothing better turns up', () => {
     const { route, pools } = setup([A, A, A, A], [A]);
     assert.equal(pickEndpoint(route, pools), A);

@@ -36,8 +36,8 @@ function exchangeWith({ phase = 'relaying', responseStarted = false, pool = true
   return exchange;
 }
 
-function connectionIn(lifecycle: ConnectionState): ExchangeUpstream {
-  return { lifecycle } as unknown as ExchangeUpstream;
+function connectionIn(lifecycle: ConnectionState, goingAwayByPeer = false): ExchangeUpstream {
+  return { lifecycle, goingAwayByPeer } as unknown as ExchangeUpstream;
 }
 
 describe('judgeUpstreamReset', () => {
@@ -67,6 +67,14 @@ describe('judgeUpstreamReset', () => {
       }
     }
     assert.deepEqual(judgeUpstreamReset(exchangeWith({ responseStarted: true }), connectionIn(OPEN), ErrorCode.REFUSED_STREAM), refused);
+  });
+
+  it('judges a stream refused because the endpoint closes its connection (GOAWAY) a refusal that does not charge the endpoint', () => {
+    assert.deepEqual(judgeUpstreamReset(exchangeWith({}), connectionIn(OPEN, true), ErrorCode.REFUSED_STREAM), {
+      kind: 'refused',
+      chargeEndpoint: false,
+      message: `upstream ${ADDRESS} closed its connection (GOAWAY) before the stream`,
+    });
   });
 
   it('judges RST_STREAM(NO_ERROR) after the response started the end of the response, charging the endpoint only when the connection is closed', () => {
