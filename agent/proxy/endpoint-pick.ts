@@ -15,7 +15,7 @@ const REPICKS = 3;
  */
 export function pickEndpoint<S>(route: Route, pools: EndpointPools<S>, avoid: readonly string[] | null = null): EndpointLoad | null {
   let endpoint = route.picker.pick();
-  for (let i = 0; endpoint !== null && i < REPICKS && ((avoid !== null && avoid.includes(endpoint.address)) || pools.inBackoff(endpoint.address)); i++) {
+  for (let i = 0; endpoint !== null && i < REPICKS && (avoid?.includes(endpoint.address) === true || pools.inBackoff(endpoint.address)); i++) {
     endpoint = route.picker.pick();
   }
   return endpoint;
