@@ -7,6 +7,7 @@ import { Http2Connection } from '../../agent/http2/connection.ts';
 import type { Http2ConnectionError, Http2Handler } from '../../agent/http2/handler.ts';
 import type { Stream } from '../../agent/http2/stream.ts';
 import { FakeTimers } from '../support/fake-timers.ts';
+import { FuzzRandom } from '../support/fuzz-random.ts';
 import { MemoryTransport, nextTurn, settle } from '../support/memory-transport.ts';
 import {
   PREFACE,
@@ -32,36 +33,6 @@ import {
 const MAX_ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 8000);
 const TIME_BUDGET_MS = 6000;
 
-/** xorshift32: small, fast, and the same sequence for the same seed everywhere. */
-class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0 || 0x6d2b79f5;
-  }
-  next(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x >>> 0;
-    return this.state;
-  }
-  int(n: number): number {
-    return this.next() % n;
-  }
-  chance(p: number): boolean {
-    return this.next() / 0x1_0000_0000 < p;
-  }
-  pick<V>(values: readonly V[]): V {
-    return values[this.int(values.length)];
-  }
-  bytes(n: number): Buffer {
-    const out = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) out[i] = this.next() & 0xff;
-    return out;
-  }
-}
 
 /** Records every callback, checks their order as they come, and plays a relay that answers, resets and consumes at random. */
 class CheckingHandler implements Http2Handler {
@@ -71,9 +42,9 @@ class CheckingHandler implements Http2Handler {
   readonly endings = new Map<number, number>();
   connectionCloses = 0;
   responses = 0;
-  private readonly rng: Rng;
+  private readonly rng: FuzzRandom;
 
-  constructor(rng: Rng) {
+  constructor(rng: FuzzRandom) {
     this.rng = rng;
   }
 
@@ -145,7 +116,7 @@ class CheckingHandler implements Http2Handler {
   }
 }
 
-function streamId(rng: Rng): number {
+function streamId(rng: FuzzRandom): number {
   const r = rng.int(20);
   if (r < 4) return 0;
   if (r < 14) return 1 + 2 * rng.int(8);
@@ -154,7 +125,7 @@ function streamId(rng: Rng): number {
   return (0x80000000 | (1 + 2 * rng.int(8))) >>> 0;
 }
 
-function randomHeaderBlock(rng: Rng): Buffer {
+function randomHeaderBlock(rng: FuzzRandom): Buffer {
   const r = rng.int(4);
   if (r === 0) return rng.bytes(rng.int(40));
   if (r === 1) return Buffer.from([0x83, 0x86, 0x84]); // POST, http, / from the static table
@@ -163,7 +134,7 @@ function randomHeaderBlock(rng: Rng): Buffer {
 }
 
 /** A frame of any type that looks plausible: right-ish lengths, random flags, ids and values. */
-function randomFrame(rng: Rng): Buffer {
+function randomFrame(rng: FuzzRandom): Buffer {
   const type = rng.chance(0.08) ? 10 + rng.int(246) : rng.int(10);
   const flags = rng.chance(0.4) ? rng.next() & 0xff : rng.pick([0, 1, 4, 5, 8, 0x20, 0x25]);
   const id = streamId(rng);
@@ -209,7 +180,7 @@ function randomFrame(rng: Rng): Buffer {
 }
 
 /** A frame a well-behaved client could send next: new requests in order, then DATA, trailers and control frames for them. */
-function plausibleFrame(rng: Rng, opened: number[]): Buffer {
+function plausibleFrame(rng: FuzzRandom, opened: number[]): Buffer {
   const r = rng.int(20);
   const id = opened.length === 0 ? 1 : rng.pick(opened);
   if (r < 8 || opened.length === 0) {
@@ -226,7 +197,7 @@ function plausibleFrame(rng: Rng, opened: number[]): Buffer {
 }
 
 /** A valid client conversation touching every frame type; mutations start from it. */
-function validConversation(rng: Rng): Buffer[] {
+function validConversation(rng: FuzzRandom): Buffer[] {
   const block = hpackLiterals(REQUEST);
   const cut = 1 + rng.int(block.length - 1);
   return [
@@ -252,7 +223,7 @@ function validConversation(rng: Rng): Buffer[] {
   ];
 }
 
-function mutate(rng: Rng, frames: Buffer[]): Buffer {
+function mutate(rng: FuzzRandom, frames: Buffer[]): Buffer {
   const list = [...frames];
   for (let n = 1 + rng.int(3); n > 0; n--) {
     const i = 1 + rng.int(list.length - 1);
@@ -271,7 +242,7 @@ function mutate(rng: Rng, frames: Buffer[]): Buffer {
   return rng.chance(0.2) ? bytes.subarray(0, rng.int(bytes.length)) : bytes;
 }
 
-function randomFrames(rng: Rng): Buffer[] {
+function randomFrames(rng: FuzzRandom): Buffer[] {
   const opened: number[] = [];
   const plausible = rng.pick([0, 0.5, 0.9]);
   return Array.from({ length: 1 + rng.int(40) }, () => (rng.chance(plausible) ? plausibleFrame(rng, opened) : randomFrame(rng)));
@@ -279,7 +250,7 @@ function randomFrames(rng: Rng): Buffer[] {
 
 /** One connection: feed the input in random slices with random outside calls, then check every invariant. */
 async function runOne(seed: number): Promise<void> {
-  const rng = new Rng(seed);
+  const rng = new FuzzRandom(seed);
   const transport = new MemoryTransport();
   const timers = new FakeTimers();
   const handler = new CheckingHandler(rng);
@@ -346,7 +317,7 @@ test('connection fuzz: random and mutated frame sequences keep every invariant',
   const only = process.env.FUZZ_ITERATION_SEED;
   const masterSeed = Number(process.env.FUZZ_SEED ?? Date.now() % 0x1_0000_0000) >>> 0;
   t.diagnostic(`FUZZ_SEED=${masterSeed}`);
-  const master = new Rng(masterSeed);
+  const master = new FuzzRandom(masterSeed);
   const started = Date.now();
   let iterations = 0;
   for (; iterations < MAX_ITERATIONS && Date.now() - started < TIME_BUDGET_MS; iterations++) {
