@@ -1,17 +1,34 @@
 // Serializes frames into one connection's pending output: small frames are copied into a reused buffer, large
-// DATA payloads are kept by reference, and everything goes to the socket in one write per flush.
+// DATA payloads are kept by reference, and everything goes to the socket in one write per flush. A connection holds
+// that buffer only between a write and its flush: an idle connection holds no output memory at all.
 
 import { FRAME_HEADER_LENGTH, FrameType } from './constants.ts';
 
 /** Payloads at least this long are passed to the socket by reference instead of being copied. */
 const COPY_LIMIT = 1024;
+/** A busy connection's output buffer. */
 const SCRATCH_SIZE = 64 * 1024;
+/**
+ * The first buffer of a flush: small (Node hands it out of its shared 8 KiB slab, no allocation of its own), so that
+ * thousands of connections writing a few control frames in the same event-loop turn (a burst of new connections, a
+ * PING to each) take a few KiB each, not 64 KiB each. A flush that outgrows it moves on to a SCRATCH_SIZE buffer.
+ */
+const FIRST_SCRATCH_SIZE = 2 * 1024;
+/**
+ * Buffers of SCRATCH_SIZE handed back after a flush the socket took whole, shared by every connection of the process
+ * (one event loop: no two connections use one at the same time): a busy connection takes one again on its next
+ * write instead of allocating it. Bounded, so that a burst does not stay allocated.
+ */
+const spareScratches: Buffer[] = [];
+const MAX_SPARE_SCRATCHES = 32;
+const NO_SCRATCH = Buffer.alloc(0);
 
 export class FrameWriter {
   /** Output segments not yet handed to the socket, in order. */
   private segments: Buffer[] = [];
   private segmentBytes = 0;
-  private scratch: Buffer = Buffer.allocUnsafe(SCRATCH_SIZE);
+  /** NO_SCRATCH between flushes: taken on the first write. */
+  private scratch: Buffer = NO_SCRATCH;
   /** Start of the part of `scratch` not yet turned into a segment, and the write position. */
   private scratchStart = 0;
   private scratchEnd = 0;
@@ -35,14 +52,18 @@ export class FrameWriter {
    * in its queue) the scratch memory may be reused; otherwise the socket still references it, so start a fresh one.
    */
   afterWrite(socketQueueEmpty: boolean): void {
-    if (socketQueueEmpty) {
-      this.scratchStart = 0;
-      this.scratchEnd = 0;
-    } else {
-      this.scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
-      this.scratchStart = 0;
-      this.scratchEnd = 0;
+    // Kept for reuse only when nothing references it any more, and only a full-size one (a small one is a slab slice).
+    if (socketQueueEmpty && this.scratch.length === SCRATCH_SIZE && spareScratches.length < MAX_SPARE_SCRATCHES) {
+      spareScratches.push(this.scratch);
     }
+    this.scratch = NO_SCRATCH;
+    this.scratchStart = 0;
+    this.scratchEnd = 0;
+  }
+
+  /** Bytes of output memory this writer holds now (0 between flushes). */
+  get heldBytes(): number {
+    return this.scratch.length;
   }
 
   writeRaw(bytes: Buffer): void {
@@ -117,13 +138,23 @@ export class FrameWriter {
   private reserve(length: number): number {
     if (this.scratchEnd + length > this.scratch.length) {
       this.closeScratchSegment();
-      this.scratch = Buffer.allocUnsafe(Math.max(SCRATCH_SIZE, length));
+      this.scratch = this.nextScratch(length);
       this.scratchStart = 0;
       this.scratchEnd = 0;
     }
     const at = this.scratchEnd;
     this.scratchEnd += length;
     return at;
+  }
+
+  /** The buffer to go on with: a spare full-size one, else a small one first in a flush, else a new full-size one. */
+  private nextScratch(length: number): Buffer {
+    if (length <= SCRATCH_SIZE) {
+      const spare = spareScratches.pop();
+      if (spare !== undefined) return spare;
+      if (this.scratch === NO_SCRATCH && length <= FIRST_SCRATCH_SIZE) return Buffer.allocUnsafe(FIRST_SCRATCH_SIZE);
+    }
+    return Buffer.allocUnsafe(Math.max(SCRATCH_SIZE, length));
   }
 
   private closeScratchSegment(): void {

@@ -52,8 +52,11 @@ export class HpackDecoder {
   // The block being decoded and the read position, kept on the instance so the readers need no closures.
   private block: Latin1Buffer = EMPTY;
   private readonly cursor: HpackCursor = { pos: 0, end: 0 };
-  /** Huffman output; reused across strings and blocks, grown to the longest string seen. */
-  private scratch: Latin1Buffer = Buffer.allocUnsafe(256) as Latin1Buffer;
+  /**
+   * Huffman output; reused across strings and blocks, grown to the longest string seen. Allocated by the first Huffman
+   * string (at least 256 octets): an idle connection holds none (a slice of Node's shared slab would pin the slab).
+   */
+  private scratch: Latin1Buffer = EMPTY;
 
   constructor(maxTableSize = 4096, maxHeaderListSize = 65536) {
     this.limit = maxTableSize;
@@ -167,7 +170,7 @@ export class HpackDecoder {
     if (out.length < capacity) {
       // Sized from a length already checked against the block; only moderate sizes are kept for reuse, so one huge
       // string does not pin a huge buffer to the connection.
-      out = Buffer.allocUnsafe(Math.max(capacity, out.length * 2)) as Latin1Buffer;
+      out = Buffer.allocUnsafe(Math.max(capacity, out.length * 2, 256)) as Latin1Buffer;
       if (out.length <= MAX_KEPT_SCRATCH) this.scratch = out;
     }
     const decoded = huffmanDecode(block, start, cursor.pos, out);

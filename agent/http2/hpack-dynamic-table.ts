@@ -13,6 +13,9 @@ export function entrySize(name: string, value: string): number {
  * `n & mask`. The newest entry is HPACK index 1 of the dynamic part, so index i (0-based from the newest) is counter
  * `insertCount - 1 - i`. Counters let the encoder remember "where" a field is without updating anything on insert.
  */
+/** The slots of a table that never held an entry (never written: the first add grows the table). */
+const NO_ENTRIES: string[] = [];
+
 export class DynamicTable {
   /** Current maximum size in octets (set by size updates). */
   maxSize: number;
@@ -28,10 +31,11 @@ export class DynamicTable {
 
   constructor(maxSize: number) {
     this.maxSize = maxSize;
-    // Power-of-two capacity; grows on demand, so a 4096-octet table of typical entries settles at 64 slots.
-    this.names = new Array<string>(16).fill('');
-    this.values = new Array<string>(16).fill('');
-    this.mask = 15;
+    // Power-of-two capacity; grows on demand, so a 4096-octet table of typical entries settles at 64 slots. None
+    // until the first entry (mask -1: the first add grows to 16): an idle connection's two tables hold no arrays.
+    this.names = NO_ENTRIES;
+    this.values = NO_ENTRIES;
+    this.mask = -1;
   }
 
   /** Counter of the oldest live entry (equals insertCount when empty). */
@@ -97,7 +101,7 @@ export class DynamicTable {
   }
 
   private grow(): void {
-    const capacity = (this.mask + 1) * 2;
+    const capacity = Math.max(16, (this.mask + 1) * 2);
     const mask = capacity - 1;
     const names = new Array<string>(capacity).fill('');
     const values = new Array<string>(capacity).fill('');

@@ -71,22 +71,30 @@ const SHORT_STRING = 32;
 
 type Latin1Buffer = Buffer & { latin1Write(str: string, offset: number): number };
 
+const NO_RING: string[] = [];
+/** Shared by every encoder that never inserted a field: only read (the first insertion gives an encoder its own). */
+const NO_COUNTERS = new Map<string, number>();
+const NO_OUTPUT = Buffer.alloc(0) as Latin1Buffer;
+const FIRST_OUTPUT_SIZE = 1024;
+
 export class HpackEncoder {
   /** The dynamic table as the peer's decoder will see it; exposed for tests and debugging. */
   readonly table = new DynamicTable(MAX_ENCODER_TABLE_SIZE);
   /** `name + '\0' + value` → insertion counter of the live entry holding that field. */
-  private readonly counterByField = new Map<string, number>();
+  private counterByField: Map<string, number> = NO_COUNTERS;
   /** name → insertion counter of the newest live entry with that name (the last of them to be evicted). */
-  private readonly counterByName = new Map<string, number>();
-  private readonly ringKeys: string[] = new Array<string>(KEY_RING_SIZE).fill('');
-  private readonly ringNames: string[] = new Array<string>(KEY_RING_SIZE).fill('');
+  private counterByName: Map<string, number> = NO_COUNTERS;
+  /** Allocated at the first insertion: a connection that never sends a header block (an idle one) holds none. */
+  private ringKeys: string[] = NO_RING;
+  private ringNames: string[] = NO_RING;
   /** Entries below this counter have been removed from the maps. */
   private sweptCounter = 0;
   /** Table size the peer's decoder will have once the pending size updates are sent. */
   private targetSize = MAX_ENCODER_TABLE_SIZE;
   /** Smallest size since the last block, or -1 when no size update is pending (RFC 7541 §4.2). */
   private pendingMinSize = -1;
-  private out = Buffer.allocUnsafe(1024) as Latin1Buffer;
+  /** Output of the block being encoded; allocated by the first block. */
+  private out = NO_OUTPUT;
   private pos = 0;
 
   /**
@@ -162,6 +170,12 @@ export class HpackEncoder {
     const counter = this.table.insertCount;
     this.table.add(name, value);
     const slot = counter & KEY_RING_MASK;
+    if (this.ringKeys === NO_RING) {
+      this.ringKeys = new Array<string>(KEY_RING_SIZE).fill('');
+      this.ringNames = new Array<string>(KEY_RING_SIZE).fill('');
+      this.counterByField = new Map();
+      this.counterByName = new Map();
+    }
     this.ringKeys[slot] = key;
     this.ringNames[slot] = name;
     this.counterByField.set(key, counter);
@@ -223,7 +237,7 @@ export class HpackEncoder {
   private reserve(bytes: number): void {
     const needed = this.pos + bytes;
     if (needed <= this.out.length) return;
-    let capacity = this.out.length * 2;
+    let capacity = Math.max(this.out.length * 2, FIRST_OUTPUT_SIZE);
     while (capacity < needed) capacity *= 2;
     const next = Buffer.allocUnsafe(capacity) as Latin1Buffer;
     this.out.copy(next, 0, 0, this.pos);
