@@ -36,6 +36,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DashboardSampler } from './admin/dashboard-sampler.ts';
 import { readBuildInfo } from './vocabulary/build-info.ts';
 import { RelayTelemetry } from './proxy/relay-telemetry.ts';
+import { wireClientLimits } from './client-limits-wiring.ts';
 
 const monotonicMs = (): number => realClock.now();
 
@@ -145,9 +146,12 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
   let closedConnections = (): void => {};
   const proxyLog = logger.child({ component: 'listener' });
   const refusals = new SourceRefusalLog({ logger: proxyLog, countError: (code) => metrics.countError(code), now: monotonicMs, intervalMs: 60_000 });
+  const clientLimits = wireClientLimits(config, proxyLog, (code) => metrics.countError(code));
+  relay.downstreamHandler.limits = clientLimits.downstream;
   const listener = new ProxyListener({
     relay,
     routes,
+    limits: clientLimits.listener,
     // Connections redirected by interception carry their original destination; direct ones (explicit mode) do not.
     originalDestination: isOriginalDestinationAvailable() ? originalDestinationOf : () => null,
     sniffTimeoutMs: config.sniffTimeoutMs,
@@ -164,6 +168,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
         proxyLog.warn({ code: 'ML_ORIGINAL_DST_FAILED', err: error }, 'original destination unreadable');
       },
       onSourceRefused: (source) => refusals.refused(source),
+      onConnectionLimit: (open) => clientLimits.onConnectionLimit(open),
       onConnectionOpened: () => metrics.downstreamOpened(),
       onConnectionClosed: () => {
         metrics.downstreamClosed();
@@ -171,6 +176,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
       },
     },
   });
+  clientLimits.startIdleSweep(() => listener.connections);
   const { host, port } = config.listen;
   const proxyAddress = await listeningOrFail('proxy', formatHostPort(host, port), listener.listen(host, port));
   // Interception redirects to each node IP at this port (IPv6 too on a dual-stack node): serve those --listen misses.

@@ -41,6 +41,14 @@ export interface Config {
   logLevel: LogLevel;
   connectTimeoutMs: number;
   sniffTimeoutMs: number;
+  /** Client connections open at once (HTTP/2 and passed through); more are refused at accept. */
+  maxClientConnections: number;
+  /** Request bytes all client connections together may hold before the agent declares overload. */
+  maxBufferedBytes: number;
+  /** A client connection without a stream this long is told GOAWAY and closed; 0: never. */
+  clientIdleTimeoutMs: number;
+  /** Time a client connection has to complete the HTTP/2 handshake (preface and SETTINGS). */
+  clientHandshakeTimeoutMs: number;
   drainTimeoutMs: number;
   upstreamMaxConnections: number;
   clusterDomain: string;

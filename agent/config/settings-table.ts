@@ -245,6 +245,54 @@ export const SETTINGS: readonly AnySetting[] = [
     parse: integerIn(1, 60_000),
   }),
   setting({
+    key: 'maxClientConnections',
+    flag: '--max-client-connections',
+    env: 'MESHLITE_MAX_CLIENT_CONNECTIONS',
+    defaultText: '20000',
+    metavar: 'N',
+    help:
+      'Client connections open at once, HTTP/2 and passed through; more are refused at accept (ML_CLIENT_CONNECTION_LIMIT). ' +
+      'An idle HTTP/2 connection costs about 15 KiB and a file descriptor: 20000 is about 300 MiB.',
+    parse: integerIn(1, 1_000_000),
+  }),
+  setting({
+    key: 'maxBufferedBytes',
+    flag: '--max-buffered-mib',
+    env: 'MESHLITE_MAX_BUFFERED_MIB',
+    defaultText: '128',
+    metavar: 'MIB',
+    help:
+      'Request bytes that all client connections together may hold before they are passed on (an endpoint that does ' +
+      'not read). Past it the agent is overloaded (ML_OVERLOADED): new streams are refused with REFUSED_STREAM, new ' +
+      'connections wait unread, and no connection gets window back before its bytes are passed on; it recovers below 3/4.',
+    parse: (text) => {
+      const mib = integerIn(1, 1_048_576)(text);
+      return mib.ok ? ok(mib.value * 1024 * 1024) : mib;
+    },
+  }),
+  setting({
+    key: 'clientIdleTimeoutMs',
+    flag: '--client-idle-timeout-ms',
+    env: 'MESHLITE_CLIENT_IDLE_TIMEOUT_MS',
+    defaultText: '3600000',
+    metavar: 'MS',
+    help:
+      'A client connection without a stream for this long is told GOAWAY and closed (ML_CLIENT_IDLE_TIMEOUT); a gRPC ' +
+      'channel reconnects when it next needs to. 0: never.',
+    parse: integerIn(0, 86_400_000),
+  }),
+  setting({
+    key: 'clientHandshakeTimeoutMs',
+    flag: '--client-handshake-timeout-ms',
+    env: 'MESHLITE_CLIENT_HANDSHAKE_TIMEOUT_MS',
+    defaultText: '10000',
+    metavar: 'MS',
+    help:
+      'Time a client connection has, once it is known to be HTTP/2, for its preface and SETTINGS and to acknowledge ' +
+      'ours; else it is closed (ML_CLIENT_HANDSHAKE_TIMEOUT).',
+    parse: integerIn(1, 600_000),
+  }),
+  setting({
     key: 'drainTimeoutMs',
     flag: '--drain-timeout-ms',
     env: 'MESHLITE_DRAIN_TIMEOUT_MS',

@@ -4,7 +4,7 @@
 import type { Clock } from '../vocabulary/clock.ts';
 import type { Http2Connection } from './connection.ts';
 import { ConnectionInput, type InputOwner } from './connection-input.ts';
-import type { ConnectionOptions, Transport } from './connection-options.ts';
+import { type ConnectionOptions, DEFAULT_RECEIVE_BUDGET, type Transport } from './connection-options.ts';
 import type { FrameWriter } from './frame-writer.ts';
 import type { Http2Handler } from './handler.ts';
 import { IncomingHeaders, type IncomingHeadersOwner } from './incoming-headers.ts';
@@ -38,7 +38,9 @@ export function buildConnectionParts(shared: SharedParts, options: ConnectionOpt
   const { connection, handler, role, localSettings, remoteSettings, writer, streams } = shared;
   const windowTarget = options.connectionWindowSize ?? 16 * 1024 * 1024;
   const creditOnReceive = options.creditConnectionOnReceive ?? false;
-  const receiveWindow = new ReceiveWindow(writer, localSettings, windowTarget, creditOnReceive, owner.requestFlush);
+  const budget = creditOnReceive ? (options.receiveBudget ?? DEFAULT_RECEIVE_BUDGET) : 0;
+  const account = options.bufferAccount ?? null;
+  const receiveWindow = new ReceiveWindow(writer, localSettings, windowTarget, budget, account, owner.requestFlush);
   const output = new StreamOutput(connection, handler, writer, shared.transport, remoteSettings, streams, owner);
   const headers = new IncomingHeaders(connection, handler, role, localSettings, remoteSettings, streams, output, owner);
   const input = new ConnectionInput(

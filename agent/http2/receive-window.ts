@@ -1,6 +1,12 @@
 // Our receive side of flow control: how much the peer may still send, on the connection and on each stream, and
 // the credit we give back (WINDOW_UPDATE), batched until half a window is owed so that updates stay few.
+//
+// What the connection holds (DATA delivered to the handler and not consumed) is bounded: a stream holds at most its
+// window; the connection returns window on receive only while it holds at most its receive budget (and the process
+// is not over its own, see BufferAccount), past that only as the handler consumes. So the connection holds at most
+// budget + connection window, and one stalled stream (up to its window, below the budget) cannot starve the others.
 
+import type { BufferAccount } from './connection-options.ts';
 import { DEFAULT_INITIAL_WINDOW_SIZE } from './constants.ts';
 import type { FrameWriter } from './frame-writer.ts';
 import type { Http2Settings } from './settings.ts';
@@ -13,8 +19,18 @@ export class ReceiveWindow {
   private readonly target: number;
   /** Connection-level bytes processed and not returned to the peer by a WINDOW_UPDATE yet. */
   private creditToReturn = 0;
-  /** See ConnectionOptions.creditConnectionOnReceive. */
-  private readonly creditOnReceive: boolean;
+  /** Held bytes up to which window is returned on receive (0: only as the handler consumes). */
+  private readonly budget: number;
+  /** DATA bytes delivered to the handler and not consumed yet, over every stream. */
+  private heldBytes = 0;
+  /** Of those, the bytes whose connection window was not returned on receive: returned as bytes are consumed. */
+  private owedOnConsume = 0;
+  private readonly account: BufferAccount | null;
+  /**
+   * Connection credit is written once this much is owed: half the window, or half the budget when that is smaller,
+   * else credit returned on receive could sit below the batch forever while stalled streams hold the rest.
+   */
+  private readonly creditBatch: number;
   private readonly writer: FrameWriter;
   /** Ours: the stream windows the peer starts with, and so the batching threshold of stream credit. */
   private readonly localSettings: Http2Settings;
@@ -24,14 +40,22 @@ export class ReceiveWindow {
     writer: FrameWriter,
     localSettings: Http2Settings,
     target: number,
-    creditOnReceive: boolean,
+    budget: number,
+    account: BufferAccount | null,
     requestFlush: () => void,
   ) {
     this.writer = writer;
     this.localSettings = localSettings;
     this.target = target;
-    this.creditOnReceive = creditOnReceive;
+    this.budget = budget;
+    this.account = account;
+    this.creditBatch = Math.max(1, (budget > 0 ? Math.min(target, budget) : target) >>> 1);
     this.requestFlush = requestFlush;
+  }
+
+  /** DATA bytes the handler was given and has not consumed (what this connection holds for its peer). */
+  get held(): number {
+    return this.heldBytes;
   }
 
   /** Part of our preface: the connection window grows from the protocol default to its target at once. */
@@ -60,10 +84,16 @@ export class ReceiveWindow {
       return false;
     }
     stream.receiveWindow -= frameLength;
-    // Padding is consumed at once; the data bytes are returned when the handler consumes them.
-    if (this.creditOnReceive) this.returnConnectionCredit(frameLength);
-    else if (frameLength > dataLength) this.returnConnectionCredit(frameLength - dataLength);
     stream.unconsumedBytes += dataLength;
+    this.heldBytes += dataLength;
+    this.account?.add(dataLength);
+    // Padding is consumed at once; the data bytes at once while the budget allows, else when the handler consumes them.
+    if (dataLength > 0 && (this.heldBytes > this.budget || this.account?.exhausted === true)) {
+      this.owedOnConsume += dataLength;
+      if (frameLength > dataLength) this.returnConnectionCredit(frameLength - dataLength);
+    } else if (frameLength > 0) {
+      this.returnConnectionCredit(frameLength);
+    }
     return true;
   }
 
@@ -73,6 +103,7 @@ export class ReceiveWindow {
     const bytes = Math.min(consumed, stream.unconsumedBytes);
     if (bytes <= 0) return;
     stream.unconsumedBytes -= bytes;
+    this.release(bytes);
     if (known && canReceive(stream.state)) {
       stream.creditToReturn += bytes;
       if (stream.creditToReturn >= this.localSettings.initialWindowSize >>> 1) {
@@ -82,19 +113,32 @@ export class ReceiveWindow {
         this.requestFlush();
       }
     }
-    if (!this.creditOnReceive) this.returnConnectionCredit(bytes);
   }
 
   /** `stream` ended: bytes the handler never consumed would otherwise hold the connection window forever. */
   releaseStream(stream: Stream): void {
-    if (stream.unconsumedBytes > 0 && !this.creditOnReceive) this.returnConnectionCredit(stream.unconsumedBytes);
+    if (stream.unconsumedBytes > 0) this.release(stream.unconsumedBytes);
     stream.unconsumedBytes = 0;
+  }
+
+  /**
+   * `bytes` held bytes are gone: the window still owed for held bytes is returned up to that much. Which stream's
+   * bytes it was does not matter: the window is the connection's, and what stays owed never exceeds what is held.
+   */
+  private release(bytes: number): void {
+    this.heldBytes -= bytes;
+    this.account?.add(-bytes);
+    const owed = Math.min(bytes, this.owedOnConsume);
+    if (owed > 0) {
+      this.owedOnConsume -= owed;
+      this.returnConnectionCredit(owed);
+    }
   }
 
   /** Bytes no stream holds any more (e.g. DATA on a closed stream): owed back to the peer at once. */
   returnConnectionCredit(bytes: number): void {
     this.creditToReturn += bytes;
-    if (this.creditToReturn >= this.target >>> 1) {
+    if (this.creditToReturn >= this.creditBatch) {
       this.writer.writeWindowUpdate(0, this.creditToReturn);
       this.available += this.creditToReturn;
       this.creditToReturn = 0;

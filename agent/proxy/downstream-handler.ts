@@ -1,19 +1,46 @@
 // Events of client connections (our server role), turned into relay actions. One object serves every connection.
 
-import type { Http2Handler } from '../http2/handler.ts';
+import { ErrorCode } from '../http2/constants.ts';
+import type { Http2ConnectionError, Http2Handler } from '../http2/handler.ts';
 import type { Stream } from '../http2/stream.ts';
 import type { DownstreamContext, DownstreamHttp2, Exchange } from './exchange.ts';
 import type { Relay } from './relay.ts';
+import { unpinned } from './unpinned.ts';
+
+/** What the agent's limits need to hear from client connections (see agent-run.ts); absent in tests of the relay. */
+export interface DownstreamLimits {
+  /** Over the agent's buffer budget: new streams are refused. */
+  readonly budget: { readonly exhausted: boolean };
+  /** A stream opened on the connection (it is not idle). */
+  streamOpened(connection: DownstreamHttp2): void;
+  /** A new stream was refused because of the budget. */
+  streamRefused(): void;
+  /** A connection did not complete its handshake in time. */
+  handshakeTimedOut(): void;
+}
 
 export class DownstreamHandler implements Http2Handler<DownstreamContext, Exchange> {
   private readonly relay: Relay;
+  limits: DownstreamLimits | null = null;
 
   constructor(relay: Relay) {
     this.relay = relay;
   }
 
   onHeaders(connection: DownstreamHttp2, stream: Stream<Exchange>, headers: string[], endStream: boolean, isTrailers: boolean): void {
-    if (!isTrailers) return this.relay.startExchange(connection, stream, headers, endStream);
+    if (!isTrailers) {
+      const limits = this.limits;
+      if (limits !== null) {
+        limits.streamOpened(connection);
+        if (limits.budget.exhausted) {
+          // Nothing was processed: the client may retry (gRPC clients do so transparently), here or elsewhere.
+          connection.resetStream(stream, ErrorCode.REFUSED_STREAM);
+          limits.streamRefused();
+          return;
+        }
+      }
+      return this.relay.startExchange(connection, stream, headers, endStream);
+    }
     // Request trailers are rare in gRPC; they end the request body.
     const exchange = stream.context;
     if (exchange !== null && exchange.phase !== 'finished') this.relay.forwardRequestData(exchange, EMPTY, true);
@@ -26,12 +53,17 @@ export class DownstreamHandler implements Http2Handler<DownstreamContext, Exchan
       connection.consume(stream, data.length);
       return;
     }
-    this.relay.forwardRequestData(exchange, data, endStream);
+    // Bytes that will wait (no upstream stream yet, or its queue is not empty) must not pin their whole read.
+    const upstream = exchange.upstreamStream;
+    const waits = upstream === null || upstream.queuedBytes > 0;
+    this.relay.forwardRequestData(exchange, waits ? unpinned(data) : data, endStream);
   }
 
-  onStreamReset(_connection: DownstreamHttp2, stream: Stream<Exchange>): void {
+  onStreamReset(connection: DownstreamHttp2, stream: Stream<Exchange>): void {
     const exchange = stream.context;
     if (exchange !== null) this.relay.clientCancelled(exchange);
+    // A stream that ends with its connection still counts what it held: those bytes leave the budget now.
+    if (stream.unconsumedBytes > 0) connection.consume(stream, stream.unconsumedBytes);
   }
 
   onStreamClose(): void {}
@@ -48,7 +80,9 @@ export class DownstreamHandler implements Http2Handler<DownstreamContext, Exchan
 
   onRemoteSettings(): void {}
 
-  onConnectionClose(): void {}
+  onConnectionClose(_connection: DownstreamHttp2, error: Http2ConnectionError | null): void {
+    if (error !== null && error.code === ErrorCode.SETTINGS_TIMEOUT && !error.byPeer) this.limits?.handshakeTimedOut();
+  }
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { formatHostPort } from '../vocabulary/host-port.ts';
 import type { Http2Connection } from '../http2/connection.ts';
 import { serveSocket } from '../http2/socket-transport.ts';
+import { CLIENT_CONNECTION_WINDOW, CLIENT_RECEIVE_BUDGET, CLIENT_STREAM_WINDOW, type ClientLimits } from './client-limits.ts';
 import { sniffPreface } from './protocol-sniff.ts';
 import type { DownstreamContext } from './exchange.ts';
 import type { Relay } from './relay.ts';
@@ -26,6 +27,8 @@ export interface ListenerEvents {
   /** A connection from a source `sourceAllowed` refused was closed at once (`source` is '' when the socket was
    *  already gone and had no address). Called for every one: rate-limit what it logs. */
   onSourceRefused?(source: string): void;
+  /** A connection was refused at accept because `limits.maxConnections` were open. Called for every one. */
+  onConnectionLimit?(open: number): void;
 }
 
 export interface ListenerOptions {
@@ -42,6 +45,8 @@ export interface ListenerOptions {
    * this node's opted-in pods. When absent every source is served (tests of the relay).
    */
   sourceAllowed?: (ip: string) => boolean;
+  /** The connection cap, the handshake timeout and the buffer budget; absent: none (tests of the relay). */
+  limits?: ClientLimits;
 }
 
 export type ListenerState =
@@ -160,6 +165,14 @@ export class ProxyListener {
         return;
       }
     }
+    const limits = this.options.limits;
+    if (limits !== undefined && this.sockets.size >= limits.maxConnections) {
+      socket.on('error', () => {});
+      socket.resetAndDestroy();
+      if (!socket.destroyed) socket.destroy();
+      this.options.events.onConnectionLimit?.(this.sockets.size);
+      return;
+    }
     this.sockets.add(socket);
     this.options.events.onConnectionOpened();
     socket.once('close', () => {
@@ -175,6 +188,21 @@ export class ProxyListener {
       socket.destroy();
       return;
     }
+    if (limits?.budget.exhausted) {
+      // Overloaded: the connection waits, unread, until the buffered bytes fall; its sniff time starts then.
+      socket.pause();
+      limits.budget.whenWithin(() => {
+        if (socket.destroyed) return;
+        socket.resume();
+        this.sniff(socket, destination);
+      });
+      return;
+    }
+    this.sniff(socket, destination);
+  }
+
+  /** Reads the first bytes: HTTP/2 to the relay, anything else (or silence) byte for byte to the destination. */
+  private sniff(socket: net.Socket, destination: OriginalDestination | null): void {
     let received: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => decide('other'), this.options.sniffTimeoutMs);
     const onData = (chunk: Buffer): void => {
@@ -205,7 +233,16 @@ export class ProxyListener {
 
   private serveHttp2(socket: net.Socket, route: Route | null, firstBytes: Buffer): void {
     const context: DownstreamContext = { route };
-    const connection = serveSocket(socket, this.options.relay.downstreamHandler, { creditConnectionOnReceive: true });
+    const limits = this.options.limits;
+    const connection = serveSocket(socket, this.options.relay.downstreamHandler, {
+      creditConnectionOnReceive: true,
+      settings: { initialWindowSize: CLIENT_STREAM_WINDOW },
+      connectionWindowSize: CLIENT_CONNECTION_WINDOW,
+      receiveBudget: CLIENT_RECEIVE_BUDGET,
+      ...(limits === undefined
+        ? {}
+        : { bufferAccount: limits.budget, prefaceTimeoutMs: limits.handshakeTimeoutMs, settingsTimeoutMs: limits.handshakeTimeoutMs }),
+    });
     connection.context = context;
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));

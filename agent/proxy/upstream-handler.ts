@@ -6,6 +6,7 @@ import type { UpstreamHttp2Handler } from '../upstream/upstream-connection.ts';
 import type { Exchange, ExchangeUpstream } from './exchange.ts';
 import type { Relay } from './relay.ts';
 import { creditRequestBytes } from './transparent-retry.ts';
+import { unpinned } from './unpinned.ts';
 
 export class UpstreamHandler implements UpstreamHttp2Handler<Exchange> {
   private readonly relay: Relay;
@@ -37,7 +38,9 @@ export class UpstreamHandler implements UpstreamHttp2Handler<Exchange> {
       connection.consume(stream, data.length);
       return;
     }
-    exchange.downstream.sendData(exchange.downstreamStream, data, endStream);
+    // Bytes that will wait behind others for a slow client must not pin their whole read.
+    const waits = exchange.downstreamStream.queuedBytes > 0;
+    exchange.downstream.sendData(exchange.downstreamStream, waits ? unpinned(data) : data, endStream);
     if (endStream) this.relay.responseEnded(exchange, GRPC_INTERNAL);
   }
 

@@ -217,6 +217,26 @@ export const ERRORS = {
     description:
       'A client connection was closed with GOAWAY(ENHANCE_YOUR_CALM) for flooding: streams reset or refused as soon as opened (rapid reset, CVE-2023-44487: more than 500 at once, then 200 a second), PINGs without data (more than 100, then 20 a second), SETTINGS (more than 100, then 10 a second), a header block without end, or output it did not read. Its requests are cancelled upstream; one warning per connection closed, naming the limit.',
   },
+  ML_OVERLOADED: {
+    grpcStatus: null,
+    description:
+      'The request bytes held by all client connections passed --max-buffered-mib (endpoints that do not read what clients send): new streams are refused with RST_STREAM(REFUSED_STREAM), which a gRPC client may retry, new connections wait unread, and no connection gets window back before its bytes are passed on, until the bytes held fall below 3/4 of the budget. Counted per refused stream; one warning when the overload starts, one info line when it ends.',
+  },
+  ML_CLIENT_CONNECTION_LIMIT: {
+    grpcStatus: null,
+    description:
+      'A client connection was refused at accept (reset) because --max-client-connections were open. Counted each; logged once when the limit is reached and then at most once a minute.',
+  },
+  ML_CLIENT_IDLE_TIMEOUT: {
+    grpcStatus: null,
+    description:
+      'Client connections without a stream for --client-idle-timeout-ms were sent GOAWAY(NO_ERROR) and closed; a gRPC channel reconnects when it needs to. Counted per connection; one info line per sweep that closed any.',
+  },
+  ML_CLIENT_HANDSHAKE_TIMEOUT: {
+    grpcStatus: null,
+    description:
+      'A client connection did not complete the HTTP/2 handshake (preface and SETTINGS, and the acknowledgement of ours) within --client-handshake-timeout-ms and was closed with GOAWAY(SETTINGS_TIMEOUT). Counted each; logged at most once a minute.',
+  },
   ML_CNI_BAD_REQUEST: {
     grpcStatus: null,
     description: 'A request on the CNI enrollment socket was refused with HTTP 4xx (not JSON, a missing or malformed field, an unknown path or method, too large); nothing changed.',

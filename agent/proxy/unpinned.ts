@@ -1,0 +1,12 @@
+// DATA payloads are views into the reads they arrived in (a read is up to 64 KiB). A small payload that waits in the
+// relay (its endpoint or client does not read) would keep its whole read alive, and the budgets count only the
+// payload: a 5-byte frame could pin 64 KiB. Such payloads are copied; large ones, and ones that are most of their
+// read, are passed on by reference as before.
+
+/** Payloads up to this size are copied when their read is more than twice as large. */
+const COPY_BELOW = 4 * 1024;
+
+export function unpinned(data: Buffer): Buffer {
+  if (data.length === 0 || data.length > COPY_BELOW || data.buffer.byteLength <= 2 * data.length) return data;
+  return Buffer.from(data);
+}
