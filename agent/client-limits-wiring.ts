@@ -52,6 +52,14 @@ export function wireClientLimits(config: Config, logger: Logger, countError: (co
     now,
     intervalMs: LOG_INTERVAL_MS,
   });
+  const floodLog = new SparseEventLog({
+    logger: log,
+    code: 'ML_PEER_FLOOD',
+    message: 'client connection closed with GOAWAY(ENHANCE_YOUR_CALM): it sent more than the flood limits allow',
+    countError,
+    now,
+    intervalMs: LOG_INTERVAL_MS,
+  });
   let sweeper: IdleConnectionSweeper | null = null;
   return {
     listener: { maxConnections: config.maxClientConnections, handshakeTimeoutMs: config.clientHandshakeTimeoutMs, budget },
@@ -60,6 +68,7 @@ export function wireClientLimits(config: Config, logger: Logger, countError: (co
       streamOpened: (connection) => sweeper?.busy(connection),
       streamRefused: () => countError('ML_OVERLOADED'),
       handshakeTimedOut: () => handshakeLog.event({ timeoutMs: config.clientHandshakeTimeoutMs }),
+      flooded: (reason) => floodLog.event({ err: reason }),
     },
     onConnectionLimit: (open) => connectionLimitLog.event({ open, limit: config.maxClientConnections }),
     startIdleSweep: (connections) => {

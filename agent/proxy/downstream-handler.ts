@@ -17,6 +17,8 @@ export interface DownstreamLimits {
   streamRefused(): void;
   /** A connection did not complete its handshake in time. */
   handshakeTimedOut(): void;
+  /** A connection was closed for a flood (rapid reset, PINGs, SETTINGS: http2/flood-guard.ts); `reason` names it. */
+  flooded(reason: string): void;
 }
 
 export class DownstreamHandler implements Http2Handler<DownstreamContext, Exchange> {
@@ -81,7 +83,9 @@ export class DownstreamHandler implements Http2Handler<DownstreamContext, Exchan
   onRemoteSettings(): void {}
 
   onConnectionClose(_connection: DownstreamHttp2, error: Http2ConnectionError | null): void {
-    if (error !== null && error.code === ErrorCode.SETTINGS_TIMEOUT && !error.byPeer) this.limits?.handshakeTimedOut();
+    if (error === null || error.byPeer) return;
+    if (error.code === ErrorCode.SETTINGS_TIMEOUT) this.limits?.handshakeTimedOut();
+    else if (error.code === ErrorCode.ENHANCE_YOUR_CALM) this.limits?.flooded(error.message);
   }
 }
 

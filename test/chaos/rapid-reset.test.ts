@@ -145,6 +145,12 @@ test(`rapid reset at ${RATE_PER_SECOND / 1000}k/s: GOAWAY(ENHANCE_YOUR_CALM) wit
       assert.match(result.debug, /^rapid reset: /);
       assert.ok(attackCalls < 1000, `round ${round}: ${attackCalls} attack requests reached the backends`);
     }
+    // Each closed attacker is counted, and logged once a minute at most (one line here, with the limit it passed).
+    const metrics = await (await fetch(`http://${agent.admin}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^meshlite_agent_errors_total\\{code="ML_PEER_FLOOD"\\} ${ROUNDS}$`, 'm'));
+    const floodLines = agent.logs.filter((line) => line.code === 'ML_PEER_FLOOD');
+    assert.equal(floodLines.length, 1, 'one line per minute, not one per connection or frame');
+    assert.match(String((floodLines[0].err as { message?: string } | undefined)?.message), /^rapid reset: /);
     await sleep(500);
     await other.stop();
     t.diagnostic(`other client: ${other.result.ok} RPCs OK, ${other.result.failed.length} failed`);

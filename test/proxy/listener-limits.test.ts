@@ -38,6 +38,7 @@ async function startProxy(maxConnections: number, handshakeTimeoutMs = 5000) {
     streamOpened: () => {},
     streamRefused: () => counts.refusedStreams++,
     handshakeTimedOut: () => counts.handshakeTimeouts++,
+    flooded: () => {},
   };
   const listener = new ProxyListener({
     relay,
