@@ -3,19 +3,31 @@
 import type { Socket } from 'node:net';
 import { type ConnectionOptions, Http2Connection, type Transport } from './connection.ts';
 import type { Http2Handler } from './handler.ts';
+import { backgroundClock, type Clock } from '../vocabulary/clock.ts';
 
 export type SocketConnectionOptions = Omit<ConnectionOptions, 'role'>;
 
 /**
+ * How long a closing connection keeps reading (and dropping) what the peer still sends after our last frame. Closing a
+ * socket with unread input makes the kernel answer with a reset, which can destroy our GOAWAY before the peer reads
+ * it (a client flooding us saw EPIPE, never the GOAWAY(ENHANCE_YOUR_CALM) that says why): lingering until the peer
+ * closes too, or this long, lets the GOAWAY arrive.
+ */
+export const LINGER_MS = 1000;
+
+/**
  * The socket as the connection writes to it. Ending means closing: after our last frame (GOAWAY) nothing more is
- * read, so the socket is destroyed once the output is flushed rather than left half-open waiting for the peer's FIN
- * (sockets accepted with allowHalfOpen would otherwise stay open for as long as the peer likes).
+ * processed; the output is flushed, our FIN sent, and the socket closed once the peer closes its side or LINGER_MS
+ * later, whichever is first (sockets accepted with allowHalfOpen would otherwise stay open for as long as the peer
+ * likes).
  */
 class SocketTransport implements Transport {
   private readonly socket: Socket;
+  private readonly clock: Clock;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, clock: Clock) {
     this.socket = socket;
+    this.clock = clock;
   }
 
   get writableLength(): number {
@@ -35,8 +47,11 @@ class SocketTransport implements Transport {
   }
 
   end(): void {
-    const socket = this.socket;
-    socket.end(() => socket.destroy());
+    const { socket, clock } = this;
+    if (socket.destroyed) return;
+    socket.end();
+    const timer = clock.setTimeout(() => socket.destroy(), LINGER_MS);
+    socket.once('close', () => clock.clearTimeout(timer));
   }
 
   destroy(): void {
@@ -46,7 +61,9 @@ class SocketTransport implements Transport {
 
 function bind<C, S>(socket: Socket, handler: Http2Handler<C, S>, options: ConnectionOptions): Http2Connection<C, S> {
   socket.setNoDelay(true);
-  const connection = new Http2Connection(new SocketTransport(socket), handler, options);
+  // Real time for the linger, whatever clock the connection is given: it bounds a real socket's life (tests drive
+  // connections on real sockets with fake clocks), and it never keeps the process alive.
+  const connection = new Http2Connection(new SocketTransport(socket, backgroundClock), handler, options);
   socket.on('data', (chunk: Buffer) => connection.receive(chunk));
   socket.on('drain', () => connection.transportDrained());
   // The peer's FIN: HTTP/2 has no half-closed connection, and a client that closes its socket (grpc-go does, with no

@@ -245,7 +245,7 @@ test('IPv6-only node, from the manifest: the agent starts, scrapes on [node IPv6
     assert.ok((frame.agent.interception.sets['meshlite-dsts-v6'] ?? 0) >= 1, JSON.stringify(frame.agent.interception));
     assert.deepEqual(frame.pods.map((pod) => pod.name), ['client']);
     // This node left tcp_migrate_req at 0, and the container's /proc/sys is read-only: the agent says so, with its code.
-    assert.match(agent.process.stdout(), /"code":"ML_LISTENER_MIGRATION_OFF","reason":"EROFS[^"]*"/);
+    assert.match(agent.process.stdout(), /"code":"ML_LISTENER_MIGRATION_OFF","err":\{"message":"EROFS[^"]*"\}/);
     assertNoRestarts(agent, 'agent');
   } finally {
     await run.cleanup();

@@ -27,7 +27,7 @@ import { type EndpointKind, FuzzEndpoint } from '../support/fuzz-endpoint.ts';
 import { FuzzRandom, fuzzLoop } from '../support/fuzz-random.ts';
 
 const MAX_ITERATIONS = 400;
-const TIME_BUDGET_MS = 20_000;
+const TIME_BUDGET_MS = 12_000;
 const SERVICE_KEY = 'default/fuzz:50051';
 
 /** Outcomes over the whole loop, printed at the end so a run shows what it reached. */
