@@ -1,0 +1,205 @@
+// Event-loop time of one EndpointSlice change of a 10,000-endpoint Service, through the agent's real discovery path.
+//
+// `node bench/slice-change-cost.ts [--endpoints N] [--per-slice N] [--changes N] [--seed N]`
+//
+// Builds one gRPC Service of N endpoints in slices of --per-slice, through the real projection, ServiceIndex and
+// EndpointRegistry, with the registry's subscribers wired as agent/agent-run.ts and agent/transparent-mode.ts wire
+// them: the BalancerSet (outlier ejection on, a removed endpoint's hook as the relay's), the per-service endpoint
+// metrics, and the interception destinations (recomputed once per event-loop turn in the agent; here timed right
+// after the event, as "deferred"). Then applies --changes single-slice changes (half flip one endpoint's ready
+// condition, a quarter add an endpoint, a quarter remove one) and reports the synchronous time of each: the
+// projection of the slice's JSON and the informer handler (ServiceIndex.applySlice → registry → subscribers), and
+// the deferred destinations work. Run once with the default policy (p2c-ewma) and once with round-robin.
+// Not timed: the JSON parse in @kubernetes/client-node, and the state file's write (at most once a second).
+
+import { parseArgs } from 'node:util';
+import { BalancerSet } from '../agent/balancer/balancer-set.ts';
+import { DEFAULT_OUTLIER_POLICY } from '../agent/balancer/outlier-ejection.ts';
+import { projectEndpointSlice, projectService } from '../agent/discovery/kube-projection.ts';
+import { ServiceIndex } from '../agent/discovery/service-index.ts';
+import { DesiredSets } from '../agent/intercept/desired-sets.ts';
+import { grpcDestinations } from '../agent/intercept/grpc-destinations.ts';
+import { EndpointRegistry } from '../agent/registry/endpoint-registry.ts';
+import { createMetrics } from '../agent/telemetry/metrics.ts';
+import type { BalancerName } from '../agent/vocabulary/balancer-names.ts';
+import { backgroundClock } from '../agent/vocabulary/clock.ts';
+import { numberOption } from './number-option.ts';
+
+const { values } = parseArgs({
+  options: {
+    endpoints: { type: 'string' },
+    'per-slice': { type: 'string' },
+    changes: { type: 'string' },
+    seed: { type: 'string' },
+  },
+});
+const ENDPOINTS = numberOption(values.endpoints, 10_000, 'endpoints', { min: 1, max: 1_000_000, integer: true });
+const PER_SLICE = numberOption(values['per-slice'], 100, 'per-slice', { min: 1, max: 1000, integer: true });
+const CHANGES = numberOption(values.changes, 200, 'changes', { min: 10, max: 100_000, integer: true });
+const SEED = numberOption(values.seed, 1, 'seed', { min: 0, max: 2 ** 31, integer: true });
+const WARMUP = 50;
+const NAMESPACE = 'bench';
+const SERVICE = 'big';
+const PORT = 50051;
+
+interface RawEndpoint {
+  addresses: string[];
+  conditions: { ready: boolean; serving: boolean; terminating: boolean };
+}
+
+interface RawSlice {
+  name: string;
+  version: number;
+  endpoints: RawEndpoint[];
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function ipOf(n: number): string {
+  return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+}
+
+/** The EndpointSlice JSON as the API server sends it (the fields the projection reads). */
+function sliceJson(slice: RawSlice): unknown {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: slice.name,
+      namespace: NAMESPACE,
+      resourceVersion: String(slice.version),
+      labels: { 'kubernetes.io/service-name': SERVICE },
+    },
+    addressType: 'IPv4',
+    ports: [{ name: 'grpc', port: PORT, protocol: 'TCP' }],
+    endpoints: slice.endpoints.map((e) => ({ addresses: e.addresses, conditions: { ...e.conditions } })),
+  };
+}
+
+function serviceJson(): unknown {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: SERVICE, namespace: NAMESPACE, resourceVersion: '1' },
+    spec: { clusterIP: '10.96.0.50', clusterIPs: ['10.96.0.50'], ports: [{ name: 'grpc', port: PORT, protocol: 'TCP', targetPort: PORT }] },
+  };
+}
+
+interface Figures {
+  median: number;
+  p99: number;
+  max: number;
+}
+
+function figures(ms: number[]): Figures {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+  return { median: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] };
+}
+
+function show(name: string, f: Figures): string {
+  return `${name.padEnd(30)} median ${f.median.toFixed(3)} ms   p99 ${f.p99.toFixed(3)} ms   max ${f.max.toFixed(3)} ms`;
+}
+
+function run(policy: BalancerName): void {
+  const random = mulberry32(SEED);
+  const registry = new EndpointRegistry();
+  let drained = 0;
+  const balancers = new BalancerSet(registry, {
+    defaultBalancer: policy,
+    hooks: { onEndpointRemoved: () => drained++ },
+    outliers: { policy: DEFAULT_OUTLIER_POLICY, clock: backgroundClock },
+  });
+  // As agent/agent-run.ts subscribes the per-service endpoint metrics.
+  const metrics = createMetrics({ processMetrics: false });
+  registry.subscribe((update) => {
+    if (update.type === 'delete') return metrics.forgetService(update.key);
+    if (update.type === 'remove') metrics.forgetEndpoint(update.key, update.address);
+    const spec = registry.get(update.key);
+    if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
+  });
+  // As agent/transparent-mode.ts follows the registry: marked dirty per update, recomputed once per turn.
+  const desired = new DesiredSets([4]);
+  let destinationsDirty = false;
+  registry.subscribe(() => {
+    destinationsDirty = true;
+  });
+  const recomputeDestinations = (): void => {
+    if (!destinationsDirty) return;
+    destinationsDirty = false;
+    desired.replaceDestinations(grpcDestinations(registry.keys().flatMap((key) => registry.get(key) ?? [])));
+  };
+  const index = new ServiceIndex(registry);
+
+  const slices: RawSlice[] = [];
+  for (let i = 0; i * PER_SLICE < ENDPOINTS; i++) {
+    const endpoints: RawEndpoint[] = [];
+    for (let n = i * PER_SLICE; n < Math.min(ENDPOINTS, (i + 1) * PER_SLICE); n++) {
+      endpoints.push({ addresses: [ipOf(n)], conditions: { ready: true, serving: true, terminating: false } });
+    }
+    slices.push({ name: `${SERVICE}-${i}`, version: 1, endpoints });
+  }
+  const built = performance.now();
+  index.applyService(projectService(serviceJson()));
+  for (const slice of slices) index.applySlice(projectEndpointSlice(sliceJson(slice)));
+  recomputeDestinations();
+  const buildMs = performance.now() - built;
+  const key = `${NAMESPACE}/${SERVICE}:${PORT}`;
+  const listed = registry.get(key)?.endpoints.length ?? 0;
+
+  let nextIp = ENDPOINTS;
+  const handler: number[] = [];
+  const projection: number[] = [];
+  const deferred: number[] = [];
+  const total: number[] = [];
+  for (let c = 0; c < WARMUP + CHANGES; c++) {
+    const slice = slices[Math.floor(random() * slices.length)];
+    const draw = random();
+    if (draw < 0.5 || (draw >= 0.75 && slice.endpoints.length <= 1)) {
+      const endpoint = slice.endpoints[Math.floor(random() * slice.endpoints.length)];
+      const ready = !endpoint.conditions.ready;
+      endpoint.conditions = { ready, serving: ready, terminating: false };
+    } else if (draw < 0.75) {
+      slice.endpoints.push({ addresses: [ipOf(nextIp++)], conditions: { ready: true, serving: true, terminating: false } });
+    } else {
+      slice.endpoints.splice(Math.floor(random() * slice.endpoints.length), 1);
+    }
+    slice.version++;
+    const json = sliceJson(slice);
+    const t0 = performance.now();
+    const record = projectEndpointSlice(json);
+    const t1 = performance.now();
+    const changed = index.applySlice(record);
+    const t2 = performance.now();
+    recomputeDestinations();
+    const t3 = performance.now();
+    if (changed.length !== 1) throw new Error(`change ${c} changed ${changed.length} keys`);
+    if (c < WARMUP) continue;
+    projection.push(t1 - t0);
+    handler.push(t2 - t1);
+    deferred.push(t3 - t2);
+    total.push(t3 - t0);
+  }
+  const balancer = balancers.get(key);
+  const view = balancer?.describe();
+  const eligible = view?.endpoints.filter((e) => e.eligible).length ?? 0;
+  console.log(`\npolicy ${policy}: ${listed} endpoints in ${slices.length} slices, built in ${buildMs.toFixed(0)} ms; ${CHANGES} changes after ${WARMUP} warm-up`);
+  console.log(show('projection (JSON → record)', figures(projection)));
+  console.log(show('informer handler (index → all)', figures(handler)));
+  console.log(show('deferred (destinations)', figures(deferred)));
+  console.log(show('total event-loop time', figures(total)));
+  console.log(`after: ${view?.endpoints.length ?? 0} listed, ${eligible} eligible, ${drained} removed hooks`);
+  balancers.close();
+}
+
+console.log(`slice-change-cost: node ${process.version}, ${ENDPOINTS} endpoints, ${PER_SLICE} per slice, seed ${SEED}`);
+for (const policy of ['p2c-ewma', 'round-robin'] as const) run(policy);
