@@ -69,8 +69,8 @@ export class BalancerSet {
 
   /** Transparent mode: the balancer of the service a client reached by dialling `ip:port`. */
   forAddress(ip: string, port: number): ServiceBalancer | undefined {
-    const service = this.registry.lookupByAddress(ip, port);
-    return service === undefined ? undefined : this.balancers.get(service.key);
+    const key = this.registry.keyAtAddress(ip, port);
+    return key === undefined ? undefined : this.balancers.get(key);
   }
 
   keys(): string[] {

@@ -1,7 +1,9 @@
 // One service's balancer: keeps a load object per endpoint across updates and publishes picker snapshots.
 
-import { type EndpointSpec, eligibleEndpoints, type RegistryUpdate } from '../registry/endpoint.ts';
+import { type EndpointSpec, isActive, type RegistryUpdate } from '../registry/endpoint.ts';
 import { EndpointLoad, type LoadOptions } from './endpoint-load.ts';
+import { ListedLoads } from './listed-loads.ts';
+import { medianInPlace } from './median.ts';
 import type { OutlierEjection, OutlierEvents } from './outlier-ejection.ts';
 import { type BalancingPolicy, EMPTY_PICKER, type Picker } from './picker.ts';
 import type { BalancerName } from '../vocabulary/balancer-names.ts';
@@ -51,11 +53,24 @@ export interface ServiceBalancerView {
 
 type Lifecycle = 'open' | 'closed';
 
+/** The tier the picker is made of: the active endpoints, or when none is left the serving, terminating ones. */
+type Tier = 'active' | 'fallback';
+
+/** Which tier a listed endpoint is in, if any (kube-proxy's rule, as eligibleEndpoints() in registry/endpoint.ts). */
+function tierOf(endpoint: EndpointSpec): Tier | null {
+  if (isActive(endpoint)) return 'active';
+  return endpoint.serving && endpoint.terminating ? 'fallback' : null;
+}
+
 /**
  * Applies the registry's updates for one service key. Load objects are kept by address, so in-flight counts and
  * latency estimates survive every new picker; the picker is rebuilt only when the eligible set or the policy
  * changes, and replacing it never disturbs requests that picked from the old one. Hooks fire after the new picker
- * is published, in the order removed, draining, active.
+ * is published, in the order removed, draining, active (draining and active each in listing order).
+ *
+ * Cost of an update: the endpoints of each tier are kept in listing order as they change (listed-loads.ts), so an
+ * update of k endpoints costs O(k log n) plus, when the picker changes, one copy of the n pointers it holds; the
+ * eligible set is re-derived whole only when the tier switches or while endpoints are ejected.
  */
 export class ServiceBalancer {
   readonly key: string;
@@ -69,8 +84,18 @@ export class ServiceBalancer {
   private override: BalancerName | null = null;
   private readonly specs = new Map<string, EndpointSpec>();
   private readonly loads = new Map<string, EndpointLoad>();
+  /** Each listed address's listing number: ascending in the order addresses were listed (the order of `specs`). */
+  private readonly listing = new Map<string, number>();
+  private nextListing = 0;
+  /** Listed endpoints by tier, in listing order: what a picker is made of. */
+  private readonly active = new ListedLoads();
+  private readonly fallback = new ListedLoads();
   /** Addresses in the current picker. */
   private eligible = new Set<string>();
+  /** What the current picker was made of: the tier, and whether ejected endpoints were left out. */
+  private basis: { tier: Tier; filtered: boolean } = { tier: 'active', filtered: false };
+  /** Addresses listed, changed or unlisted since the picker was last published. */
+  private readonly touched = new Set<string>();
   // Stryker disable next-line StringLiteral: equivalent; lifecycle is only ever compared with 'closed'
   private lifecycle: Lifecycle = 'open';
   private readonly deps: ServiceBalancerDeps;
@@ -148,12 +173,12 @@ export class ServiceBalancer {
           break;
         case 'delete':
           // What came before in this batch is published first, so its hooks fire before the removals of close().
-          this.publish(removed, policyChanged);
+          this.publish(removed, policyChanged, false);
           this.close();
           return;
       }
     }
-    this.publish(removed, policyChanged);
+    this.publish(removed, policyChanged, false);
   }
 
   /** The service is gone: every endpoint is handed back through onEndpointRemoved and the picker is empty. */
@@ -163,7 +188,7 @@ export class ServiceBalancer {
     const removed: EndpointLoad[] = [];
     for (const address of [...this.specs.keys()]) this.unlist(address, removed);
     // Stryker disable next-line BooleanLiteral: equivalent; nothing is listed now, so the picker is the empty one either way
-    this.publish(removed, false);
+    this.publish(removed, false, true);
   }
 
   describe(): ServiceBalancerView {
@@ -187,11 +212,25 @@ export class ServiceBalancer {
   }
 
   private list(endpoint: EndpointSpec, initialRtt: () => number): void {
-    this.specs.set(endpoint.address, endpoint);
-    if (this.loads.has(endpoint.address)) return;
-    const load = new EndpointLoad(endpoint.address, this.deps.load, initialRtt());
-    if (this.outliers !== null) load.failureListener = (failing) => this.failing(failing);
-    this.loads.set(endpoint.address, load);
+    const address = endpoint.address;
+    this.specs.set(address, endpoint);
+    this.touched.add(address);
+    let load = this.loads.get(address);
+    if (load === undefined) {
+      load = new EndpointLoad(address, this.deps.load, initialRtt());
+      if (this.outliers !== null) load.failureListener = (failing) => this.failing(failing);
+      this.loads.set(address, load);
+    }
+    let number = this.listing.get(address);
+    if (number === undefined) {
+      number = this.nextListing++;
+      this.listing.set(address, number);
+    }
+    const tier = tierOf(endpoint);
+    if (tier === 'active') this.active.insert(number, load);
+    else this.active.delete(number);
+    if (tier === 'fallback') this.fallback.insert(number, load);
+    else this.fallback.delete(number);
   }
 
   /** A failure of an endpoint: ejected once it has failed enough in a row, if the service can spare it. */
@@ -204,7 +243,7 @@ export class ServiceBalancer {
 
   private ejected(address: string, forMs: number): void {
     const load = this.loads.get(address);
-    this.publish([], false);
+    this.publish([], false, true);
     if (load !== undefined) this.onEndpointEjected?.(load, this.key, forMs, load.consecutiveFailures);
   }
 
@@ -212,7 +251,7 @@ export class ServiceBalancer {
   private readmitted(address: string): void {
     const load = this.loads.get(address);
     if (load !== undefined && this.outliers !== null) load.consecutiveFailures = this.outliers.policy.consecutiveFailures - 1;
-    this.publish([], false);
+    this.publish([], false, true);
   }
 
   /**
@@ -225,21 +264,27 @@ export class ServiceBalancer {
   private initialRtt(): number {
     if (this.eligible.size === 0) return this.deps.load.defaultRttNs;
     const now = this.deps.load.now();
-    const estimates: number[] = [];
+    const estimates = new Float64Array(this.eligible.size);
+    let count = 0;
     for (const address of this.eligible) {
       const load = this.loads.get(address);
-      if (load !== undefined) estimates.push(load.latencyAt(now));
+      if (load !== undefined) estimates[count++] = load.latencyAt(now);
     }
-    if (estimates.length === 0) return this.deps.load.defaultRttNs;
-    estimates.sort((a, b) => a - b);
-    const middle = estimates.length >> 1;
-    return estimates.length % 2 === 1 ? estimates[middle] : (estimates[middle - 1] + estimates[middle]) / 2;
+    if (count === 0) return this.deps.load.defaultRttNs;
+    return medianInPlace(estimates, count);
   }
 
   private unlist(address: string, removed: EndpointLoad[]): void {
     const load = this.loads.get(address);
+    const number = this.listing.get(address);
     this.specs.delete(address);
     this.loads.delete(address);
+    this.listing.delete(address);
+    this.touched.add(address);
+    if (number !== undefined) {
+      this.active.delete(number);
+      this.fallback.delete(number);
+    }
     this.outliers?.forget(address);
     if (load !== undefined) {
       load.failureListener = null;
@@ -247,39 +292,64 @@ export class ServiceBalancer {
     }
   }
 
-  private publish(removed: readonly EndpointLoad[], policyChanged: boolean): void {
-    const previous = this.eligible;
-    const eligible = this.withoutEjected(eligibleEndpoints([...this.specs.values()]));
-    const next = new Set(eligible.map((e) => e.address));
-    if (policyChanged || !sameMembers(previous, next)) {
-      this.current =
-        eligible.length === 0
-          ? EMPTY_PICKER
-          : this.policy.createPicker(eligible.map((e) => this.loads.get(e.address) as EndpointLoad));
+  /**
+   * Makes the picker of the eligible endpoints (a new one only if they or the policy changed) and fires the hooks.
+   * Unless `whole` is asked for, only the endpoints touched since the last publish are compared with the picker's,
+   * which is exact as long as the tier is the same and no endpoint is ejected (then only they can have moved).
+   */
+  private publish(removed: readonly EndpointLoad[], policyChanged: boolean, whole: boolean): void {
+    const tier: Tier = this.active.size > 0 ? 'active' : 'fallback';
+    const candidates = tier === 'active' ? this.active.loads : this.fallback.loads;
+    const filtering = this.outliers !== null && this.outliers.ejected > 0;
+    const members = filtering ? this.withoutEjected(candidates) : candidates;
+    let leaving: string[];
+    let joining: string[];
+    if (!whole && !filtering && !this.basis.filtered && tier === this.basis.tier) {
+      leaving = [];
+      joining = [];
+      for (const address of this.touched) {
+        const spec = this.specs.get(address);
+        const member = spec !== undefined && tierOf(spec) === tier;
+        if (this.eligible.has(address)) {
+          if (!member) leaving.push(address);
+        } else if (member) {
+          joining.push(address);
+        }
+      }
+      for (const address of leaving) this.eligible.delete(address);
+      for (const address of joining) this.eligible.add(address);
+    } else {
+      const next = new Set<string>();
+      for (const load of members) next.add(load.address);
+      leaving = [];
+      for (const address of this.eligible) if (!next.has(address)) leaving.push(address);
+      joining = [];
+      for (const address of next) if (!this.eligible.has(address)) joining.push(address);
+      this.eligible = next;
     }
-    this.eligible = next;
+    this.touched.clear();
+    this.basis = { tier, filtered: filtering };
+    if (policyChanged || leaving.length > 0 || joining.length > 0) {
+      this.current = members.length === 0 ? EMPTY_PICKER : this.policy.createPicker(members);
+    }
     for (const load of removed) this.onEndpointRemoved?.(load, this.key);
-    for (const address of previous) {
-      const load = this.loads.get(address);
-      if (load !== undefined && !next.has(address)) this.onEndpointDraining?.(load, this.key);
-    }
-    for (const address of next) {
-      if (!previous.has(address)) this.onEndpointActive?.(this.loads.get(address) as EndpointLoad, this.key);
-    }
+    // Endpoints unlisted are told through onEndpointRemoved only.
+    const draining = this.inListingOrder(leaving.filter((address) => this.loads.has(address)));
+    for (const address of draining) this.onEndpointDraining?.(this.loads.get(address) as EndpointLoad, this.key);
+    for (const address of this.inListingOrder(joining)) this.onEndpointActive?.(this.loads.get(address) as EndpointLoad, this.key);
+  }
+
+  private inListingOrder(addresses: string[]): string[] {
+    if (addresses.length > 1) addresses.sort((a, b) => (this.listing.get(a) as number) - (this.listing.get(b) as number));
+    return addresses;
   }
 
   /** The endpoints the conditions allow, less the ejected ones — unless that leaves none (the cap on ejections
    *  counts endpoints as they were; if others have gone since, an ejected endpoint beats no endpoint). */
-  private withoutEjected(eligible: EndpointSpec[]): EndpointSpec[] {
+  private withoutEjected(eligible: readonly EndpointLoad[]): readonly EndpointLoad[] {
     const outliers = this.outliers;
     if (outliers === null || outliers.ejected === 0) return eligible;
-    const kept = eligible.filter((endpoint) => !outliers.isEjected(endpoint.address));
+    const kept = eligible.filter((load) => !outliers.isEjected(load.address));
     return kept.length > 0 ? kept : eligible;
   }
-}
-
-function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const x of a) if (!b.has(x)) return false;
-  return true;
 }

@@ -3,8 +3,10 @@
 import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
 import type { ServiceSpec } from '../registry/endpoint.ts';
 import type { EndpointSliceRecord, ObjectIdentity, ServiceRecord } from './kube-objects.ts';
+import { PortEndpoints } from './port-endpoints.ts';
 import { RegistryCalls } from './registry-calls.ts';
-import { buildSpec, sameSpec } from './service-port-spec.ts';
+import { portSpec, sameServiceFields, sameSpec } from './service-port-spec.ts';
+import { serviceKey } from '../vocabulary/service-key.ts';
 
 /** What the index holds, for the debug endpoint and gauges. */
 export interface ServiceIndexView {
@@ -31,12 +33,21 @@ interface HeldService {
   record: ServiceRecord;
   /** The keys this Service has in the registry, in port order. */
   keys: readonly string[];
+  /** The endpoints of each key's port, `ports[i]` for `keys[i]`. */
+  ports: readonly PortEndpoints[];
+}
+
+/** A slice filed under its Service: `order` is its place among the Service's slices (the merge's tie-break). */
+interface FiledSlice {
+  record: EndpointSliceRecord;
+  order: number;
 }
 
 const NONE: readonly string[] = Object.freeze([]);
+const NO_PORTS: readonly PortEndpoints[] = Object.freeze([]);
 
 /** Where the index keeps its specs: the registry, or the sync gate in front of it (discovery/sync-gate.ts). */
-export type ServiceStore = Pick<EndpointRegistry, 'get' | 'upsert' | 'remove'>;
+export type ServiceStore = Pick<EndpointRegistry, 'get' | 'upsert' | 'patch' | 'remove'>;
 
 /**
  * Keeps the registry equal to: for every Service and each of its gRPC ports, one ServiceSpec keyed
@@ -46,15 +57,18 @@ export type ServiceStore = Pick<EndpointRegistry, 'get' | 'upsert' | 'remove'>;
  * not known is held and used when the Service arrives; a Service without slices has a spec with no endpoints (the
  * target is known, it just has nothing to send to).
  *
- * Every method returns the service keys whose spec it changed in the registry (upserted or removed); for slice
- * events this is what "time from EndpointSlice change to new picker" is measured on, as the registry's subscribers
- * rebuild pickers synchronously. The registry is only called when a spec really changed.
+ * Every method returns the service keys whose spec it changed in the registry (upserted, patched or removed); for
+ * slice events this is what "time from EndpointSlice change to new picker" is measured on, as the registry's
+ * subscribers rebuild pickers synchronously. The registry is only called when a spec really changed.
  *
- * Cost: an event touches only the Service it concerns, O(its slices' size), plus the registry's own diff of that
- * service; a slice of a Service without gRPC ports (most of them) costs one map insertion: the record is held, as an
- * annotation change can make the Service gRPC later and its endpoints must then be there at once. Records are the
- * informer's own compact objects, held by reference. At initial sync a Service split over k slices is rebuilt k
- * times; that is bounded by its size times k (k is ~size/100 with the controller's default of 100 endpoints per slice).
+ * Cost: a slice event costs O(that slice's size), whatever the size of its Service: each gRPC port keeps what every
+ * slice lists on it (port-endpoints.ts), the slice's new listing is compared with its previous one, and only the
+ * endpoints whose merged state changed go to the registry, as a patch (registry.patch), which its subscribers apply
+ * as deltas too. A Service event that changes its ports, clusterIPs or balancer rebuilds that Service's specs,
+ * O(its slices' size); one that changes none of them (labels, other annotations) costs nothing more. A slice of a
+ * Service without gRPC ports (most of them) costs one map insertion: the record is held, as an annotation change
+ * can make the Service gRPC later and its endpoints must then be there at once. Records are the informer's own
+ * compact objects, held by reference; a gRPC port also holds one EndpointSpec per slice listing of an address.
  *
  * Invalid records (`invalid !== null`): the last valid version of that object stays in use. The API server accepted
  * the object, so an invalid record says that meshlite cannot read this version, not that the Service or its pods
@@ -77,8 +91,10 @@ export class ServiceIndex {
   private readonly services = new Map<string, HeldService>();
   /** `namespace/name` of the slice → its latest valid version; only slices that name a Service. */
   private readonly slices = new Map<string, EndpointSliceRecord>();
-  /** `namespace/serviceName` → that Service's slices by slice id, in the order they were first seen. */
-  private readonly slicesByService = new Map<string, Map<string, EndpointSliceRecord>>();
+  /** `namespace/serviceName` → that Service's slices by slice id, in the order they were filed under it. */
+  private readonly slicesByService = new Map<string, Map<string, FiledSlice>>();
+  /** The next slice's `order`: slices filed later come after, as in the map above. */
+  private nextOrder = 0;
   /** Ids of objects whose latest version is invalid. */
   private readonly invalidServices = new Set<string>();
   private readonly invalidSlices = new Set<string>();
@@ -96,8 +112,12 @@ export class ServiceIndex {
     this.invalidServices.delete(id);
     let held = this.services.get(id);
     if (held === undefined) {
-      held = { record, keys: NONE };
+      held = { record, keys: NONE, ports: NO_PORTS };
       this.services.set(id, held);
+    } else if (sameServiceFields(held.record, record)) {
+      // Nothing the specs are made of changed (the registry holds them already).
+      held.record = record;
+      return NONE;
     } else {
       held.record = record;
     }
@@ -132,16 +152,18 @@ export class ServiceIndex {
     const previous = this.slices.get(id);
     const previousOwner = previous === undefined ? null : ownerOf(previous);
     const owner = ownerOf(record);
-    if (previousOwner !== null && previousOwner !== owner) this.unfile(id, previousOwner);
+    const moved = previousOwner !== null && previousOwner !== owner;
+    if (moved) this.unfile(id, previousOwner);
+    let filed: FiledSlice | null = null;
     if (owner === null) {
       // Without the service-name label a slice belongs to no Service; if the label comes back, so does the slice.
       this.slices.delete(id);
     } else {
       this.slices.set(id, record);
-      this.file(id, owner, record);
+      filed = this.file(id, owner, record);
     }
-    const left = previousOwner !== null && previousOwner !== owner ? this.syncEndpoints(previousOwner) : NONE;
-    const joined = owner === null ? NONE : this.syncEndpoints(owner);
+    const left = moved ? this.syncSlice(previousOwner, id, null) : NONE;
+    const joined = filed === null ? NONE : this.syncSlice(owner as string, id, filed);
     return left.length === 0 ? joined : [...left, ...joined];
   }
 
@@ -154,7 +176,7 @@ export class ServiceIndex {
     this.slices.delete(id);
     const owner = ownerOf(previous) as string;
     this.unfile(id, owner);
-    return this.syncEndpoints(owner);
+    return this.syncSlice(owner, id, null);
   }
 
   describe(): ServiceIndexView {
@@ -184,13 +206,21 @@ export class ServiceIndex {
     };
   }
 
-  private file(id: string, owner: string, record: EndpointSliceRecord): void {
+  /** Files `record` under its Service, in the place the slice already has there, or after the others. */
+  private file(id: string, owner: string, record: EndpointSliceRecord): FiledSlice {
     let slices = this.slicesByService.get(owner);
     if (slices === undefined) {
       slices = new Map();
       this.slicesByService.set(owner, slices);
     }
-    slices.set(id, record);
+    let filed = slices.get(id);
+    if (filed === undefined) {
+      filed = { record, order: this.nextOrder++ };
+      slices.set(id, filed);
+    } else {
+      filed.record = record;
+    }
+    return filed;
   }
 
   private unfile(id: string, owner: string): void {
@@ -200,26 +230,58 @@ export class ServiceIndex {
     if (slices.size === 0) this.slicesByService.delete(owner);
   }
 
-  /** After a slice of `owner` changed: nothing to do unless that Service is known and has gRPC ports. */
-  private syncEndpoints(owner: string): readonly string[] {
+  /** After slice `id` of `owner` changed (`filed` null: it is not the Service's any more): nothing to do unless that
+   *  Service is known and has gRPC ports; otherwise each port's delta, as a patch of its key. */
+  private syncSlice(owner: string, id: string, filed: FiledSlice | null): readonly string[] {
     const held = this.services.get(owner);
-    if (held === undefined || held.record.ports.length === 0) return NONE;
-    return this.sync(held);
+    if (held === undefined || held.ports.length === 0) return NONE;
+    const changed: string[] = [];
+    const calls = new RegistryCalls();
+    for (let i = 0; i < held.ports.length; i++) {
+      const key = held.keys[i];
+      const port = held.ports[i];
+      const changes = port.setSlice(id, filed?.order ?? 0, filed?.record ?? null);
+      if (changes.listed.length === 0 && changes.unlisted.length === 0) continue;
+      // A key the store does not hold (it cannot happen while the index is its only writer) is put there whole.
+      calls.run(() => this.registry.patch(key, changes) || this.registry.upsert(this.specOf(held, i)));
+      changed.push(key);
+    }
+    calls.finish();
+    return changed;
   }
 
-  /** Brings the registry to the specs of `held`: removes keys of ports that are gone, upserts changed specs. */
+  /** The spec of the i-th port of `held`, complete. */
+  private specOf(held: HeldService, i: number): ServiceSpec {
+    const record = held.record;
+    const owner = `${record.metadata.namespace}/${record.metadata.name}`;
+    const sliceIds = this.slicesByService.get(owner)?.keys() ?? [];
+    const port = record.ports.find((p) => p.name === held.ports[i].name) as (typeof record.ports)[number];
+    return portSpec(record, port, held.ports[i].endpoints(sliceIds));
+  }
+
+  /** Brings the registry to the specs of `held`: removes keys of ports that are gone, upserts changed specs. A port
+   *  whose key and name stay keeps its endpoints; a new one is filled from the Service's slices. */
   private sync(held: HeldService): readonly string[] {
     const record = held.record;
     if (record.ports.length === 0 && held.keys.length === 0) return NONE;
-    const slices = this.slicesByService.get(`${record.metadata.namespace}/${record.metadata.name}`);
-    const specs: ServiceSpec[] = [];
+    const owner = `${record.metadata.namespace}/${record.metadata.name}`;
+    const slices = this.slicesByService.get(owner);
     const keys: string[] = [];
+    const ports: PortEndpoints[] = [];
+    const specs: ServiceSpec[] = [];
     for (const port of record.ports) {
-      const spec = buildSpec(record, port, slices);
+      const key = serviceKeyOf(record, port.port);
       // The API rejects two ports with one number; should such a record come anyway, the first port keeps the key.
-      if (keys.includes(spec.key)) continue;
-      keys.push(spec.key);
-      specs.push(spec);
+      if (keys.includes(key)) continue;
+      const at = held.keys.indexOf(key);
+      let endpoints = at === -1 ? undefined : held.ports[at];
+      if (endpoints === undefined || endpoints.name !== port.name) {
+        endpoints = new PortEndpoints(port.name);
+        if (slices !== undefined) for (const [id, filed] of slices) endpoints.setSlice(id, filed.order, filed.record);
+      }
+      keys.push(key);
+      ports.push(endpoints);
+      specs.push(portSpec(record, port, endpoints.endpoints(slices?.keys() ?? [])));
     }
     const changed: string[] = [];
     const calls = new RegistryCalls();
@@ -230,6 +292,7 @@ export class ServiceIndex {
       changed.push(key);
     }
     held.keys = keys;
+    held.ports = ports;
     for (const spec of specs) {
       if (sameSpec(this.registry.get(spec.key), spec)) continue;
       calls.run(() => this.registry.upsert(spec));
@@ -238,6 +301,10 @@ export class ServiceIndex {
     calls.finish();
     return changed;
   }
+}
+
+function serviceKeyOf(record: ServiceRecord, port: number): string {
+  return serviceKey(record.metadata.namespace, record.metadata.name, port);
 }
 
 function objectId(metadata: ObjectIdentity): string {

@@ -2,24 +2,12 @@
 
 import type { EndpointSpec, ServiceSpec } from '../registry/endpoint.ts';
 import { serviceKey } from '../vocabulary/service-key.ts';
-import type { EndpointSliceRecord, GrpcServicePort, ServiceRecord } from './kube-objects.ts';
-import { mergeSliceEndpoints, slicePortNamed } from './slice-endpoints.ts';
+import type { GrpcServicePort, ServiceRecord } from './kube-objects.ts';
 
-/** The spec of `port` of the Service `record`: its clusterIPs and balancer, and the endpoints on the slice port of the
- *  same name in every one of `slices` (one per address). */
-export function buildSpec(
-  record: ServiceRecord,
-  port: GrpcServicePort,
-  slices: ReadonlyMap<string, EndpointSliceRecord> | undefined,
-): ServiceSpec {
+/** The spec of `port` of the Service `record`: its clusterIPs and balancer, and `endpoints` (port-endpoints.ts: those on
+ *  the slice port of the same name in every slice of the Service, one per address). */
+export function portSpec(record: ServiceRecord, port: GrpcServicePort, endpoints: EndpointSpec[]): ServiceSpec {
   const { namespace, name } = record.metadata;
-  const endpoints = new Map<string, EndpointSpec>();
-  if (slices !== undefined) {
-    for (const slice of slices.values()) {
-      const slicePort = slicePortNamed(slice, port.name);
-      if (slicePort !== undefined) mergeSliceEndpoints(endpoints, slice, slicePort.port);
-    }
-  }
   return {
     key: serviceKey(namespace, name, port.port),
     namespace,
@@ -27,8 +15,17 @@ export function buildSpec(
     port: port.port,
     clusterIPs: record.clusterIPs,
     balancer: record.balancer,
-    endpoints: [...endpoints.values()],
+    endpoints,
   };
+}
+
+/** Whether two versions of a Service make the same specs apart from endpoints: same ports (names and numbers, in
+ *  order), clusterIPs and balancer. Its other fields (labels, annotations other than meshlite's) change nothing. */
+export function sameServiceFields(a: ServiceRecord, b: ServiceRecord): boolean {
+  if (a.balancer !== b.balancer || a.ports.length !== b.ports.length || a.clusterIPs.length !== b.clusterIPs.length) return false;
+  for (let i = 0; i < a.ports.length; i++) if (a.ports[i].name !== b.ports[i].name || a.ports[i].port !== b.ports[i].port) return false;
+  for (let i = 0; i < a.clusterIPs.length; i++) if (a.clusterIPs[i] !== b.clusterIPs[i]) return false;
+  return true;
 }
 
 /** Whether upserting `next` would change nothing, by the registry's own measure: clusterIPs as a set, endpoints by

@@ -1,19 +1,13 @@
 // EndpointSlice endpoints → EndpointSpecs of one Service port, merged across slices: a duplicate keeps its most usable state.
 
 import { formatHostPort } from '../vocabulary/host-port.ts';
-import { type EndpointSpec, isActive } from '../registry/endpoint.ts';
+import { type EndpointSpec, endpointRank } from '../registry/endpoint.ts';
 import type { EndpointSliceRecord, SlicePort } from './kube-objects.ts';
 
-/**
- * How usable an endpoint's state is: 2 takes new requests (ready, serving, not terminating), 1 is terminating but
- * still serving (used only when no active one is left), 0 takes none. The EndpointSlice controller moves endpoints
- * between slices by adding to one before removing from the other, and a pod's state may change in between; the
- * higher rank wins so that the move itself never takes an endpoint out of rotation.
- */
-export function endpointRank(endpoint: EndpointSpec): number {
-  if (isActive(endpoint)) return 2;
-  return endpoint.serving ? 1 : 0;
-}
+/** How usable an endpoint's state is (registry/endpoint.ts). The EndpointSlice controller moves endpoints between
+ *  slices by adding to one before removing from the other, and a pod's state may change in between; the higher rank
+ *  wins so that the move itself never takes an endpoint out of rotation. */
+export { endpointRank };
 
 /** The slice's port that carries the Service port `name`. The Service port's targetPort (a number or a container
  *  port's name) was resolved by the controller into this port's number, per pod; that is the number to dial. */

@@ -1,7 +1,7 @@
 // Holds what the informers deliver until their first complete sync, then makes it the whole view at once.
 
-import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
-import type { ServiceSpec } from '../registry/endpoint.ts';
+import { EndpointRegistry } from '../registry/endpoint-registry.ts';
+import type { EndpointChanges, ServiceSpec } from '../registry/endpoint.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { NamespaceRecord, PodRecord } from './kube-objects.ts';
 import type { OptInSink } from './kubernetes-source.ts';
@@ -12,7 +12,7 @@ import type { ServiceStore } from './service-index.ts';
 export type SyncGateState = { state: 'holding' } | { state: 'open' };
 
 export interface SyncGateOptions {
-  registry: Pick<EndpointRegistry, 'get' | 'upsert' | 'remove' | 'replaceAll'>;
+  registry: Pick<EndpointRegistry, 'get' | 'upsert' | 'patch' | 'remove' | 'replaceAll'>;
   /** This node's pods: the CNI IP claims in front of the opt-in index. */
   optIn: OptInSink & { replacePods(records: readonly PodRecord[]): void };
   logger: Logger;
@@ -29,7 +29,8 @@ export interface SyncGateOptions {
 export class SyncGate implements ServiceStore, OptInSink {
   state: SyncGateState = { state: 'holding' };
   private readonly options: SyncGateOptions;
-  private readonly services = new Map<string, ServiceSpec>();
+  /** The staged services: a registry nobody subscribes to, so that patches cost what they change here too. */
+  private readonly services = new EndpointRegistry();
   private readonly pods = new Map<string, PodRecord>();
   private readonly namespaces = new Map<string, NamespaceRecord>();
 
@@ -43,11 +44,15 @@ export class SyncGate implements ServiceStore, OptInSink {
 
   upsert(service: ServiceSpec): void {
     if (this.state.state === 'open') this.options.registry.upsert(service);
-    else this.services.set(service.key, service);
+    else this.services.upsert(service);
+  }
+
+  patch(key: string, changes: EndpointChanges): boolean {
+    return this.state.state === 'open' ? this.options.registry.patch(key, changes) : this.services.patch(key, changes);
   }
 
   remove(key: string): boolean {
-    return this.state.state === 'open' ? this.options.registry.remove(key) : this.services.delete(key);
+    return this.state.state === 'open' ? this.options.registry.remove(key) : this.services.remove(key);
   }
 
   applyPod(record: PodRecord): void {
@@ -86,13 +91,14 @@ export class SyncGate implements ServiceStore, OptInSink {
         failed.push(error);
       }
     };
-    attempt(() => registry.replaceAll([...this.services.values()]));
+    const staged = this.services.keys().map((key) => this.services.get(key) as ServiceSpec);
+    attempt(() => registry.replaceAll(staged));
     for (const record of this.namespaces.values()) attempt(() => optIn.applyNamespace(record));
     attempt(() => optIn.replacePods([...this.pods.values()]));
     // A subscriber of the registry or the index threw (a bug): as with an informer event, log it and go on.
     for (const error of failed) logger.error({ code: 'ML_INTERNAL', err: error, component: 'sync-gate' }, 'applying the first synced view failed');
     logger.debug({ services: this.services.size, pods: this.pods.size, namespaces: this.namespaces.size }, 'first synced view applied');
-    this.services.clear();
+    this.services.replaceAll([]);
     this.pods.clear();
     this.namespaces.clear();
   }

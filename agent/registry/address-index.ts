@@ -49,6 +49,15 @@ export class AddressIndex {
     for (const [id, claimed] of after) if (!before.has(id)) this.claim(next.key, claimed);
   }
 
+  /** One endpoint's ip:port newly listed by service `key` (a patch: the service's other claims stand). */
+  claimEndpoint(key: string, ip: string, port: number): void {
+    this.claim(key, { ip, port, kind: 'endpoint' });
+  }
+
+  unclaimEndpoint(key: string, ip: string, port: number): void {
+    this.unclaim(key, { ip, port, kind: 'endpoint' });
+  }
+
   /** Takes away every claim of a service that is gone. */
   unindex(service: ServiceSpec): void {
     for (const claimed of claimedAddresses(service).values()) this.unclaim(service.key, claimed);

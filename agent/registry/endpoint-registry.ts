@@ -1,9 +1,10 @@
 // Endpoint sets per service key: stores discovery's snapshots and delivers the typed updates they imply to subscribers.
 
 import { AddressIndex } from './address-index.ts';
-import type { RegistryUpdate, ServiceSpec } from './endpoint.ts';
+import { type EndpointChanges, type EndpointSpec, endpointRank, isActive, type RegistryUpdate, type ServiceSpec } from './endpoint.ts';
+import { HeldService, heldEndpoint } from './held-service.ts';
 import { normalizeService } from './normalized-service.ts';
-import { diffService } from './service-diff.ts';
+import { diffService, sameEndpoint } from './service-diff.ts';
 
 export type RegistryListener = (update: RegistryUpdate) => void;
 /** Gets every update of one registry call at once (a slice of 100 new pods is 100 `add`s): a balancer then builds
@@ -19,9 +20,13 @@ export type RegistryBatchListener = (updates: readonly RegistryUpdate[]) => void
  * endpoints too, so no per-endpoint updates follow it), otherwise its `remove`s, then `drain`s, then `add`s. A call
  * that changes nothing emits nothing. State (including the address index) is fully updated before the first
  * update is delivered, so a listener that reads the registry sees the new state.
+ *
+ * Cost: upsert() and replaceAll() take whole specs and diff them, O(the service's size). patch() takes only what
+ * changed (discovery's delta for one EndpointSlice event) and costs O(that change): endpoints are held by address
+ * (registry/held-service.ts) and the spec handed out by get() is made again only when asked for after a change.
  */
 export class EndpointRegistry {
-  private readonly services = new Map<string, ServiceSpec>();
+  private readonly services = new Map<string, HeldService>();
   private listeners: RegistryListener[] = [];
   private batchListeners: RegistryBatchListener[] = [];
   /** Which service holds each ClusterIP:port and endpoint ip:port. */
@@ -39,7 +44,7 @@ export class EndpointRegistry {
     const updates: RegistryUpdate[] = [];
     for (const [key, old] of this.services) {
       if (next.has(key)) continue;
-      this.byAddress.unindex(old);
+      this.byAddress.unindex(old.spec);
       this.services.delete(key);
       updates.push({ type: 'delete', key });
     }
@@ -54,18 +59,61 @@ export class EndpointRegistry {
     this.emit(updates);
   }
 
+  /**
+   * Changes some endpoints of a service held already, as upsert() of the whole changed spec would (the same updates,
+   * in the same order: removes, drains, adds), in time proportional to `changes`. An endpoint listed in the state
+   * it has already changes nothing; an address not held is not unlisted. Returns false, changing nothing, when the
+   * service is not held (the caller then upserts it whole).
+   */
+  patch(key: string, changes: EndpointChanges): boolean {
+    const held = this.services.get(key);
+    if (held === undefined) return false;
+    const updates: RegistryUpdate[] = [];
+    for (const address of changes.unlisted) {
+      const old = held.endpoint(address);
+      if (old === undefined) continue;
+      held.unlist(address);
+      this.byAddress.unclaimEndpoint(key, old.host, old.port);
+      updates.push({ type: 'remove', key, address });
+    }
+    // One state per address: listed twice, the more usable one is kept, as normalizeService() does.
+    const given = new Map<string, EndpointSpec>();
+    for (const endpoint of changes.listed) {
+      const seen = given.get(endpoint.address);
+      if (seen === undefined || endpointRank(endpoint) > endpointRank(seen)) given.set(endpoint.address, endpoint);
+    }
+    const adds: RegistryUpdate[] = [];
+    for (const next of given.values()) {
+      const endpoint = heldEndpoint(next);
+      const old = held.endpoint(endpoint.address);
+      if (old !== undefined && sameEndpoint(old, endpoint)) continue;
+      held.list(endpoint);
+      if (old === undefined) {
+        this.byAddress.claimEndpoint(key, endpoint.host, endpoint.port);
+      } else if (old.host !== endpoint.host || old.port !== endpoint.port) {
+        this.byAddress.unclaimEndpoint(key, old.host, old.port);
+        this.byAddress.claimEndpoint(key, endpoint.host, endpoint.port);
+      }
+      if (old !== undefined && !isActive(endpoint)) updates.push({ type: 'drain', key, address: endpoint.address, endpoint });
+      else adds.push({ type: 'add', key, endpoint });
+    }
+    for (const add of adds) updates.push(add);
+    this.emit(updates);
+    return true;
+  }
+
   /** Returns whether the service was known. */
   remove(key: string): boolean {
     const old = this.services.get(key);
     if (old === undefined) return false;
-    this.byAddress.unindex(old);
+    this.byAddress.unindex(old.spec);
     this.services.delete(key);
     this.emit([{ type: 'delete', key }]);
     return true;
   }
 
   get(key: string): ServiceSpec | undefined {
-    return this.services.get(key);
+    return this.services.get(key)?.spec;
   }
 
   keys(): string[] {
@@ -84,7 +132,13 @@ export class EndpointRegistry {
    */
   lookupByAddress(ip: string, port: number): ServiceSpec | undefined {
     const key = this.byAddress.keyAt(ip, port);
-    return key === undefined ? undefined : this.services.get(key);
+    return key === undefined ? undefined : this.services.get(key)?.spec;
+  }
+
+  /** The key of the service lookupByAddress() would answer, without making its spec (the relay's per-connection
+   *  lookup: after a change, the spec would be made again for it). */
+  keyAtAddress(ip: string, port: number): string | undefined {
+    return this.byAddress.keyAt(ip, port);
   }
 
   /**
@@ -93,7 +147,7 @@ export class EndpointRegistry {
    */
   subscribe(listener: RegistryListener): () => void {
     this.listeners = [...this.listeners, listener];
-    for (const service of this.services.values()) listener({ type: 'reset', key: service.key, service });
+    for (const held of this.services.values()) listener({ type: 'reset', key: held.key, service: held.spec });
     return () => {
       this.listeners = this.listeners.filter((l) => l !== listener);
     };
@@ -104,7 +158,7 @@ export class EndpointRegistry {
   subscribeBatches(listener: RegistryBatchListener): () => void {
     this.batchListeners = [...this.batchListeners, listener];
     const resets: RegistryUpdate[] = [];
-    for (const service of this.services.values()) resets.push({ type: 'reset', key: service.key, service });
+    for (const held of this.services.values()) resets.push({ type: 'reset', key: held.key, service: held.spec });
     if (resets.length > 0) listener(resets);
     return () => {
       this.batchListeners = this.batchListeners.filter((l) => l !== listener);
@@ -113,9 +167,9 @@ export class EndpointRegistry {
 
   /** Diffs `next` against the stored state, stores and indexes it, and appends the updates it implies. */
   private store(next: ServiceSpec, updates: RegistryUpdate[]): void {
-    const old = this.services.get(next.key);
+    const old = this.services.get(next.key)?.spec;
     if (old === undefined) {
-      this.services.set(next.key, next);
+      this.services.set(next.key, new HeldService(next));
       this.byAddress.reindex(undefined, next);
       updates.push({ type: 'reset', key: next.key, service: next });
       return;
@@ -123,7 +177,7 @@ export class EndpointRegistry {
     const before = updates.length;
     diffService(old, next, updates);
     if (updates.length === before) return;
-    this.services.set(next.key, next);
+    this.services.set(next.key, new HeldService(next));
     this.byAddress.reindex(old, next);
   }
 

@@ -54,6 +54,24 @@ export function isActive(endpoint: EndpointSpec): boolean {
 }
 
 /**
+ * How usable an endpoint's state is: 2 takes new requests on its own, 1 is terminating but still serving (used only
+ * when no active one is left), 0 takes none. Where one address is listed twice (an EndpointSlice move lists it in
+ * two slices for a moment), the higher rank is kept, so that the move itself never takes it out of rotation.
+ */
+export function endpointRank(endpoint: EndpointSpec): number {
+  if (isActive(endpoint)) return 2;
+  return endpoint.serving ? 1 : 0;
+}
+
+/** A change of some endpoints of one service the registry holds (discovery's delta, see EndpointRegistry.patch). */
+export interface EndpointChanges {
+  /** Endpoints listed in this state from now on: new ones, or listed ones whose state changed. One per address. */
+  listed: readonly EndpointSpec[];
+  /** Addresses no longer listed; none of them is in `listed`. */
+  unlisted: readonly string[];
+}
+
+/**
  * The endpoints that may get new requests (kube-proxy's rule; see docs/architecture.md, Balancing): the ready,
  * non-terminating ones; when there are none, the ones that are terminating but still serving (better a pod on its
  * way out than a failed request); never one that is not serving. Returns a new array, in the given order.

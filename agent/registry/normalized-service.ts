@@ -2,13 +2,8 @@
 
 import { normalizeIp } from '../vocabulary/ip-address.ts';
 import { serviceKey } from '../vocabulary/service-key.ts';
-import { type EndpointSpec, isActive, type ServiceSpec } from './endpoint.ts';
-
-/** Endpoints listed twice (an EndpointSlice move can do that) keep the most usable state. */
-function rank(endpoint: EndpointSpec): number {
-  if (isActive(endpoint)) return 2;
-  return endpoint.serving ? 1 : 0;
-}
+import { type EndpointSpec, endpointRank, type ServiceSpec } from './endpoint.ts';
+import { heldEndpoint } from './held-service.ts';
 
 /** A frozen copy of `service` as the registry stores it; throws a TypeError when its key does not match namespace,
  *  name and port. */
@@ -20,18 +15,9 @@ export function normalizeService(service: ServiceSpec): ServiceSpec {
   const endpoints = new Map<string, EndpointSpec>();
   for (const endpoint of service.endpoints) {
     const seen = endpoints.get(endpoint.address);
-    if (seen !== undefined && rank(seen) >= rank(endpoint)) continue;
-    endpoints.set(
-      endpoint.address,
-      Object.freeze({
-        address: endpoint.address,
-        host: normalizeIp(endpoint.host),
-        port: endpoint.port,
-        ready: endpoint.ready,
-        serving: endpoint.serving,
-        terminating: endpoint.terminating,
-      }),
-    );
+    // Endpoints listed twice (an EndpointSlice move can do that) keep the most usable state.
+    if (seen !== undefined && endpointRank(seen) >= endpointRank(endpoint)) continue;
+    endpoints.set(endpoint.address, heldEndpoint(endpoint));
   }
   return Object.freeze({
     key: service.key,

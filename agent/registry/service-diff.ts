@@ -35,7 +35,8 @@ function diffEndpoints(
   for (const add of adds) updates.push(add);
 }
 
-function sameEndpoint(a: EndpointSpec, b: EndpointSpec): boolean {
+/** Same address assumed: whether anything the registry tells subscribers about differs. */
+export function sameEndpoint(a: EndpointSpec, b: EndpointSpec): boolean {
   return (
     a.host === b.host &&
     a.port === b.port &&

@@ -102,7 +102,7 @@ function scriptedRegistry(): { registry: EndpointRegistry; deliver: (updates: Re
         listener = null;
       };
     },
-    lookupByAddress: () => undefined,
+    keyAtAddress: () => undefined,
   };
   return {
     registry: fake as unknown as EndpointRegistry,
