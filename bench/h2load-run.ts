@@ -17,21 +17,37 @@ export const REPLY_MESSAGE_BYTES = 5 + REPLY_PAYLOAD_BYTES;
 
 export interface LoadShape {
   name: 'saturation' | 'fixed-rate' | 'latency';
-  clients: number;
+  /** TCP connections: h2load clients (-c), or gRPC channels of the client load generators. */
+  connections: number;
+  /** Requests in flight on each connection (h2load -m; calls in flight per channel). */
   streams: number;
-  /** Requests per second per client (h2load --rps), or null for as fast as possible. */
-  rpsPerClient: number | null;
+  /** Requests per second over all connections (h2load: --rps of rate ÷ connections), or null for as fast as possible. */
+  rate: number | null;
+  /** h2load's threads (-t); the Go client uses every core, the grpc-js client one thread. */
+  h2loadThreads: number;
 }
 
+/**
+ * Saturation: enough load that a proxy alone would use a whole core; on a 2-core machine that shares the cores with
+ * the load generator and three backends a proxy may not get there (the harness reports its CPU share).
+ * Fixed rate: 12,000 requests/s for every target. Latency: one request in flight.
+ */
 export const SHAPES: readonly LoadShape[] = [
-  { name: 'saturation', clients: 8, streams: 16, rpsPerClient: null },
-  { name: 'fixed-rate', clients: 8, streams: 16, rpsPerClient: 1500 },
-  { name: 'latency', clients: 1, streams: 1, rpsPerClient: null },
+  { name: 'saturation', connections: 16, streams: 32, rate: null, h2loadThreads: 2 },
+  { name: 'fixed-rate', connections: 8, streams: 16, rate: 12_000, h2loadThreads: 1 },
+  { name: 'latency', connections: 1, streams: 1, rate: null, h2loadThreads: 1 },
 ];
 
 export function describeShape(shape: LoadShape): string {
-  const rate = shape.rpsPerClient === null ? '' : ` --rps ${shape.rpsPerClient}`;
-  return `-c ${shape.clients} -m ${shape.streams}${rate}`;
+  const rate = shape.rate === null ? '' : `, ${shape.rate.toLocaleString('en-US')} req/s`;
+  return `${shape.connections} conn × ${shape.streams} in flight${rate}`;
+}
+
+/** The h2load command line of a shape (without the target), for the report. */
+export function h2loadShapeArgs(shape: LoadShape): string[] {
+  const args = ['-c', String(shape.connections), '-m', String(shape.streams), '-t', String(shape.h2loadThreads)];
+  if (shape.rate !== null) args.push('--rps', String(Math.round(shape.rate / shape.connections)));
+  return args;
 }
 
 /** Writes the request body file: one uncompressed gRPC message with its 5-byte prefix. */
@@ -51,6 +67,7 @@ export interface LatencyStats {
   non200: number;
   p50Us: number | null;
   p99Us: number | null;
+  p999Us: number | null;
 }
 
 export interface LoadRunResult {
@@ -97,7 +114,7 @@ export function latencyFromLog(text: string): LatencyStats {
   }
   const sorted = durations.subarray(0, count).sort();
   const rank = (p: number): number | null => (count === 0 ? null : sorted[Math.max(0, Math.ceil(p * count) - 1)]);
-  return { count, non200, p50Us: rank(0.5), p99Us: rank(0.99) };
+  return { count, non200, p50Us: rank(0.5), p99Us: rank(0.99), p999Us: rank(0.999) };
 }
 
 function dataBytesOf(stdout: string): number {
@@ -108,8 +125,7 @@ function dataBytesOf(stdout: string): number {
 
 /** Runs h2load once; rejects when it cannot start or prints no summary. Bounded: killed 30 s after it should end. */
 export async function runLoad(o: LoadRunOptions): Promise<LoadRunResult> {
-  const args = ['-c', String(o.shape.clients), '-m', String(o.shape.streams), '-t', '1'];
-  if (o.shape.rpsPerClient !== null) args.push('--rps', String(o.shape.rpsPerClient));
+  const args = h2loadShapeArgs(o.shape);
   if (o.durationS !== undefined) args.push('-D', `${Math.round(o.durationS * 1000)}ms`);
   else args.push('-n', String(o.requests ?? 100));
   args.push('-d', o.dataFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers');
@@ -152,7 +168,7 @@ export async function runLoad(o: LoadRunOptions): Promise<LoadRunResult> {
 /** A few requests at one in flight: ok when every one came back 200 with the backend's reply message. */
 export async function probe(port: number, o: Omit<LoadRunOptions, 'port' | 'shape' | 'durationS'>): Promise<string | null> {
   const requests = o.requests ?? 30;
-  const shape: LoadShape = { name: 'latency', clients: 1, streams: 1, rpsPerClient: null };
+  const shape: LoadShape = { name: 'latency', connections: 1, streams: 1, rate: null, h2loadThreads: 1 };
   const r = await runLoad({ ...o, port, shape, requests });
   const replies = r.dataBytes / REPLY_MESSAGE_BYTES;
   if (r.summary.requests.succeeded === requests && replies === requests) return null;

@@ -1,22 +1,41 @@
-// The benchmark's backends and targets (direct, meshlite, nginx grpc_pass, HAProxy): configs, start, readiness, stop.
+// The benchmark's backends (grpc-go, grpc-js or the own-core micro backend) and targets (direct, meshlite with its
+// default balancer and with round-robin, HAProxy, nginx grpc_pass): configs, start, readiness, stop.
 
 import { existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { BackendCounts, BackendReady } from './backend.ts';
+import { buildGoBenchPrograms } from '../lab/grpc-go-build.ts';
+import { imageRecipe } from '../test/e2e/support/image-recipe.ts';
+import type { BackendReady } from './backend.ts';
 import { probe } from './h2load-run.ts';
 import { autogroupOf, processTree } from './proc-cpu.ts';
 import { type ManagedProcess, logTail, spawnManaged, stopProcess } from './processes.ts';
 
-export const TARGET_NAMES = ['direct', 'meshlite', 'nginx', 'haproxy'] as const;
+export const TARGET_NAMES = ['direct', 'meshlite', 'meshlite-rr', 'haproxy', 'nginx'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
+
+/**
+ * grpc-go and grpc-js: real gRPC servers, the headline. own: bench/backend.ts on meshlite's own HTTP/2 core, which
+ * frames exactly the way the relay parses best: a micro-benchmark only (DESIGN.md decision 15).
+ */
+export const BACKEND_KINDS = ['grpc-go', 'grpc-js', 'own'] as const;
+export type BackendKind = (typeof BACKEND_KINDS)[number];
+export const HEADLINE_BACKENDS: readonly BackendKind[] = ['grpc-go', 'grpc-js'];
+
+/** What GET /count on a backend's control port answers; connections is null where the server cannot count them. */
+export interface ServedCounts {
+  requests: number;
+  resets: number;
+  connections: number | null;
+}
 
 const REPO = resolve(import.meta.dirname, '..');
 const READY_TIMEOUT_MS = 20_000;
 
 export interface Backend {
+  readonly kind: BackendKind;
   readonly index: number;
   readonly grpcPort: number;
   readonly controlPort: number;
@@ -32,6 +51,10 @@ export interface Target {
   /** Every process whose CPU is the proxy's (nginx: master and worker); empty for direct. */
   readonly cpuPids: number[];
   readonly autogroup: string | null;
+  /** How the proxy was started (meshlite: the Node flags and agent arguments). */
+  readonly args?: string[];
+  /** meshlite's admin address. */
+  readonly admin?: string;
   stop(): Promise<void>;
 }
 
@@ -55,9 +78,21 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-async function startBackend(index: number, dir: string): Promise<Backend> {
-  const p = spawnManaged(`backend-${index}`, process.execPath, [join(REPO, 'bench', 'backend.ts')], {
-    logFile: join(dir, `backend-${index}.log`),
+async function backendCommand(kind: BackendKind): Promise<[string, string[]]> {
+  switch (kind) {
+    case 'grpc-go':
+      return [(await buildGoBenchPrograms()).benchserver, ['-stop-on-stdin-close']];
+    case 'grpc-js':
+      return [process.execPath, [join(REPO, 'bench', 'grpc-js-backend.ts')]];
+    case 'own':
+      return [process.execPath, [join(REPO, 'bench', 'backend.ts')]];
+  }
+}
+
+async function startBackend(kind: BackendKind, index: number, dir: string): Promise<Backend> {
+  const [command, args] = await backendCommand(kind);
+  const p = spawnManaged(`${kind}-backend-${index}`, command, args, {
+    logFile: join(dir, `${kind}-backend-${index}.log`),
     pipeStdout: true,
     pipeStdin: true,
     cwd: REPO,
@@ -67,17 +102,26 @@ async function startBackend(index: number, dir: string): Promise<Backend> {
   const outcome = await Promise.race([first, p.exited.then(() => null), sleep(READY_TIMEOUT_MS).then(() => undefined)]);
   lines.close();
   if (typeof outcome !== 'string') {
-    throw new Error(`backend ${index} did not start (${outcome === null ? `exited ${p.exitStatus}` : 'timeout'}):\n${logTail(p)}`);
+    throw new Error(`${kind} backend ${index} did not start (${outcome === null ? `exited ${p.exitStatus}` : 'timeout'}):\n${logTail(p)}`);
   }
   const ready = JSON.parse(outcome) as BackendReady;
   p.child.stdout?.resume(); // nothing more is expected; never let a full pipe block it
-  return { index, grpcPort: ready.grpcPort, controlPort: ready.controlPort, process: p };
+  return { kind, index, grpcPort: ready.grpcPort, controlPort: ready.controlPort, process: p };
 }
 
-export async function startBackends(count: number, dir: string): Promise<Backend[]> {
+export async function startBackends(kind: BackendKind, count: number, dir: string): Promise<Backend[]> {
   const out: Backend[] = [];
-  for (let i = 0; i < count; i++) out.push(await startBackend(i, dir));
+  try {
+    for (let i = 0; i < count; i++) out.push(await startBackend(kind, i, dir));
+  } catch (error) {
+    for (const b of out) await stopProcess(b.process);
+    throw error;
+  }
   return out;
+}
+
+export async function stopBackends(backends: readonly Backend[]): Promise<void> {
+  for (const b of backends) await stopProcess(b.process);
 }
 
 function getJson(port: number, path: string): Promise<unknown> {
@@ -99,8 +143,8 @@ function getJson(port: number, path: string): Promise<unknown> {
 }
 
 /** What each backend has counted so far (requests answered, connections accepted), in backend order. */
-export function backendCounts(backends: readonly Backend[]): Promise<BackendCounts[]> {
-  return Promise.all(backends.map((b) => getJson(b.controlPort, '/count') as Promise<BackendCounts>));
+export function backendCounts(backends: readonly Backend[]): Promise<ServedCounts[]> {
+  return Promise.all(backends.map((b) => getJson(b.controlPort, '/count') as Promise<ServedCounts>));
 }
 
 /** Probes until requests come back with the backends' reply, or fails with the proxy's log. */
@@ -196,17 +240,30 @@ ${servers}
 `;
 }
 
-/** The static discovery file of issue 3 item 3: one service with the three backends. */
-function meshliteStaticFile(backends: readonly Backend[]): string {
+/**
+ * The static discovery file of issue 3 item 3: one service with the three backends. A balancer is named only for the
+ * round-robin target: the other runs on the agent's default.
+ */
+function meshliteStaticFile(backends: readonly Backend[], balancer: string | null): string {
   const endpoints = backends.map((b) => `      - address: 127.0.0.1:${b.grpcPort}`).join('\n');
   return `services:
   - name: greeter
     namespace: default
     port: 50051
-    balancer: round-robin
-    endpoints:
+${balancer === null ? '' : `    balancer: ${balancer}\n`}    endpoints:
 ${endpoints}
 `;
+}
+
+/**
+ * The Node flags the image starts the agent with: what the Dockerfile's ENTRYPOINT puts between `node` and
+ * `agent/main.ts` (e.g. heap sizing), so that the benchmark runs the agent the way a cluster does.
+ */
+export function imageNodeFlags(): string[] {
+  const entrypoint = imageRecipe().entrypoint;
+  const main = entrypoint.indexOf('agent/main.ts');
+  if (entrypoint[0] !== 'node' || main < 1) throw new Error(`unexpected ENTRYPOINT ${JSON.stringify(entrypoint)}: want node [flags] agent/main.ts`);
+  return entrypoint.slice(1, main);
 }
 
 async function startNginx(ctx: TargetContext): Promise<Target> {
@@ -227,17 +284,21 @@ async function startHaproxy(ctx: TargetContext): Promise<Target> {
   return started('haproxy', port, p, ctx);
 }
 
-async function startMeshlite(ctx: TargetContext): Promise<Target> {
+async function startMeshlite(ctx: TargetContext, name: 'meshlite' | 'meshlite-rr'): Promise<Target> {
   const main = join(REPO, 'agent', 'main.ts');
   if (!existsSync(main)) throw new Error('agent/main.ts does not exist yet: the agent cannot be started');
   const port = await freePort();
   const admin = await freePort();
-  const staticFile = join(ctx.dir, 'meshlite-static.yaml');
-  writeFileSync(staticFile, meshliteStaticFile(ctx.backends));
-  const args = [main, '--discovery', 'static', '--static-file', staticFile, '--listen', `127.0.0.1:${port}`];
-  args.push('--admin', `127.0.0.1:${admin}`, '--balancer', 'round-robin');
-  const p = spawnManaged('meshlite', process.execPath, args, { logFile: join(ctx.dir, 'meshlite.out'), cwd: REPO });
-  return started('meshlite', port, p, ctx);
+  const staticFile = join(ctx.dir, `${name}-static.yaml`);
+  // meshlite: no --balancer, no balancer in the file: the agent's default. meshlite-rr: round-robin, as HAProxy.
+  const balancer = name === 'meshlite-rr' ? 'round-robin' : null;
+  writeFileSync(staticFile, meshliteStaticFile(ctx.backends, balancer));
+  const args = [...imageNodeFlags(), main, '--discovery', 'static', '--static-file', staticFile, '--listen', `127.0.0.1:${port}`];
+  args.push('--admin', `127.0.0.1:${admin}`);
+  if (balancer !== null) args.push('--balancer', balancer);
+  const p = spawnManaged(name, process.execPath, args, { logFile: join(ctx.dir, `${name}.out`), cwd: REPO });
+  const target = await started(name, port, p, ctx);
+  return { ...target, args, admin: `127.0.0.1:${admin}` };
 }
 
 async function startDirect(ctx: TargetContext): Promise<Target> {
@@ -251,7 +312,8 @@ export function startTarget(name: TargetName, ctx: TargetContext): Promise<Targe
     case 'direct':
       return startDirect(ctx);
     case 'meshlite':
-      return startMeshlite(ctx);
+    case 'meshlite-rr':
+      return startMeshlite(ctx, name);
     case 'nginx':
       return startNginx(ctx);
     case 'haproxy':

@@ -20,6 +20,9 @@ const CACHE = join(tmpdir(), 'meshlite-grpc-go');
 
 export type GoProgram = 'echoserver' | 'echoclient';
 const PROGRAMS: GoProgram[] = ['echoserver', 'echoclient'];
+/** The benchmark's grpc-go backend and load generator (bench/backends.ts, bench/loaders.ts). */
+export type GoBenchProgram = 'benchserver' | 'benchclient';
+const BENCH_PROGRAMS: GoBenchProgram[] = ['benchserver', 'benchclient'];
 
 let goVersion: string | undefined;
 
@@ -81,13 +84,13 @@ function sourceHash(files: Array<{ path: string; text: string }>): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-async function build(): Promise<Record<GoProgram, string>> {
+async function build<P extends string>(programs: readonly P[]): Promise<Record<P, string>> {
   const reason = grpcGoUnavailable();
   if (reason !== false) throw new Error(`cannot build the grpc-go peers: ${reason}`);
   const files = readSources(SOURCES);
   const dir = join(CACHE, sourceHash(files));
-  const binaries = Object.fromEntries(PROGRAMS.map((program) => [program, join(dir, program)])) as Record<GoProgram, string>;
-  if (PROGRAMS.every((program) => existsSync(binaries[program]))) return binaries;
+  const binaries = Object.fromEntries(programs.map((program) => [program, join(dir, program)])) as Record<P, string>;
+  if (programs.every((program) => existsSync(binaries[program]))) return binaries;
 
   mkdirSync(dir, { recursive: true });
   // The hashed text is what gets compiled, even if someone edits lab/grpc-go/ meanwhile.
@@ -98,7 +101,7 @@ async function build(): Promise<Record<GoProgram, string>> {
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, file.text);
     }
-    for (const program of PROGRAMS) {
+    for (const program of programs) {
       if (existsSync(binaries[program])) continue;
       // Another process may build the same hash at the same time: each writes its own file, and the rename makes
       // whichever finishes first visible whole; the later rename replaces it with an identical binary.
@@ -125,10 +128,21 @@ let built: Promise<Record<GoProgram, string>> | undefined;
 
 /** The paths of the built echoserver and echoclient; builds them at most once per process (and per source hash). */
 export function buildGoPeers(): Promise<Record<GoProgram, string>> {
-  built ??= build();
+  built ??= build(PROGRAMS);
   // A failed build is not remembered, so that a caller may try again after installing what was missing.
   built.catch(() => {
     built = undefined;
   });
   return built;
+}
+
+let builtBench: Promise<Record<GoBenchProgram, string>> | undefined;
+
+/** The paths of the built benchserver and benchclient; built at most once per process (and per source hash). */
+export function buildGoBenchPrograms(): Promise<Record<GoBenchProgram, string>> {
+  builtBench ??= build(BENCH_PROGRAMS);
+  builtBench.catch(() => {
+    builtBench = undefined;
+  });
+  return builtBench;
 }

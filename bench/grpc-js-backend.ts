@@ -1,0 +1,69 @@
+// Benchmark backend on @grpc/grpc-js (a peer nobody here wrote, DESIGN.md decision 15): one registered unary method,
+// helloworld.Greeter/SayHello, answering every call with a fixed 32-byte reply. Like bench/backend.ts it prints
+// {"grpcPort","controlPort"} once it listens and answers GET /count on the control port; one process per backend.
+
+import http from 'node:http';
+import type net from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import type { BackendReady } from './backend.ts';
+import type { ServedCounts } from './targets.ts';
+
+/** The same reply as bench/backend.ts's REPLY_PAYLOAD_BYTES (the harness checks replies by their size). */
+const REPLY_PAYLOAD_BYTES = 32;
+
+const passthrough = (b: Buffer): Buffer => b;
+const greeter = {
+  SayHello: {
+    path: '/helloworld.Greeter/SayHello',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: passthrough,
+    requestDeserialize: passthrough,
+    responseSerialize: passthrough,
+    responseDeserialize: passthrough,
+  },
+} satisfies grpc.ServiceDefinition;
+
+const REPLY = Buffer.alloc(REPLY_PAYLOAD_BYTES, 0x61);
+// grpc-js does not tell its application about connections: null, not a made-up 0.
+const counts: ServedCounts = { requests: 0, resets: 0, connections: null };
+
+function bindGrpc(server: grpc.Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
+  });
+}
+
+async function main(): Promise<void> {
+  const server = new grpc.Server();
+  server.addService(greeter, {
+    SayHello(_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
+      counts.requests++;
+      callback(null, REPLY);
+    },
+  });
+  const grpcPort = await bindGrpc(server);
+  const control = http.createServer((req, res) => {
+    if (req.url === '/count') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(counts));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  const controlPort = await new Promise<number>((resolve, reject) => {
+    control.once('error', reject);
+    control.listen(0, '127.0.0.1', () => resolve((control.address() as net.AddressInfo).port));
+  });
+  const ready: BackendReady = { grpcPort, controlPort };
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
+  const stop = (): void => process.exit(0);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // The harness owns this process: when its stdin closes (the harness died), end too.
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+}
+
+if (import.meta.main) await main();
