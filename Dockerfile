@@ -40,4 +40,7 @@ COPY --from=build /src/build/Release/original_dst.node build/Release/original_ds
 COPY --from=build /src/agent agent
 COPY --from=build /src/cni cni
 COPY --from=build /src/dist/meshlite-cni dist/meshlite-cni
-ENTRYPOINT ["node", "agent/main.ts"]
+# V8 grows its young generation to 64 MiB a half-space under bursts (10k connections opening, say) and keeps it:
+# 128 MiB of RSS that holds garbage. 16 MiB halves keep it at 32 MiB (docs/architecture.md, request path, item 5).
+# Tests, the demo and the benchmarks start the agent with these same flags (lab/image-recipe.ts, agentNodeFlags).
+ENTRYPOINT ["node", "--max-semi-space-size=16", "agent/main.ts"]

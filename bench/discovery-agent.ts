@@ -3,6 +3,7 @@
 import { createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { agentNodeFlags } from '../lab/image-recipe.ts';
 import { sampleCpu } from './proc-cpu.ts';
 import { type ManagedProcess, logTail, spawnManaged, stopProcess } from './processes.ts';
 
@@ -51,6 +52,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MESHLITE_')));
   const nodeArgs = o.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir, '--cpu-prof-name', `${o.name}.cpuprofile`];
   const args = [
+    ...agentNodeFlags(),
     ...nodeArgs,
     MAIN,
     '--discovery', 'kubernetes',

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { agentNodeFlags } from '../lab/image-recipe.ts';
 
 const AGENT_MAIN = fileURLToPath(new URL('../agent/main.ts', import.meta.url));
 const KEPT_LINES = 20;
@@ -26,7 +27,7 @@ export interface AgentChild {
 export async function startAgent(args: readonly string[], readyTimeoutMs: number): Promise<AgentChild> {
   // Its own process group (detached): the terminal's Ctrl-C reaches only the demo, which then stops the agent
   // in order, after the load, instead of both racing to shut down.
-  const child = spawn(process.execPath, [AGENT_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, [...agentNodeFlags(), AGENT_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${process.execPath} ${AGENT_MAIN}`);
 

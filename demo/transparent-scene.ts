@@ -10,6 +10,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writePluginWrapper } from '../lab/cni-plugin-wrapper.ts';
+import { agentNodeFlags } from '../lab/image-recipe.ts';
 import { type E2eRun, startE2eRun } from '../lab/e2e-harness.ts';
 import { startGrpcBackend } from '../lab/grpc-backend-pod.ts';
 import { agentPaths, meshliteChain, PROXY_PORT, writeStaticFile } from '../lab/meshlite-agent.ts';
@@ -74,7 +75,7 @@ export async function setUpTransparent(options: Options, say: Say, teardown: Tea
   const agentArgs = ['--discovery', 'static', '--static-file', paths.staticFile, '--listen', `${node.ipv4}:${PROXY_PORT}`];
   agentArgs.push('--admin', ADMIN, '--intercept', 'on', '--node-ip', node.ipv4, '--cni-socket', paths.cniSocket);
   agentArgs.push('--balancer', options.balancer, '--drain-timeout-ms', String(AGENT_DRAIN_TIMEOUT_MS));
-  const agent = alone(node.ns, process.execPath, [AGENT_MAIN, ...agentArgs]);
+  const agent = alone(node.ns, process.execPath, [...agentNodeFlags(), AGENT_MAIN, ...agentArgs]);
   teardown.add(async () => {
     const exit = await agent.stop({ graceMs: AGENT_STOP_GRACE_MS });
     return `the agent, pid ${agent.pid} (${exit.signal === null ? `exit ${exit.code}` : `signal ${exit.signal}`})`;

@@ -4,6 +4,7 @@ import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { E2eRun } from './e2e-harness.ts';
+import { agentNodeFlags } from './image-recipe.ts';
 import type { E2eNode } from './node.ts';
 import type { NamespaceProcess } from './netns-process.ts';
 
@@ -87,6 +88,7 @@ export async function startMeshlite(run: E2eRun, node: E2eNode, paths: AgentPath
       ? ['--discovery', 'static', '--static-file', paths.staticFile]
       : ['--discovery', 'kubernetes', '--kubeconfig', options.kubernetes.kubeconfig, '--node-name', options.kubernetes.nodeName];
   const agent = run.spawn(node.ns, process.execPath, [
+    ...agentNodeFlags(),
     MAIN,
     ...discovery,
     '--listen',

@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { agentNodeFlags } from '../../lab/image-recipe.ts';
 
 const MAIN = fileURLToPath(new URL('../../agent/main.ts', import.meta.url));
 
@@ -26,7 +27,7 @@ export const HEALTH_UP_MESSAGE = 'meshlite starting: health and metrics endpoint
  * first. Waiting for HEALTH_UP_MESSAGE instead gives an agent whose `listen` is not known yet ("undefined").
  */
 export async function startAgent(args: string[], timeoutMs = 15_000, until = READY_MESSAGE): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [MAIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], {
+  const child = spawn(process.execPath, [...agentNodeFlags(), MAIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -79,7 +80,7 @@ export async function startAgent(args: string[], timeoutMs = 15_000, until = REA
 
 /** Runs the agent expecting it to fail at start; resolves with its exit code and stderr. */
 export async function runAgentExpectingFailure(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], {
+  const child = spawn(process.execPath, [...agentNodeFlags(), MAIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

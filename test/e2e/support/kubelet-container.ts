@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { E2eRun } from '../../../lab/e2e-harness.ts';
 import type { Exit, NamespaceProcess } from '../../../lab/netns-process.ts';
-import { imageRecipe } from './image-recipe.ts';
+import { imageRecipe } from '../../../lab/image-recipe.ts';
 import type { InClusterAccess } from './kube-api-in-namespace.ts';
 import { ContainerProbes, type ProbeSpec } from './kubelet-probes.ts';
 

@@ -10,7 +10,7 @@ export interface ImageRecipe {
   env: Record<string, string>;
 }
 
-const DOCKERFILE = new URL('../../../Dockerfile', import.meta.url);
+const DOCKERFILE = new URL('../Dockerfile', import.meta.url);
 
 /** The last stage's instructions (a multi-stage build's image is its last stage); exec-form JSON arrays only. */
 export function imageRecipe(dockerfile = readFileSync(DOCKERFILE, 'utf8')): ImageRecipe {
@@ -49,4 +49,15 @@ function execForm(text: string, line: string): string[] {
   const value: unknown = JSON.parse(text);
   if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new Error(`not an exec-form array: ${line}`);
   return value;
+}
+
+/**
+ * The Node flags the image starts the agent with: what the ENTRYPOINT puts between `node` and `agent/main.ts` (heap
+ * sizing). Tests, the demo and the benchmarks start the agent with them too, so that it runs the way a cluster runs it.
+ */
+export function agentNodeFlags(recipe = imageRecipe()): string[] {
+  const entrypoint = recipe.entrypoint;
+  const main = entrypoint.indexOf('agent/main.ts');
+  if (entrypoint[0] !== 'node' || main < 1) throw new Error(`unexpected ENTRYPOINT ${JSON.stringify(entrypoint)}: want node [flags] agent/main.ts`);
+  return entrypoint.slice(1, main);
 }
