@@ -7,7 +7,7 @@ import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { buildGoBenchPrograms } from '../lab/grpc-go-build.ts';
-import { imageRecipe } from '../test/e2e/support/image-recipe.ts';
+import { imageRecipe } from '../lab/image-recipe.ts';
 import type { BackendReady } from './backend.ts';
 import { probe } from './h2load-run.ts';
 import { autogroupOf, processTree } from './proc-cpu.ts';
