@@ -60,8 +60,8 @@ export class EndpointRegistry {
   }
 
   /**
-   * Changes some endpoints of a service held already, as upsert() of the whole changed spec would (the same updates,
-   * in the same order: removes, drains, adds), in time proportional to `changes`. An endpoint listed in the state
+   * Changes some endpoints of a service held already, as upsert() of the whole changed spec would (the same updates:
+   * removes, then drains, then adds, each kind in the order of `changes`), in time proportional to `changes`. An endpoint listed in the state
    * it has already changes nothing; an address not held is not unlisted. Returns false, changing nothing, when the
    * service is not held (the caller then upserts it whole).
    */
