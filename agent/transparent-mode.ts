@@ -60,13 +60,16 @@ export async function startTransparentMode(deps: TransparentModeDeps): Promise<T
   });
   const allServices = () => registry.keys().flatMap((key) => registry.get(key) ?? []);
   manager.setDestinations(grpcDestinations(allServices()));
-  // Destinations are recomputed once per event-loop turn, however many services one informer event touched.
+  // Destinations are recomputed once per event-loop turn, however many services one informer event touched, and only
+  // when the addresses the services claim changed: an endpoint's state (ready, terminating) is not a destination.
   let destinationsDirty = false;
+  let destinationsOf = registry.addressGeneration;
   registry.subscribe(() => {
-    if (destinationsDirty) return;
+    if (destinationsDirty || registry.addressGeneration === destinationsOf) return;
     destinationsDirty = true;
     setImmediate(() => {
       destinationsDirty = false;
+      destinationsOf = registry.addressGeneration;
       manager.setDestinations(grpcDestinations(allServices()));
     });
   });

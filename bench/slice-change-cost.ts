@@ -121,21 +121,34 @@ function run(policy: BalancerName): void {
   });
   // As agent/agent-run.ts subscribes the per-service endpoint metrics.
   const metrics = createMetrics({ processMetrics: false });
-  registry.subscribe((update) => {
-    if (update.type === 'delete') return metrics.forgetService(update.key);
-    if (update.type === 'remove') metrics.forgetEndpoint(update.key, update.address);
-    const spec = registry.get(update.key);
-    if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
+  registry.subscribeBatches((updates) => {
+    let counted: string | null = null;
+    for (const update of updates) {
+      if (update.type === 'delete') {
+        metrics.forgetService(update.key);
+        counted = null;
+        continue;
+      }
+      if (update.type === 'remove') metrics.forgetEndpoint(update.key, update.address);
+      if (update.key === counted) continue;
+      const spec = registry.get(update.key);
+      if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
+      counted = update.key;
+    }
   });
-  // As agent/transparent-mode.ts follows the registry: marked dirty per update, recomputed once per turn.
+  // As agent/transparent-mode.ts follows the registry: marked dirty when the claimed addresses changed, recomputed
+  // once per turn.
   const desired = new DesiredSets([4]);
   let destinationsDirty = false;
+  let destinationsOf = registry.addressGeneration;
   registry.subscribe(() => {
+    if (destinationsDirty || registry.addressGeneration === destinationsOf) return;
     destinationsDirty = true;
   });
   const recomputeDestinations = (): void => {
     if (!destinationsDirty) return;
     destinationsDirty = false;
+    destinationsOf = registry.addressGeneration;
     desired.replaceDestinations(grpcDestinations(registry.keys().flatMap((key) => registry.get(key) ?? [])));
   };
   const index = new ServiceIndex(registry);
@@ -161,17 +174,22 @@ function run(policy: BalancerName): void {
   const projection: number[] = [];
   const deferred: number[] = [];
   const total: number[] = [];
+  const byKind: Record<string, number[]> = { 'ready flip': [], 'endpoint added': [], 'endpoint removed': [] };
   for (let c = 0; c < WARMUP + CHANGES; c++) {
+    let kind: string;
     const slice = slices[Math.floor(random() * slices.length)];
     const draw = random();
     if (draw < 0.5 || (draw >= 0.75 && slice.endpoints.length <= 1)) {
       const endpoint = slice.endpoints[Math.floor(random() * slice.endpoints.length)];
       const ready = !endpoint.conditions.ready;
       endpoint.conditions = { ready, serving: ready, terminating: false };
+      kind = 'ready flip';
     } else if (draw < 0.75) {
       slice.endpoints.push({ addresses: [ipOf(nextIp++)], conditions: { ready: true, serving: true, terminating: false } });
+      kind = 'endpoint added';
     } else {
       slice.endpoints.splice(Math.floor(random() * slice.endpoints.length), 1);
+      kind = 'endpoint removed';
     }
     slice.version++;
     const json = sliceJson(slice);
@@ -188,6 +206,7 @@ function run(policy: BalancerName): void {
     handler.push(t2 - t1);
     deferred.push(t3 - t2);
     total.push(t3 - t0);
+    byKind[kind].push(t3 - t0);
   }
   const balancer = balancers.get(key);
   const view = balancer?.describe();
@@ -197,6 +216,7 @@ function run(policy: BalancerName): void {
   console.log(show('informer handler (index → all)', figures(handler)));
   console.log(show('deferred (destinations)', figures(deferred)));
   console.log(show('total event-loop time', figures(total)));
+  for (const [kind, ms] of Object.entries(byKind)) if (ms.length > 0) console.log(show(`  of which ${kind} (${ms.length})`, figures(ms)));
   console.log(`after: ${view?.endpoints.length ?? 0} listed, ${eligible} eligible, ${drained} removed hooks`);
   balancers.close();
 }

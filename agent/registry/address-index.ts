@@ -22,6 +22,13 @@ export class AddressIndex {
   /** ip → port → claims, ClusterIP claims first, then in the order services claimed the address. */
   private readonly byAddress = new Map<string, Map<number, AddressClaim[]>>();
 
+  /** Counts every claim and unclaim: unchanged, the set of claimed addresses is unchanged. */
+  private changes = 0;
+
+  get generation(): number {
+    return this.changes;
+  }
+
   /** IPs with at least one claim (0 once every service is gone: nothing is left behind). */
   get size(): number {
     return this.byAddress.size;
@@ -64,6 +71,7 @@ export class AddressIndex {
   }
 
   private claim(key: string, { ip, port, kind }: ClaimedAddress): void {
+    this.changes++;
     let ports = this.byAddress.get(ip);
     if (ports === undefined) {
       ports = new Map();
@@ -85,6 +93,7 @@ export class AddressIndex {
   }
 
   private unclaim(key: string, { ip, port, kind }: ClaimedAddress): void {
+    this.changes++;
     const ports = this.byAddress.get(ip);
     const claims = ports?.get(port);
     if (ports === undefined || claims === undefined) return;

@@ -135,6 +135,15 @@ export class EndpointRegistry {
     return key === undefined ? undefined : this.services.get(key)?.spec;
   }
 
+  /**
+   * Changes whenever a ClusterIP:port or endpoint ip:port is claimed or given up by a service, and only then: a
+   * subscriber that depends only on the addresses (interception's destinations) compares it to skip the updates
+   * that change an endpoint's state alone.
+   */
+  get addressGeneration(): number {
+    return this.byAddress.generation;
+  }
+
   /** The key of the service lookupByAddress() would answer, without making its spec (the relay's per-connection
    *  lookup: after a change, the spec would be made again for it). */
   keyAtAddress(ip: string, port: number): string | undefined {

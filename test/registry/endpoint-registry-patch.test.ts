@@ -126,3 +126,20 @@ test('model: random patches give the updates, state and address index of upserti
     for (let i = 0; i < 12; i++) assert.equal(patched.keyAtAddress(`10.0.0.${i}`, 50051), whole.keyAtAddress(`10.0.0.${i}`, 50051));
   }
 });
+
+test('the address generation moves when a claimed address comes or goes, not when an endpoint changes state', () => {
+  const registry = new EndpointRegistry();
+  registry.upsert(svc([ep('10.0.0.1'), ep('10.0.0.2')]));
+  const start = registry.addressGeneration;
+  registry.patch(KEY, { listed: [ep('10.0.0.1', 'terminating')], unlisted: [] });
+  registry.upsert(svc([ep('10.0.0.1', 'not-ready'), ep('10.0.0.2', 'dark')]));
+  assert.equal(registry.addressGeneration, start);
+  registry.patch(KEY, { listed: [ep('10.0.0.3')], unlisted: [] });
+  const added = registry.addressGeneration;
+  assert.notEqual(added, start);
+  registry.patch(KEY, { listed: [], unlisted: ['10.0.0.3:50051'] });
+  assert.notEqual(registry.addressGeneration, added);
+  const removed = registry.addressGeneration;
+  registry.upsert({ ...svc([ep('10.0.0.1'), ep('10.0.0.2')]), clusterIPs: ['10.96.0.11'] });
+  assert.notEqual(registry.addressGeneration, removed, 'a new ClusterIP');
+});
