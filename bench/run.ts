@@ -255,6 +255,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
   process.once('exit', killAllNow);
   try {
+    // At the start: other commits may land while the bench runs; the figures belong to the code that was started.
+    const revision = agentRevision();
     const machine = describeMachine(autogroupsEnabled());
     const ticksPerSecond = clockTicksPerSecond();
     const nodeFlags = imageNodeFlags();
@@ -288,6 +290,8 @@ async function main(): Promise<void> {
       }
       setups.push({
         backend: kind,
+        /** The agent's code when these targets started (others may commit while a bench runs). */
+        agentRevision: agentRevision(),
         backends: backends.map((x) => ({ index: x.index, port: x.grpcPort, autogroup: autogroupOf(x.process.pid) })),
         targets: started.map((t) => ({ name: t.name, port: t.port, cpuPids: t.cpuPids, autogroup: t.autogroup, args: t.args })),
       });
@@ -317,7 +321,6 @@ async function main(): Promise<void> {
     }
     const groupsMeasured = o.backends.flatMap((backend) => o.loaders.map((loader) => ({ backend, loader })));
     const summaries = summarize(records, groupsMeasured, o.shapes, o.targets);
-    const revision = agentRevision();
     const argv = process.argv.slice(2);
     const command = `flock /tmp/meshlite-load.lock npm run bench${argv.length === 0 ? '' : ` -- ${argv.join(' ')}`}`;
     const table = markdown(summaries, {
