@@ -12,6 +12,7 @@
 // the deferred destinations work. Run once with the default policy (p2c-ewma) and once with round-robin.
 // Not timed: the JSON parse in @kubernetes/client-node, and the state file's write (at most once a second).
 
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { BalancerSet } from '../agent/balancer/balancer-set.ts';
 import { DEFAULT_OUTLIER_POLICY } from '../agent/balancer/outlier-ejection.ts';
@@ -110,7 +111,7 @@ function show(name: string, f: Figures): string {
   return `${name.padEnd(30)} median ${f.median.toFixed(3)} ms   p99 ${f.p99.toFixed(3)} ms   max ${f.max.toFixed(3)} ms`;
 }
 
-function run(policy: BalancerName): void {
+async function run(policy: BalancerName): Promise<void> {
   const random = mulberry32(SEED);
   const registry = new EndpointRegistry();
   let drained = 0;
@@ -169,6 +170,13 @@ function run(policy: BalancerName): void {
   const key = `${NAMESPACE}/${SERVICE}:${PORT}`;
   const listed = registry.get(key)?.endpoints.length ?? 0;
 
+  // Garbage collections inside a change's time are part of it (the event loop waits for them): reported apart.
+  const collections: Array<{ start: number; end: number }> = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) collections.push({ start: entry.startTime, end: entry.startTime + entry.duration });
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  const intervals: Array<{ start: number; end: number }> = [];
   let nextIp = ENDPOINTS;
   const handler: number[] = [];
   const projection: number[] = [];
@@ -207,7 +215,16 @@ function run(policy: BalancerName): void {
     deferred.push(t3 - t2);
     total.push(t3 - t0);
     byKind[kind].push(t3 - t0);
+    intervals.push({ start: t0, end: t3 });
   }
+  // Let the observer deliver the last entries.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  gcObserver.disconnect();
+  const gcInChange = intervals.map(({ start, end }) => {
+    let ms = 0;
+    for (const gc of collections) ms += Math.max(0, Math.min(end, gc.end) - Math.max(start, gc.start));
+    return ms;
+  });
   const balancer = balancers.get(key);
   const view = balancer?.describe();
   const eligible = view?.endpoints.filter((e) => e.eligible).length ?? 0;
@@ -216,10 +233,12 @@ function run(policy: BalancerName): void {
   console.log(show('informer handler (index → all)', figures(handler)));
   console.log(show('deferred (destinations)', figures(deferred)));
   console.log(show('total event-loop time', figures(total)));
+  console.log(show('  of which garbage collection', figures(gcInChange)));
+  console.log(show('  without garbage collection', figures(total.map((ms, i) => ms - gcInChange[i]))));
   for (const [kind, ms] of Object.entries(byKind)) if (ms.length > 0) console.log(show(`  of which ${kind} (${ms.length})`, figures(ms)));
   console.log(`after: ${view?.endpoints.length ?? 0} listed, ${eligible} eligible, ${drained} removed hooks`);
   balancers.close();
 }
 
 console.log(`slice-change-cost: node ${process.version}, ${ENDPOINTS} endpoints, ${PER_SLICE} per slice, seed ${SEED}`);
-for (const policy of ['p2c-ewma', 'round-robin'] as const) run(policy);
+for (const policy of ['p2c-ewma', 'round-robin'] as const) await run(policy);
