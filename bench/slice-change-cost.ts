@@ -1,6 +1,6 @@
 // Event-loop time of one EndpointSlice change of a 10,000-endpoint Service, through the agent's real discovery path.
 //
-// `node bench/slice-change-cost.ts [--endpoints N] [--per-slice N] [--changes N] [--seed N]`
+// `node bench/slice-change-cost.ts [--endpoints N] [--per-slice N] [--changes N] [--seed N] [--explicit]`
 //
 // Builds one gRPC Service of N endpoints in slices of --per-slice, through the real projection, ServiceIndex and
 // EndpointRegistry, with the registry's subscribers wired as agent/agent-run.ts and agent/transparent-mode.ts wire
@@ -10,6 +10,7 @@
 // condition, a quarter add an endpoint, a quarter remove one) and reports the synchronous time of each: the
 // projection of the slice's JSON and the informer handler (ServiceIndex.applySlice → registry → subscribers), and
 // the deferred destinations work. Run once with the default policy (p2c-ewma) and once with round-robin.
+// --explicit: as an agent without interception (no destinations subscriber).
 // Not timed: the JSON parse in @kubernetes/client-node, and the state file's write (at most once a second).
 
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -32,8 +33,10 @@ const { values } = parseArgs({
     'per-slice': { type: 'string' },
     changes: { type: 'string' },
     seed: { type: 'string' },
+    explicit: { type: 'boolean' },
   },
 });
+const EXPLICIT = values.explicit ?? false;
 const ENDPOINTS = numberOption(values.endpoints, 10_000, 'endpoints', { min: 1, max: 1_000_000, integer: true });
 const PER_SLICE = numberOption(values['per-slice'], 100, 'per-slice', { min: 1, max: 1000, integer: true });
 const CHANGES = numberOption(values.changes, 200, 'changes', { min: 10, max: 100_000, integer: true });
@@ -143,7 +146,7 @@ async function run(policy: BalancerName): Promise<void> {
   let destinationsDirty = false;
   let destinationsOf = registry.addressGeneration;
   registry.subscribe(() => {
-    if (destinationsDirty || registry.addressGeneration === destinationsOf) return;
+    if (EXPLICIT || destinationsDirty || registry.addressGeneration === destinationsOf) return;
     destinationsDirty = true;
   });
   const recomputeDestinations = (): void => {
@@ -240,5 +243,5 @@ async function run(policy: BalancerName): Promise<void> {
   balancers.close();
 }
 
-console.log(`slice-change-cost: node ${process.version}, ${ENDPOINTS} endpoints, ${PER_SLICE} per slice, seed ${SEED}`);
+console.log(`slice-change-cost: node ${process.version}, ${ENDPOINTS} endpoints, ${PER_SLICE} per slice, seed ${SEED}${EXPLICIT ? ', explicit mode (no interception)' : ''}`);
 for (const policy of ['p2c-ewma', 'round-robin'] as const) await run(policy);
