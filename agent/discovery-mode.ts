@@ -72,8 +72,7 @@ export async function startStaticDiscovery(deps: DiscoveryDeps): Promise<Running
 export async function startKubernetesDiscovery(deps: DiscoveryDeps): Promise<RunningDiscovery> {
   const { config, registry, optIn, metrics, logger } = deps;
   const startedAt = realClock.now();
-  // Loaded here, not above: @kubernetes/client-node costs about 85 MiB resident and 0.4 s to load, which an agent
-  // on static discovery has no reason to pay.
+  // Loaded here, not above: an agent on static discovery has no reason to pay for the client.
   const { createKubeApi, loadKubeConfig } = await import('./discovery/kube-api.ts');
   const { KubernetesSource } = await import('./discovery/kubernetes-source.ts');
   const api = createKubeApi(loadKubeConfig(config.kubeconfig));
