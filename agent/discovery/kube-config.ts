@@ -1,8 +1,8 @@
 // Where the Kubernetes API is and how to authenticate to it: the in-cluster service account, or a kubeconfig file's current context.
 
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse } from 'yaml';
 import { MeshliteError } from '../vocabulary/errors.ts';
 
 /** The kubelet mounts a pod's service account here (token, ca.crt, namespace). */
@@ -110,6 +110,8 @@ function named(config: Json, list: string, field: string, name: string): Json {
 function loadKubeconfigFile(path: string): KubeClientConfig {
   const base = dirname(resolve(path));
   const file = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  // The YAML parser (about 13 MiB resident) is loaded only for a kubeconfig file: the in-cluster agent never needs it.
+  const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const config = object(parse(readFileSync(path, 'utf8')), 'the file');
   const current = optionalString(config, 'current-context', 'the file');
   if (current === undefined) throw new Error('it sets no current-context');
