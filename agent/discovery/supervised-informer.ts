@@ -306,6 +306,8 @@ export class SupervisedInformer<R extends RecordBase> {
 
   private watchEnded(error: Error | null, delivered: boolean): void {
     const { spec, timers, backoff, random } = this.options;
+    // The stream is over already: nothing to abort.
+    this.stream = null;
     this.abandonWatch();
     if (error !== null) {
       this.failed(new InformerFailure('ML_KUBE_WATCH_FAILED', `WATCH ${spec.path}: ${describeError(error)}`, error));
