@@ -4,12 +4,18 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { MeshliteError } from '../vocabulary/errors.ts';
+import { EXEC_API_VERSIONS, type ExecPlugin, execEnvironment } from './kube-exec-credential.ts';
 
 /** The kubelet mounts a pod's service account here (token, ca.crt, namespace). */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/** How requests prove who the agent is: nothing, a fixed bearer token, or one re-read from a file (bound tokens rotate). */
-export type KubeCredential = { kind: 'none' } | { kind: 'token'; token: string } | { kind: 'token-file'; path: string; fallback: string };
+/** How requests prove who the agent is: nothing, a fixed bearer token, one re-read from a file (bound tokens rotate),
+ *  or one an exec credential plugin prints (run again when it expires or the API refuses it). */
+export type KubeCredential =
+  | { kind: 'none' }
+  | { kind: 'token'; token: string }
+  | { kind: 'token-file'; path: string; fallback: string }
+  | { kind: 'exec'; plugin: ExecPlugin };
 
 export interface KubeClientConfig {
   /** The API server's base URL, e.g. https://10.96.0.1:443 (a path prefix, if any, is kept). */
@@ -34,7 +40,8 @@ export class KubeConfigError extends MeshliteError {
   }
 }
 
-/** What the in-cluster configuration reads: the kubelet's variables and the mounted service account. */
+/** What the configuration reads besides the file: the environment (the kubelet's variables in a pod; an exec
+ *  plugin's base environment) and the mounted service account. */
 export interface InClusterSource {
   env: Readonly<Record<string, string | undefined>>;
   serviceAccountDir: string;
@@ -44,7 +51,7 @@ export interface InClusterSource {
 export function loadKubeConfig(path: string | null, inCluster: InClusterSource = { env: process.env, serviceAccountDir: SERVICE_ACCOUNT_DIR }): KubeClientConfig {
   if (path === null) return loadInCluster(inCluster);
   try {
-    return loadKubeconfigFile(path);
+    return loadKubeconfigFile(path, inCluster.env);
   } catch (error) {
     throw new KubeConfigError(`cannot load the Kubernetes client configuration from ${path}: ${(error as Error).message}`, { cause: error });
   }
@@ -107,7 +114,7 @@ function named(config: Json, list: string, field: string, name: string): Json {
 }
 
 /** The user and cluster of the current context. Fields meshlite does not implement are refused by name rather than ignored. */
-function loadKubeconfigFile(path: string): KubeClientConfig {
+function loadKubeconfigFile(path: string, environment: Readonly<Record<string, string | undefined>>): KubeClientConfig {
   const base = dirname(resolve(path));
   const file = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   // The YAML parser (about 13 MiB resident) is loaded only for a kubeconfig file: the in-cluster agent never needs it.
@@ -133,9 +140,9 @@ function loadKubeconfigFile(path: string): KubeClientConfig {
   const ca = caData !== undefined ? Buffer.from(caData, 'base64') : caFile !== undefined ? readFileSync(file(caFile)) : undefined;
 
   const userWhat = `user "${userName ?? ''}"`;
-  for (const unsupported of ['exec', 'auth-provider', 'username', 'password', 'as', 'as-groups', 'as-uid']) {
+  for (const unsupported of ['auth-provider', 'username', 'password', 'as', 'as-groups', 'as-uid']) {
     if (user[unsupported] !== undefined && user[unsupported] !== null) {
-      throw new Error(`${userWhat}: ${unsupported} is not supported by meshlite (use a token, a tokenFile or a client certificate)`);
+      throw new Error(`${userWhat}: ${unsupported} is not supported by meshlite (use a token, a tokenFile, an exec plugin or a client certificate)`);
     }
   }
   const pem = (dataKey: string, fileKey: string): string | Buffer | undefined => {
@@ -152,7 +159,8 @@ function loadKubeconfigFile(path: string): KubeClientConfig {
   const tokenFile = optionalString(user, 'tokenFile', userWhat);
   let credential: KubeCredential = { kind: 'none' };
   // A tokenFile is read again as it rotates and wins over a token, as kubectl does.
-  if (tokenFile !== undefined) credential = { kind: 'token-file', path: file(tokenFile), fallback: readFileSync(file(tokenFile), 'utf8').trim() };
+  if (user.exec !== undefined && user.exec !== null) credential = { kind: 'exec', plugin: execPlugin(object(user.exec, `${userWhat}.exec`), userWhat, file, environment) };
+  else if (tokenFile !== undefined) credential = { kind: 'token-file', path: file(tokenFile), fallback: readFileSync(file(tokenFile), 'utf8').trim() };
   else if (token !== undefined) credential = { kind: 'token', token };
 
   const skip = cluster['insecure-skip-tls-verify'];
@@ -165,5 +173,27 @@ function loadKubeconfigFile(path: string): KubeClientConfig {
     clientCertificate: cert !== undefined && key !== undefined ? { cert, key } : null,
     credential,
     namespace: optionalString(context, 'namespace', `context "${current}"`) ?? '',
+  };
+}
+
+/** A user's `exec` section: the command (relative to the kubeconfig when it names a path), args, env, apiVersion. */
+function execPlugin(exec: Json, userWhat: string, file: (p: string) => string, environment: Readonly<Record<string, string | undefined>>): ExecPlugin {
+  const what = `${userWhat}.exec`;
+  const apiVersion = optionalString(exec, 'apiVersion', what) ?? '';
+  if (!EXEC_API_VERSIONS.includes(apiVersion)) throw new Error(`${what}: apiVersion "${apiVersion}" is not one of ${EXEC_API_VERSIONS.join(', ')}`);
+  const command = optionalString(exec, 'command', what);
+  if (command === undefined) throw new Error(`${what} has no command`);
+  if (exec.interactiveMode === 'Always') throw new Error(`${what}: interactiveMode Always needs a terminal, which the agent never has`);
+  const args = exec.args ?? [];
+  if (!Array.isArray(args) || !args.every((arg) => typeof arg === 'string')) throw new Error(`${what}.args is not a list of strings`);
+  const env = exec.env ?? [];
+  if (!Array.isArray(env) || !env.every((entry) => typeof entry?.name === 'string' && typeof entry?.value === 'string')) {
+    throw new Error(`${what}.env is not a list of {name, value}`);
+  }
+  return {
+    apiVersion,
+    command: command.includes('/') ? file(command) : command,
+    args: args as string[],
+    env: execEnvironment(apiVersion, environment, env as Array<{ name: string; value: string }>),
   };
 }

@@ -4,9 +4,12 @@ import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { KubeClientConfig } from './kube-config.ts';
+import { runExecPlugin } from './kube-exec-credential.ts';
 
 /** A token file is read again at most this often: the kubelet replaces a bound token well before it expires. */
 const TOKEN_FILE_REFRESH_MS = 60_000;
+/** An exec plugin's token is renewed this long before it expires. */
+const EXEC_EXPIRY_MARGIN_MS = 10_000;
 
 export interface KubeRequest {
   method: 'GET' | 'POST';
@@ -23,6 +26,8 @@ export class KubeHttp {
   private readonly agent: HttpAgent;
   private readonly secure: boolean;
   private token: { value: string; readAt: number } | null = null;
+  /** An exec plugin's token (expiresAt: epoch ms, null: until refused), or its run in progress. */
+  private execToken: Promise<{ token: string; expiresAt: number | null }> | null = null;
 
   constructor(config: KubeClientConfig) {
     this.config = config;
@@ -70,7 +75,10 @@ export class KubeHttp {
       signal?.addEventListener('abort', onAbort, { once: true });
       outgoing.once('response', (response) => {
         signal?.removeEventListener('abort', onAbort);
-        if (response.statusCode === 401) this.token = null;
+        if (response.statusCode === 401) {
+          this.token = null;
+          this.execToken = null;
+        }
         resolve(response);
       });
       outgoing.once('error', (error) => {
@@ -90,6 +98,17 @@ export class KubeHttp {
     const { credential } = this.config;
     if (credential.kind === 'none') return '';
     if (credential.kind === 'token') return credential.token;
+    if (credential.kind === 'exec') {
+      const cached = this.execToken === null ? null : await this.execToken.catch(() => null);
+      // Run again once expired (a little early, so that no request carries a token that expires in flight).
+      if (cached !== null && (cached.expiresAt === null || cached.expiresAt - Date.now() > EXEC_EXPIRY_MARGIN_MS)) return cached.token;
+      const running = runExecPlugin(credential.plugin);
+      this.execToken = running;
+      running.catch(() => {
+        if (this.execToken === running) this.execToken = null;
+      });
+      return (await running).token;
+    }
     const now = performance.now();
     if (this.token !== null && now - this.token.readAt < TOKEN_FILE_REFRESH_MS) return this.token.value;
     // Read again after the refresh period or a 401 (a rotated token); on a failed read the last good one is still tried.

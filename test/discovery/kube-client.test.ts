@@ -2,7 +2,7 @@
 // tokens re-read from their file after a 401, and what it refuses to load, against the test API server over HTTPS.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -109,10 +109,10 @@ describe('Kubernetes client configuration and requests', () => {
       );
       return path;
     };
-    const exec = write('exec.yaml', '    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: aws');
+    const exec = write('exec.yaml', '    exec:\n      apiVersion: client.authentication.k8s.io/v1alpha1\n      command: aws');
     assert.throws(() => loadKubeConfig(exec), {
       code: 'ML_KUBE_CONFIG_INVALID',
-      message: `cannot load the Kubernetes client configuration from ${exec}: user "u": exec is not supported by meshlite (use a token, a tokenFile or a client certificate)`,
+      message: `cannot load the Kubernetes client configuration from ${exec}: user "u".exec: apiVersion "client.authentication.k8s.io/v1alpha1" is not one of client.authentication.k8s.io/v1, client.authentication.k8s.io/v1beta1`,
     });
     const provider = write('provider.yaml', '    auth-provider:\n      name: oidc');
     assert.throws(() => loadKubeConfig(provider), { code: 'ML_KUBE_CONFIG_INVALID', message: /auth-provider is not supported/ });
@@ -121,6 +121,38 @@ describe('Kubernetes client configuration and requests', () => {
     const noContext = join(dir, 'no-context.yaml');
     writeFileSync(noContext, 'clusters: []\n');
     assert.throws(() => loadKubeConfig(noContext), { code: 'ML_KUBE_CONFIG_INVALID', message: /it sets no current-context$/ });
+  });
+
+  it('kubeconfig: an exec credential plugin (relative to the kubeconfig, its args and env) is run for the first request, again after a 401, and its token reused', async () => {
+    const home = join(dir, 'exec-home');
+    mkdirSync(join(home, 'bin'), { recursive: true });
+    const runs = join(home, 'runs');
+    writeFileSync(runs, '');
+    // Prints the token named by its environment, and what it was asked (KUBERNETES_EXEC_INFO) into the runs file.
+    writeFileSync(
+      join(home, 'bin', 'token-plugin'),
+      [
+        '#!/bin/sh',
+        `echo "$1 $KUBERNETES_EXEC_INFO" >> ${runs}`,
+        `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$(cat ${join(home, 'current')})"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    writeFileSync(join(home, 'current'), 'a-stale-token');
+    const path = join(home, 'config');
+    writeFileSync(
+      path,
+      `current-context: c\nclusters:\n- name: k\n  cluster:\n    server: https://127.0.0.1:${api.port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: ./bin/token-plugin\n      args: [--cluster=test]\n      interactiveMode: Never\ncontexts:\n- name: c\n  context:\n    cluster: k\n    user: u\n`,
+    );
+    const client = createKubeApi(loadKubeConfig(path));
+    const get = (): Promise<unknown> => client.get('/api/v1/namespaces/default/services/a', AbortSignal.timeout(5000));
+    await assert.rejects(get(), { name: 'KubeApiError', statusCode: 401 });
+    writeFileSync(join(home, 'current'), 'the-right-token');
+    assert.equal(identity(await get()), 'a');
+    assert.equal(identity(await get()), 'a');
+    const info = '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}';
+    assert.equal(readFileSync(runs, 'utf8'), `--cluster=test ${info}\n`.repeat(2), 'run for the first request, again after the 401, then its token reused');
   });
 
   it('kubeconfig: a client certificate (-data) authenticates over TLS, and the server is verified by certificate-authority-data', async () => {
