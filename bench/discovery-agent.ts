@@ -14,7 +14,13 @@ const KEPT_ISSUES = 20;
 
 export interface AgentOptions {
   name: string;
-  kubeconfig: string;
+  /** The API through this kubeconfig, or `inCluster`. */
+  kubeconfig?: string;
+  /**
+   * In-cluster, as in a pod: the agent runs in a mount namespace of its own whose /run holds this service account
+   * (token, ca.crt) at the kubelet's path, with KUBERNETES_SERVICE_HOST/PORT set. Needs root (unshare, mount).
+   */
+  inCluster?: { serviceAccountDir: string; host: string; port: number };
   nodeName: string;
   dir: string;
   readyTimeoutMs: number;
@@ -56,14 +62,24 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     ...nodeArgs,
     MAIN,
     '--discovery', 'kubernetes',
-    '--kubeconfig', o.kubeconfig,
+    ...(o.kubeconfig === undefined ? [] : ['--kubeconfig', o.kubeconfig]),
     '--node-name', o.nodeName,
     '--listen', '127.0.0.1:0',
     '--admin', '127.0.0.1:0',
   ];
   const stdoutLog = join(o.dir, `${o.name}.stdout.log`);
   const started = performance.now();
-  const p = spawnManaged(o.name, process.execPath, args, { logFile: join(o.dir, `${o.name}.stderr.log`), pipeStdout: true, env });
+  let command = process.execPath;
+  let argv = args;
+  if (o.inCluster !== undefined) {
+    env.KUBERNETES_SERVICE_HOST = o.inCluster.host;
+    env.KUBERNETES_SERVICE_PORT = String(o.inCluster.port);
+    // sh and then node exec in place: the spawned PID is the agent's.
+    const script = 'mount -t tmpfs meshlite-run /run && mkdir -p "$1" && cp "$2"/token "$2"/ca.crt "$1"/ && shift 2 && exec "$@"';
+    command = 'unshare';
+    argv = ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', '/run/secrets/kubernetes.io/serviceaccount', o.inCluster.serviceAccountDir, process.execPath, ...args];
+  }
+  const p = spawnManaged(o.name, command, argv, { logFile: join(o.dir, `${o.name}.stderr.log`), pipeStdout: true, env });
   const out = createWriteStream(stdoutLog);
   const issues: LogIssues = { lines: 0, warnings: 0, errors: 0, byCode: {}, first: [] };
   let readyAt = 0;

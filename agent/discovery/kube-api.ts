@@ -1,23 +1,24 @@
-// The Kubernetes API as discovery uses it (a paged raw LIST, a GET of one object, client-node's Watch) and a POST for the preflight, all authenticated by client-node.
+// The Kubernetes API as discovery uses it: a paged LIST, a GET of one object, a WATCH stream, and a POST for the preflight.
 
-import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
-import { fetch, type Response } from 'undici';
-import { MeshliteError } from '../vocabulary/errors.ts';
+import type { IncomingMessage } from 'node:http';
+import { type KubeClientConfig, KubeConfigError, loadKubeConfig } from './kube-config.ts';
+import { KubeHttp, readText } from './kube-http.ts';
 
-/** One page-joined LIST: the raw items as the API sent them, and the collection's resourceVersion. */
-export interface ListResult {
-  items: unknown[];
-  resourceVersion: string;
+export { type KubeClientConfig, KubeConfigError, loadKubeConfig };
+
+/** What a WATCH stream tells its owner. None of these is called after `abort()`. */
+export interface WatchHandlers {
+  /** One event: its type (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR) and its object, as the API sent them. */
+  event(type: string, object: unknown): void;
+  /** Bytes arrived (an event, part of a large one, a bookmark): the stream is alive. */
+  activity(): void;
+  /** The stream ended: null when the server ended it cleanly, else why (a broken connection, a line that is not an event). */
+  end(error: Error | null): void;
 }
 
-/** What client-node's ListWatch calls to watch; the same shape as its Watch class, so tests may wrap it. */
-export interface WatchClient {
-  watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController>;
+export interface WatchStream {
+  /** Closes the stream; no handler is called any more. */
+  abort(): void;
 }
 
 export interface KubeApi {
@@ -30,11 +31,12 @@ export interface KubeApi {
   /** POST a JSON object (e.g. a SelfSubjectAccessReview, which the preflight check sends): the raw JSON answer.
    *  Rejects with KubeApiError unless the API answers 200 or 201. */
   post(path: string, body: unknown, signal: AbortSignal): Promise<unknown>;
-  /** `idleTimeoutMs` bounds both the wait for the watch's response and the silence between its events. */
-  watchClient(idleTimeoutMs: number): WatchClient;
+  /** WATCH `path` (`watch=true` and the query): resolves once the API answered 200, with the open stream; rejects
+   *  with KubeApiError on another status (410 Gone: the resourceVersion is too old), or the signal's reason. */
+  watch(path: string, query: Record<string, string>, handlers: WatchHandlers, signal: AbortSignal): Promise<WatchStream>;
 }
 
-/** An error status from the API server; `statusCode` is the HTTP status (client-node's ListWatch reads it: 410 relists). */
+/** An error status from the API server; `statusCode` is the HTTP status (410 on a watch: relist). */
 export class KubeApiError extends Error {
   readonly statusCode: number;
   constructor(statusCode: number, message: string) {
@@ -44,58 +46,33 @@ export class KubeApiError extends Error {
   }
 }
 
-/** The kubeconfig could not be loaded: the agent does not start. */
-export class KubeConfigError extends MeshliteError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ML_KUBE_CONFIG_INVALID', message, options);
-    this.name = 'KubeConfigError';
-  }
-}
-
-/** In-cluster (null) or from a kubeconfig file; throws KubeConfigError with the reason. */
-export function loadKubeConfig(path: string | null): KubeConfig {
-  const config = new KubeConfig();
-  try {
-    if (path === null) config.loadFromCluster();
-    else config.loadFromFile(path);
-  } catch (error) {
-    const where = path === null ? 'the in-cluster service account' : path;
-    throw new KubeConfigError(`cannot load the Kubernetes client configuration from ${where}: ${(error as Error).message}`, { cause: error });
-  }
-  const cluster = config.getCurrentCluster();
-  if (cluster === null) {
-    throw new KubeConfigError(`no current cluster in ${path ?? 'the in-cluster configuration'}`);
-  }
-  if (path === null && cluster.server.includes('undefined')) {
-    // loadFromCluster does not fail outside a pod; it builds "https://undefined:undefined".
-    throw new KubeConfigError('not running in a cluster (KUBERNETES_SERVICE_HOST is unset): pass --kubeconfig PATH');
-  }
-  return config;
-}
-
 /** Items per LIST page: what client-go's reflectors use, a few hundred KiB of JSON per page. */
 const PAGE_SIZE = 500;
 
-export function createKubeApi(config: KubeConfig): KubeApi {
-  const server = config.getCurrentCluster()?.server ?? '';
+function withQuery(path: string, query: Record<string, string>): string {
+  const search = new URLSearchParams(query).toString();
+  return search === '' ? path : `${path}?${search}`;
+}
+
+/** Reads a non-success answer's Status message into a KubeApiError. */
+async function statusError(verb: string, path: string, response: IncomingMessage): Promise<KubeApiError> {
+  const body = await readText(response).catch(() => '');
+  const status = response.statusCode ?? 0;
+  return new KubeApiError(status, `${verb} ${path}: HTTP ${status} ${statusMessage(body)}`.trim());
+}
+
+export function createKubeApi(config: KubeClientConfig): KubeApi {
+  const http = new KubeHttp(config);
   return {
     async list(path, query, project, signal) {
       const items: ReturnType<typeof project>[] = [];
       let token = '';
       for (;;) {
-        const url = new URL(server + path);
-        for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
-        url.searchParams.set('limit', String(PAGE_SIZE));
-        if (token !== '') url.searchParams.set('continue', token);
-        const context = new RequestContext(url.toString(), HttpMethod.GET);
-        context.setHeaderParam('Accept', 'application/json');
-        await config.applySecurityAuthentication(context);
-        const response = await fetch(url, { method: 'GET', headers: context.getHeaders(), dispatcher: context.getDispatcher(), signal });
-        if (response.status !== 200) {
-          const body = await response.text().catch(() => '');
-          throw new KubeApiError(response.status, `LIST ${path}: HTTP ${response.status} ${statusMessage(body)}`.trim());
-        }
-        const page = (await response.json()) as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } };
+        const pageQuery: Record<string, string> = { ...query, limit: String(PAGE_SIZE) };
+        if (token !== '') pageQuery.continue = token;
+        const response = await http.request({ method: 'GET', path: withQuery(path, pageQuery), signal });
+        if (response.statusCode !== 200) throw await statusError('LIST', path, response);
+        const page = JSON.parse(await readText(response, signal)) as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } };
         if (Array.isArray(page.items)) for (const raw of page.items) items.push(project(raw));
         const next = typeof page.metadata?.continue === 'string' ? page.metadata.continue : '';
         if (next === '') {
@@ -106,47 +83,73 @@ export function createKubeApi(config: KubeConfig): KubeApi {
       }
     },
     async get(path, signal) {
-      const response = await authenticatedGet(config, new URL(server + path), signal);
-      if (response.status === 404) {
-        // Read the body anyway so that undici can reuse the connection.
-        await response.text().catch(() => '');
+      const response = await http.request({ method: 'GET', path, signal });
+      if (response.statusCode === 404) {
+        // Read the body anyway so that the connection is reused.
+        await readText(response).catch(() => '');
         return null;
       }
-      if (response.status !== 200) {
-        const body = await response.text().catch(() => '');
-        throw new KubeApiError(response.status, `GET ${path}: HTTP ${response.status} ${statusMessage(body)}`.trim());
-      }
-      return (await response.json()) as unknown;
+      if (response.statusCode !== 200) throw await statusError('GET', path, response);
+      return JSON.parse(await readText(response, signal)) as unknown;
     },
     async post(path, body, signal) {
-      const url = new URL(server + path);
-      const context = new RequestContext(url.toString(), HttpMethod.POST);
-      context.setHeaderParam('Accept', 'application/json');
-      context.setHeaderParam('Content-Type', 'application/json');
-      await config.applySecurityAuthentication(context);
-      const response = await fetch(url, { method: 'POST', headers: context.getHeaders(), body: JSON.stringify(body), dispatcher: context.getDispatcher(), signal });
-      if (response.status !== 200 && response.status !== 201) {
-        const text = await response.text().catch(() => '');
-        throw new KubeApiError(response.status, `POST ${path}: HTTP ${response.status} ${statusMessage(text)}`.trim());
-      }
-      return (await response.json()) as unknown;
+      const response = await http.request({ method: 'POST', path, body: JSON.stringify(body), signal });
+      if (response.statusCode !== 200 && response.statusCode !== 201) throw await statusError('POST', path, response);
+      return JSON.parse(await readText(response, signal)) as unknown;
     },
-    watchClient: (idleTimeoutMs) => {
-      const watch = new Watch(config);
-      // A private field in the typings (default 30 s) but the one knob Watch has; the stall test in
-      // supervised-informer.test.ts fails if a release of client-node stops honouring it.
-      (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = idleTimeoutMs;
-      return watch as unknown as WatchClient;
+    async watch(path, query, handlers, signal) {
+      const response = await http.request({ method: 'GET', path: withQuery(path, { ...query, watch: 'true' }), signal });
+      if (response.statusCode !== 200) throw await statusError('WATCH', path, response);
+      return streamEvents(response, handlers);
     },
   };
 }
 
-/** A GET with client-node's authentication (token, client certificate, TLS settings) applied. */
-async function authenticatedGet(config: KubeConfig, url: URL, signal: AbortSignal): Promise<Response> {
-  const context = new RequestContext(url.toString(), HttpMethod.GET);
-  context.setHeaderParam('Accept', 'application/json');
-  await config.applySecurityAuthentication(context);
-  return fetch(url, { method: 'GET', headers: context.getHeaders(), dispatcher: context.getDispatcher(), signal });
+/** Splits a watch response into its events: one JSON object per line, `{"type": …, "object": …}`. */
+function streamEvents(response: IncomingMessage, handlers: WatchHandlers): WatchStream {
+  let ended = false;
+  let pending = '';
+  const finish = (error: Error | null): void => {
+    if (ended) return;
+    ended = true;
+    response.destroy();
+    handlers.end(error);
+  };
+  response.setEncoding('utf8');
+  response.on('data', (chunk: string) => {
+    if (ended) return;
+    handlers.activity();
+    pending += chunk;
+    let newline = pending.indexOf('\n');
+    while (newline >= 0 && !ended) {
+      const line = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      newline = pending.indexOf('\n');
+      if (line === '') continue;
+      let event: { type?: unknown; object?: unknown };
+      try {
+        event = JSON.parse(line) as { type?: unknown; object?: unknown };
+      } catch {
+        // Resuming from the last resourceVersion gets this event again, whole.
+        finish(new Error(`a watch line is not JSON: ${line.slice(0, 80)}`));
+        return;
+      }
+      if (typeof event.type !== 'string') {
+        finish(new Error(`a watch line is not an event: ${line.slice(0, 80)}`));
+        return;
+      }
+      handlers.event(event.type, event.object);
+    }
+  });
+  response.once('end', () => finish(null));
+  response.once('error', (error) => finish(new Error(`the watch broke off: ${error.message}`, { cause: error })));
+  response.once('close', () => finish(response.complete ? null : new Error('the API server closed the watch connection abruptly')));
+  return {
+    abort() {
+      ended = true;
+      response.destroy();
+    },
+  };
 }
 
 /** The message of a Kubernetes Status body, or nothing when the body is not one. */

@@ -1,10 +1,11 @@
-// One watched resource kept in sync under supervision: client-node's ListWatch, restarted with backoff after any error.
+// One watched resource kept in sync under supervision: LIST, then WATCH from its resourceVersion, resumed or relisted as
+// the API asks, and restarted with backoff after any error.
 
-import { ListWatch } from '@kubernetes/client-node';
 import type { ErrorCode } from '../vocabulary/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { type BackoffPolicy, backoffDelay } from '../vocabulary/backoff.ts';
-import type { KubeApi, WatchClient } from './kube-api.ts';
+import type { KubeApi, WatchStream } from './kube-api.ts';
+import { InformerCache } from './informer-cache.ts';
 import type { RecordBase } from './kube-objects.ts';
 import type { Clock } from '../vocabulary/clock.ts';
 
@@ -67,38 +68,42 @@ const LEGAL: Record<StateName, readonly StateName[]> = {
  *  not come back in step (client-go uses 5–10 minutes the same way). */
 const WATCH_TIMEOUT_SECONDS = { min: 300, max: 600 };
 
+/**
+ * LIST when there is no resourceVersion to resume from (the first start, and after 410 Gone), then WATCH from it with
+ * bookmarks. How a watch ends decides what comes next:
+ * - the server ends it cleanly (its timeoutSeconds, a graceful API server restart): resumed from the last
+ *   resourceVersion at once; a clean close of a watch that delivered nothing, after another such, waits (backoff)
+ *   first, so that a server or proxy that closes every watch at once is not hammered;
+ * - silent for watchIdleTimeoutMs (no event, no bookmark): abandoned and resumed at once (the silence already waited);
+ * - 410 Gone (the watch's HTTP status, or an ERROR event): the history was compacted; relisted at once, with a delete
+ *   for every object that vanished meanwhile;
+ * - anything else (refused, broken, another status or ERROR event, no answer in time): failed, retried with backoff
+ *   from the last resourceVersion.
+ */
 export class SupervisedInformer<R extends RecordBase> {
   state: InformerState = { state: 'idle' };
   /** The first complete LIST has been delivered: readiness waits for this on every informer. */
   synced = false;
   private readonly options: SupervisedInformerOptions<R>;
   private readonly log: Logger;
-  private readonly informer: ListWatch<R & { metadata: { name: string; namespace: string; resourceVersion: string } }>;
-  private readonly watcher: WatchClient;
+  private readonly cache = new InformerCache<R>();
+  /** Where the next watch starts; '' means a LIST first. */
+  private resourceVersion = '';
+  /** The LIST or the opening watch request in flight. */
+  private pending: AbortController | null = null;
+  /** Counts watches: handlers of an abandoned one see another number and do nothing. */
+  private watchId = 0;
+  private stream: WatchStream | null = null;
+  private idleTimer: unknown = null;
+  private lastActivity = 0;
   private restartTimer: unknown = null;
+  /** Clean closes in a row of watches that delivered no event. */
+  private emptyCloses = 0;
   private syncWaiters: Array<() => void> = [];
 
   constructor(options: SupervisedInformerOptions<R>) {
     this.options = options;
-    const { spec } = options;
-    this.log = options.logger.child({ component: 'informer', resource: spec.resource });
-    this.watcher = options.api.watchClient(options.watchIdleTimeoutMs);
-    this.informer = new ListWatch(
-      spec.path,
-      // ListWatch only calls watch(); anything with that method will do, and ours projects every event.
-      { watch: this.watch.bind(this) } as never,
-      () => this.list() as never,
-      false,
-      undefined,
-      spec.fieldSelector,
-    );
-    this.informer.on('add', (record) => this.deliver('apply', record));
-    this.informer.on('update', (record) => this.deliver('apply', record));
-    this.informer.on('delete', (record) => this.deliver('delete', record));
-    this.informer.on('connect', () => {
-      if (this.state.state !== 'failed' && this.state.state !== 'stopped') this.transition({ state: 'syncing' });
-    });
-    this.informer.on('error', (error) => this.failed(error));
+    this.log = options.logger.child({ component: 'informer', resource: options.spec.resource });
   }
 
   get resource(): string {
@@ -107,7 +112,7 @@ export class SupervisedInformer<R extends RecordBase> {
 
   start(): void {
     if (this.state.state !== 'idle') throw new Error(`informer ${this.options.spec.resource}: start() in state ${this.state.state}`);
-    void this.informer.start();
+    void this.cycle();
   }
 
   /** Resolves once the first complete LIST was delivered (at once when it was). */
@@ -118,83 +123,215 @@ export class SupervisedInformer<R extends RecordBase> {
 
   /** The objects as last seen (the informer's cache). */
   records(): readonly R[] {
-    return this.informer.list();
+    return this.cache.records();
   }
 
   stop(): void {
     if (this.state.state === 'stopped') return;
     this.transition({ state: 'stopped' });
-    if (this.restartTimer !== null) this.options.timers.clearTimeout(this.restartTimer);
+    const { timers } = this.options;
+    if (this.restartTimer !== null) timers.clearTimeout(this.restartTimer);
     this.restartTimer = null;
-    void this.informer.stop();
+    this.pending?.abort(new Error('stopped'));
+    this.pending = null;
+    this.abandonWatch();
   }
 
-  private async list(): Promise<{ items: R[]; metadata: { resourceVersion: string } }> {
+  private get stopped(): boolean {
+    return this.state.state === 'stopped';
+  }
+
+  private async cycle(): Promise<void> {
+    this.restartTimer = null;
+    if (this.stopped) return;
+    if (this.state.state !== 'failed') this.transition({ state: 'syncing' });
+    if (this.resourceVersion === '') {
+      let listed: { items: R[]; resourceVersion: string };
+      try {
+        listed = await this.list();
+      } catch (error) {
+        this.failed(error);
+        return;
+      }
+      if (this.stopped) return;
+      const { applied, deleted } = this.cache.replace(listed.items);
+      for (const record of deleted) this.deliver('delete', record);
+      for (const record of applied) this.deliver('apply', record);
+      this.resourceVersion = listed.resourceVersion;
+    }
+    this.markSynced();
+    await this.openWatch();
+  }
+
+  private async list(): Promise<{ items: R[]; resourceVersion: string }> {
     const { spec, api, timers, listTimeoutMs } = this.options;
     const abort = new AbortController();
+    this.pending = abort;
     const timer = timers.setTimeout(() => abort.abort(new Error(`no answer within ${listTimeoutMs} ms`)), listTimeoutMs);
     try {
       const query: Record<string, string> = {};
       if (spec.fieldSelector !== undefined) query.fieldSelector = spec.fieldSelector;
-      const { items, resourceVersion } = await api.list(spec.path, query, spec.project, abort.signal);
-      return { items, metadata: { resourceVersion } };
+      return await api.list(spec.path, query, spec.project, abort.signal);
     } catch (error) {
-      const reason = abort.signal.aborted ? (abort.signal.reason as Error).message : (error as Error).message;
+      const reason = abort.signal.aborted ? (abort.signal.reason as Error).message : describeError(error);
       throw new InformerFailure('ML_KUBE_LIST_FAILED', `LIST ${spec.path}: ${reason}`, error);
     } finally {
       timers.clearTimeout(timer);
+      if (this.pending === abort) this.pending = null;
     }
   }
 
-  /** Called by ListWatch after every LIST (so the list is delivered by now) and to resume after a clean close. */
-  private async watch(
-    path: string,
-    params: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, object: unknown, event?: unknown) => void,
-    done: (error: unknown) => void,
-  ): Promise<AbortController> {
-    this.markSynced();
-    const { spec, random } = this.options;
+  private async openWatch(): Promise<void> {
+    const { spec, api, timers, random, watchIdleTimeoutMs } = this.options;
     const span = WATCH_TIMEOUT_SECONDS.max - WATCH_TIMEOUT_SECONDS.min;
-    const query = {
-      ...params,
-      allowWatchBookmarks: true,
-      timeoutSeconds: WATCH_TIMEOUT_SECONDS.min + Math.floor(random() * span),
+    const query: Record<string, string> = {
+      resourceVersion: this.resourceVersion,
+      allowWatchBookmarks: 'true',
+      timeoutSeconds: String(WATCH_TIMEOUT_SECONDS.min + Math.floor(random() * span)),
     };
-    let opened = false;
-    let finished = false;
-    const project = (phase: string, object: unknown, event?: unknown): void => {
-      // BOOKMARK and ERROR objects are not the resource: ListWatch reads only their resourceVersion or code.
-      callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? spec.project(object) : object, event);
-    };
-    const finish = (error: unknown): void => {
-      finished = true;
-      // Before the watch opened, any failure (a timeout included, which ListWatch would otherwise retry at once and
-      // silently) is an outage to report and back off from.
-      if (error !== null && error !== undefined && !opened) {
-        done(new InformerFailure('ML_KUBE_WATCH_FAILED', `WATCH ${path}: ${describeError(error)}`, error));
-      } else {
-        done(error);
+    if (spec.fieldSelector !== undefined) query.fieldSelector = spec.fieldSelector;
+    const id = ++this.watchId;
+    const live = (): boolean => id === this.watchId && !this.stopped;
+    let delivered = false;
+    let ended = false;
+    const abort = new AbortController();
+    this.pending = abort;
+    // The same bound as an open watch's silence: a watch that gets no answer counts as failed.
+    const timer = timers.setTimeout(() => abort.abort(new Error(`no answer within ${watchIdleTimeoutMs} ms`)), watchIdleTimeoutMs);
+    this.lastActivity = timers.now();
+    let stream: WatchStream;
+    try {
+      stream = await api.watch(
+        spec.path,
+        query,
+        {
+          event: (type, object) => {
+            if (!live()) return;
+            if (type !== 'ERROR') delivered = true;
+            this.onEvent(type, object);
+          },
+          activity: () => {
+            this.lastActivity = timers.now();
+          },
+          end: (error) => {
+            ended = true;
+            if (live()) this.watchEnded(error, delivered);
+          },
+        },
+        abort.signal,
+      );
+    } catch (error) {
+      if (!live()) return;
+      if ((error as { statusCode?: unknown }).statusCode === 410) {
+        this.relist();
+        return;
       }
-    };
-    const controller = await this.watcher.watch(path, query, project, finish);
-    if (!finished) {
-      opened = true;
-      if (this.state.state !== 'stopped') this.transition({ state: 'watching' });
+      const reason = abort.signal.aborted ? (abort.signal.reason as Error).message : describeError(error);
+      this.failed(new InformerFailure('ML_KUBE_WATCH_FAILED', `WATCH ${spec.path}: ${reason}`, error));
+      return;
+    } finally {
+      timers.clearTimeout(timer);
+      if (this.pending === abort) this.pending = null;
     }
-    return controller;
+    if (!live()) {
+      stream.abort();
+      return;
+    }
+    if (ended) return;
+    this.stream = stream;
+    this.transition({ state: 'watching' });
+    this.armIdleTimer(id, watchIdleTimeoutMs);
+  }
+
+  /** Checks the watch's silence when it may have lasted `ms`; re-armed for the rest while bytes keep arriving. */
+  private armIdleTimer(id: number, ms: number): void {
+    const { timers, watchIdleTimeoutMs } = this.options;
+    this.idleTimer = timers.setTimeout(() => {
+      this.idleTimer = null;
+      if (id !== this.watchId || this.stopped) return;
+      const quietMs = timers.now() - this.lastActivity;
+      if (quietMs < watchIdleTimeoutMs) {
+        this.armIdleTimer(id, watchIdleTimeoutMs - quietMs);
+        return;
+      }
+      this.log.info({ quietMs: Math.round(quietMs) }, 'watch silent past its idle timeout; reopening it');
+      this.abandonWatch();
+      this.emptyCloses = 0;
+      void this.cycle();
+    }, ms);
+  }
+
+  /** Closes the current watch, if any; its handlers do nothing from now on. */
+  private abandonWatch(): void {
+    this.watchId++;
+    if (this.idleTimer !== null) this.options.timers.clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    this.stream?.abort();
+    this.stream = null;
+  }
+
+  private onEvent(type: string, object: unknown): void {
+    const { spec } = this.options;
+    if (type === 'ERROR') {
+      const status = object as { code?: unknown; message?: unknown } | null;
+      if (status?.code === 410) {
+        this.relist();
+        return;
+      }
+      this.abandonWatch();
+      const what = `${typeof status?.code === 'number' ? status.code : 'no code'}: ${typeof status?.message === 'string' ? status.message : 'no message'}`;
+      this.failed(new InformerFailure('ML_KUBE_WATCH_FAILED', `WATCH ${spec.path}: ERROR event ${what}`, null));
+      return;
+    }
+    if (type === 'ADDED' || type === 'MODIFIED') {
+      const record = spec.project(object);
+      if (this.cache.apply(record)) this.deliver('apply', record);
+    } else if (type === 'DELETED') {
+      const record = spec.project(object);
+      if (this.cache.delete(record)) this.deliver('delete', record);
+    } else if (type !== 'BOOKMARK') {
+      return;
+    }
+    const version = (object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
+    if (typeof version === 'string' && version !== '') this.resourceVersion = version;
+  }
+
+  /** The history from our resourceVersion is gone: a fresh LIST, at once. */
+  private relist(): void {
+    this.abandonWatch();
+    this.resourceVersion = '';
+    this.emptyCloses = 0;
+    void this.cycle();
+  }
+
+  private watchEnded(error: Error | null, delivered: boolean): void {
+    const { spec, timers, backoff, random } = this.options;
+    // The stream is over already: nothing to abort.
+    this.stream = null;
+    this.abandonWatch();
+    if (error !== null) {
+      this.failed(new InformerFailure('ML_KUBE_WATCH_FAILED', `WATCH ${spec.path}: ${describeError(error)}`, error));
+      return;
+    }
+    this.emptyCloses = delivered ? 0 : this.emptyCloses + 1;
+    if (this.emptyCloses <= 1) {
+      void this.cycle();
+      return;
+    }
+    if (this.state.state !== 'failed') this.transition({ state: 'syncing' });
+    this.restartTimer = timers.setTimeout(() => void this.cycle(), backoffDelay(backoff, this.emptyCloses - 1, random));
   }
 
   private markSynced(): void {
     if (this.synced) return;
     this.synced = true;
-    this.log.info({ objects: this.informer.list().length }, 'initial list synced');
+    this.log.info({ objects: this.cache.size }, 'initial list synced');
     for (const resolve of this.syncWaiters) resolve();
     this.syncWaiters = [];
   }
 
   private deliver(kind: 'apply' | 'delete', record: R): void {
-    // An exception here would be swallowed by the watch's line parser, or abort a LIST half-applied: contain it.
+    // An exception here would break the watch's event loop, or abort a LIST half-applied: contain it.
     try {
       this.options.handlers[kind](record);
     } catch (error) {
@@ -203,17 +340,14 @@ export class SupervisedInformer<R extends RecordBase> {
   }
 
   private failed(error: unknown): void {
-    if (this.state.state === 'stopped') return;
+    if (this.stopped) return;
     const failure = error instanceof InformerFailure ? error : new InformerFailure('ML_KUBE_WATCH_FAILED', describeError(error), error);
     const failures = this.state.state === 'failed' ? this.state.failures + 1 : 1;
     const since = this.state.state === 'failed' ? this.state.since : this.options.timers.now();
     this.transition({ state: 'failed', code: failure.code, reason: failure.message, since, failures });
     const retryInMs = backoffDelay(this.options.backoff, failures, this.options.random);
     this.log.warn({ code: failure.code, err: failure.message, failures, retryInMs }, 'Kubernetes API unavailable; keeping the last known objects');
-    this.restartTimer = this.options.timers.setTimeout(() => {
-      this.restartTimer = null;
-      if (this.state.state === 'failed') void this.informer.start();
-    }, retryInMs);
+    this.restartTimer = this.options.timers.setTimeout(() => void this.cycle(), retryInMs);
   }
 
   private transition(next: InformerState): void {
@@ -232,20 +366,16 @@ export class SupervisedInformer<R extends RecordBase> {
 /** A failure with the error code it is reported under. */
 class InformerFailure extends Error {
   readonly code: ErrorCode;
-  readonly statusCode: number | undefined;
   constructor(code: ErrorCode, message: string, cause: unknown) {
     super(message, { cause });
     this.code = code;
-    // ListWatch relists (rather than failing) when it sees 410 here.
-    const status = (cause as { statusCode?: unknown } | null)?.statusCode;
-    this.statusCode = typeof status === 'number' ? status : undefined;
   }
 }
 
 function describeError(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code ?? (error.cause as { code?: unknown } | undefined)?.code;
-    return typeof code === 'string' ? `${error.message} (${code})` : error.message;
+    return typeof code === 'string' && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
   }
   return String(error);
 }

@@ -52,7 +52,7 @@ export async function checkKubernetes(options: KubeCheckOptions): Promise<CheckL
     for (const required of REQUIRED_ACCESS) lines.push(await checkAccess(access, required, signal));
     return lines;
   } catch (error) {
-    // A KubeApiError (an HTTP status from the server) carries statusCode; checked by shape, so that this file does not load client-node.
+    // A KubeApiError (an HTTP status from the server) carries statusCode; checked by shape, so that this file does not load the client.
     const answered = typeof (error as { statusCode?: unknown }).statusCode === 'number';
     const problem = answered ? `it answered ${firstLine(error)}` : `unreachable (${reasonOf(error)})`;
     return [fail(what, problem, 'check that this node reaches the API server (its address, a firewall, the API server\'s health), then run the check again')];
@@ -98,7 +98,7 @@ function accessAnswer(raw: unknown): AccessAnswer {
   return { allowed, reason: allowed ? '' : reason };
 }
 
-/** fetch hides the reason in `cause` (ECONNREFUSED, a TLS error); a timeout is an AbortSignal's TimeoutError. */
+/** The client keeps the reason in `cause` (ECONNREFUSED, a TLS error); a timeout is an AbortSignal's TimeoutError. */
 function reasonOf(error: unknown): string {
   if (error instanceof Error && error.name === 'TimeoutError') return 'no answer in time';
   const cause = error instanceof Error ? (error.cause as (Error & { code?: string }) | undefined) : undefined;

@@ -32,11 +32,11 @@ export const bindOnce: BindProbe = (address, reusePort) =>
     });
   });
 
-/** The agent's Kubernetes client (in-cluster, or --kubeconfig); client-node is loaded only when it is asked for. */
+/** The agent's Kubernetes client (in-cluster, or --kubeconfig); loaded only when it is asked for. */
 export function kubeAccessOf(config: Pick<Config, 'kubeconfig'>): () => Promise<KubeAccess> {
   return async () => {
     const { createKubeApi, loadKubeConfig } = await import('../discovery/kube-api.ts');
     const kubeConfig = loadKubeConfig(config.kubeconfig);
-    return { server: kubeConfig.getCurrentCluster()?.server ?? '', api: createKubeApi(kubeConfig) };
+    return { server: kubeConfig.server, api: createKubeApi(kubeConfig) };
   };
 }

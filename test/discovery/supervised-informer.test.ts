@@ -1,4 +1,4 @@
-// The supervised informer against the test API server through the real client-node: sync, events, and every kind
+// The supervised informer against the test API server through the agent's own client: sync, events, and every kind
 // of API trouble (dropped watch, 410 after compaction, 500s, a stalled server), each followed by full recovery.
 
 import assert from 'node:assert/strict';
