@@ -11,7 +11,7 @@
 // projection of the slice's JSON and the informer handler (ServiceIndex.applySlice → registry → subscribers), and
 // the deferred destinations work. Run once with the default policy (p2c-ewma) and once with round-robin.
 // --explicit: as an agent without interception (no destinations subscriber).
-// Not timed: the JSON parse in @kubernetes/client-node, and the state file's write (at most once a second).
+// Not timed: the JSON parse of the watch stream (discovery/kube-api.ts), and the state file's write (at most once a second).
 
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
