@@ -31,6 +31,7 @@ import { createLogger, type Logger } from './telemetry/logger.ts';
 import { RecentLines } from './telemetry/recent-lines.ts';
 import { interceptedPods } from './admin/dashboard-frame.ts';
 import { createMetrics } from './telemetry/metrics.ts';
+import { followRegistry } from './telemetry/registry-series.ts';
 import { backgroundClock, realClock } from './vocabulary/clock.ts';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DashboardSampler } from './admin/dashboard-sampler.ts';
@@ -78,23 +79,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
   // feeds it through the CNI IP claims, which hold the IPs the CNI plugin reported until the pod's status has them.
   const index = new OptInIndex(config.nodeName);
   const optIn = new CniIpClaims(index);
-  // Series follow the registry: a service's endpoint counts change with it (counted once per change, not per
-  // endpoint updated), and go when it goes.
-  registry.subscribeBatches((updates) => {
-    let counted: string | null = null;
-    for (const update of updates) {
-      if (update.type === 'delete') {
-        metrics.forgetService(update.key);
-        counted = null;
-        continue;
-      }
-      if (update.type === 'remove') metrics.forgetEndpoint(update.key, update.address);
-      if (update.key === counted) continue;
-      const spec = registry.get(update.key);
-      if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
-      counted = update.key;
-    }
-  });
+  followRegistry(registry, metrics);
   // Health first: /healthz answers from the start (liveness must not restart an agent that waits for an API server
   // it cannot fix), /readyz says which phase the start is in. Both addresses are shared with SO_REUSEPORT, as the
   // proxy port is, so the agent an upgrade starts beside the old one binds them too; a start that fails here fails

@@ -5,6 +5,7 @@ import net from 'node:net';
 import type { Http2Connection } from '../agent/http2/connection.ts';
 import type { Http2Handler } from '../agent/http2/handler.ts';
 import { serveSocket } from '../agent/http2/socket-transport.ts';
+import { announceReady } from './backend-ready.ts';
 import type { Stream } from '../agent/http2/stream.ts';
 
 /** Payload bytes of the reply message (after its 5-byte gRPC prefix); the harness checks h2load's data bytes with it. */
@@ -80,14 +81,7 @@ async function main(): Promise<void> {
     }
   });
   const ready: BackendReady = { grpcPort: await listen(grpc), controlPort: await listen(control) };
-  process.stdout.write(`${JSON.stringify(ready)}\n`);
-  const stop = (): void => process.exit(0);
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  // The harness owns this process: when its stdin closes (the harness died), end too.
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+  announceReady(ready);
 }
 
 if (import.meta.main) await main();

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { BackendReady } from './backend.ts';
+import { announceReady } from './backend-ready.ts';
 import type { ServedCounts } from './targets.ts';
 
 /** The same reply as bench/backend.ts's REPLY_PAYLOAD_BYTES (the harness checks replies by their size). */
@@ -56,14 +57,7 @@ async function main(): Promise<void> {
     control.listen(0, '127.0.0.1', () => resolve((control.address() as net.AddressInfo).port));
   });
   const ready: BackendReady = { grpcPort, controlPort };
-  process.stdout.write(`${JSON.stringify(ready)}\n`);
-  const stop = (): void => process.exit(0);
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  // The harness owns this process: when its stdin closes (the harness died), end too.
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+  announceReady(ready);
 }
 
 if (import.meta.main) await main();

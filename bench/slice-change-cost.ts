@@ -23,8 +23,10 @@ import { DesiredSets } from '../agent/intercept/desired-sets.ts';
 import { grpcDestinations } from '../agent/intercept/grpc-destinations.ts';
 import { EndpointRegistry } from '../agent/registry/endpoint-registry.ts';
 import { createMetrics } from '../agent/telemetry/metrics.ts';
+import { followRegistry } from '../agent/telemetry/registry-series.ts';
 import type { BalancerName } from '../agent/vocabulary/balancer-names.ts';
 import { backgroundClock } from '../agent/vocabulary/clock.ts';
+import { seededRandom } from '../test/support/seeded-random.ts';
 import { numberOption } from './number-option.ts';
 
 const { values } = parseArgs({
@@ -55,17 +57,6 @@ interface RawSlice {
   name: string;
   version: number;
   endpoints: RawEndpoint[];
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function ipOf(n: number): string {
@@ -115,7 +106,7 @@ function show(name: string, f: Figures): string {
 }
 
 async function run(policy: BalancerName): Promise<void> {
-  const random = mulberry32(SEED);
+  const random = seededRandom(SEED);
   const registry = new EndpointRegistry();
   let drained = 0;
   const balancers = new BalancerSet(registry, {
@@ -125,21 +116,7 @@ async function run(policy: BalancerName): Promise<void> {
   });
   // As agent/agent-run.ts subscribes the per-service endpoint metrics.
   const metrics = createMetrics({ processMetrics: false });
-  registry.subscribeBatches((updates) => {
-    let counted: string | null = null;
-    for (const update of updates) {
-      if (update.type === 'delete') {
-        metrics.forgetService(update.key);
-        counted = null;
-        continue;
-      }
-      if (update.type === 'remove') metrics.forgetEndpoint(update.key, update.address);
-      if (update.key === counted) continue;
-      const spec = registry.get(update.key);
-      if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
-      counted = update.key;
-    }
-  });
+  followRegistry(registry, metrics);
   // As agent/transparent-mode.ts follows the registry: marked dirty when the claimed addresses changed, recomputed
   // once per turn.
   const desired = new DesiredSets([4]);

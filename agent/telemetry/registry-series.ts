@@ -1,0 +1,23 @@
+// The per-service endpoint series follow the registry: a service's endpoint counts change with it (counted once per
+// registry call, not once per endpoint updated), an endpoint's series go when it leaves, a service's when it goes.
+
+import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
+import type { AgentMetrics } from './metrics.ts';
+
+export function followRegistry(registry: Pick<EndpointRegistry, 'subscribeBatches' | 'get'>, metrics: AgentMetrics): () => void {
+  return registry.subscribeBatches((updates) => {
+    let counted: string | null = null;
+    for (const update of updates) {
+      if (update.type === 'delete') {
+        metrics.forgetService(update.key);
+        counted = null;
+        continue;
+      }
+      if (update.type === 'remove') metrics.forgetEndpoint(update.key, update.address);
+      if (update.key === counted) continue;
+      const spec = registry.get(update.key);
+      if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
+      counted = update.key;
+    }
+  });
+}
