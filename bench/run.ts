@@ -10,6 +10,7 @@ import { DEFAULT_BALANCER } from '../agent/vocabulary/balancer-names.ts';
 import { agentRevision } from './agent-revision.ts';
 import { type LoadShape, SHAPES, writeRequestFile } from './h2load-run.ts';
 import { LOADER_NAMES, type LoaderName, runLoader } from './loaders.ts';
+import { agentNodeFlags } from '../lab/image-recipe.ts';
 import { numberOption } from './number-option.ts';
 import {
   autogroupOf,
@@ -32,7 +33,6 @@ import {
   type TargetContext,
   type TargetName,
   backendCounts,
-  imageNodeFlags,
   startBackends,
   startTarget,
   stopBackends,
@@ -259,7 +259,7 @@ async function main(): Promise<void> {
     const revision = agentRevision();
     const machine = describeMachine(autogroupsEnabled());
     const ticksPerSecond = clockTicksPerSecond();
-    const nodeFlags = imageNodeFlags();
+    const nodeFlags = agentNodeFlags();
     log(`meshlite starts with the image's Node flags: ${nodeFlags.length === 0 ? '(none)' : nodeFlags.join(' ')}`);
     const runs = o.backends.length * o.loaders.length * o.shapes.length * o.targets.length * o.rounds;
     log(`${runs} runs of ${o.warmupS + o.durationS} s: at least ${Math.ceil((runs * (o.warmupS + o.durationS + 0.6)) / 60)} min`);

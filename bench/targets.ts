@@ -7,7 +7,7 @@ import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { buildGoBenchPrograms } from '../lab/grpc-go-build.ts';
-import { imageRecipe } from '../lab/image-recipe.ts';
+import { agentNodeFlags } from '../lab/image-recipe.ts';
 import type { BackendReady } from './backend.ts';
 import { probe } from './h2load-run.ts';
 import { autogroupOf, processTree } from './proc-cpu.ts';
@@ -255,17 +255,6 @@ ${endpoints}
 `;
 }
 
-/**
- * The Node flags the image starts the agent with: what the Dockerfile's ENTRYPOINT puts between `node` and
- * `agent/main.ts` (e.g. heap sizing), so that the benchmark runs the agent the way a cluster does.
- */
-export function imageNodeFlags(): string[] {
-  const entrypoint = imageRecipe().entrypoint;
-  const main = entrypoint.indexOf('agent/main.ts');
-  if (entrypoint[0] !== 'node' || main < 1) throw new Error(`unexpected ENTRYPOINT ${JSON.stringify(entrypoint)}: want node [flags] agent/main.ts`);
-  return entrypoint.slice(1, main);
-}
-
 async function startNginx(ctx: TargetContext): Promise<Target> {
   const port = await freePort();
   const conf = join(ctx.dir, 'nginx.conf');
@@ -293,7 +282,7 @@ async function startMeshlite(ctx: TargetContext, name: 'meshlite' | 'meshlite-rr
   // meshlite: no --balancer, no balancer in the file: the agent's default. meshlite-rr: round-robin, as HAProxy.
   const balancer = name === 'meshlite-rr' ? 'round-robin' : null;
   writeFileSync(staticFile, meshliteStaticFile(ctx.backends, balancer));
-  const args = [...imageNodeFlags(), main, '--discovery', 'static', '--static-file', staticFile, '--listen', `127.0.0.1:${port}`];
+  const args = [...agentNodeFlags(), main, '--discovery', 'static', '--static-file', staticFile, '--listen', `127.0.0.1:${port}`];
   args.push('--admin', `127.0.0.1:${admin}`);
   if (balancer !== null) args.push('--balancer', balancer);
   const p = spawnManaged(name, process.execPath, args, { logFile: join(ctx.dir, `${name}.out`), cwd: REPO });
