@@ -23,6 +23,13 @@ export interface Replaced {
 export class DesiredSets {
   private readonly families: readonly IpFamily[];
   private members = new Map<string, ReadonlySet<string>>();
+  /**
+   * Destinations parsed before, by port and then IP as given: a replace (every endpoint change of a large Service)
+   * parses only addresses it has not seen, and gets the same member strings back, whose hashes are computed once.
+   * Emptied when it holds far more than is desired now, so pods that came and went do not pile up.
+   */
+  private readonly parsedDestinations = new Map<number, Map<string, Member | null>>();
+  private parsedCount = 0;
 
   constructor(families: readonly IpFamily[]) {
     this.families = families;
@@ -39,9 +46,41 @@ export class DesiredSets {
   }
 
   replaceDestinations(destinations: Iterable<Destination>): Replaced {
-    const entries: Array<{ text: string; member: Member | null }> = [];
-    for (const { ip, port } of destinations) entries.push({ text: `${ip}:${port}`, member: destinationMember(String(ip), port) });
-    return this.replace(destinationSetName, entries);
+    const next = new Map(this.families.map((family) => [family, new Set<string>()]));
+    const invalid: string[] = [];
+    let otherFamily = 0;
+    let count = 0;
+    for (const { ip, port } of destinations) {
+      count++;
+      const member = this.parsedDestination(ip, port);
+      if (member === null) invalid.push(`${ip}:${port}`);
+      else {
+        const set = next.get(member.family);
+        if (set === undefined) otherFamily++;
+        else set.add(member.member);
+      }
+    }
+    if (this.parsedCount > 2 * count + 1024) {
+      this.parsedDestinations.clear();
+      this.parsedCount = 0;
+    }
+    this.install(destinationSetName, next);
+    return { invalid, otherFamily };
+  }
+
+  private parsedDestination(ip: string, port: number): Member | null {
+    let byIp = this.parsedDestinations.get(port);
+    if (byIp === undefined) {
+      byIp = new Map();
+      this.parsedDestinations.set(port, byIp);
+    }
+    let member = byIp.get(ip);
+    if (member === undefined) {
+      member = destinationMember(String(ip), port);
+      byIp.set(ip, member);
+      this.parsedCount++;
+    }
+    return member;
   }
 
   /** Set name → members, for every set of the enabled families. Immutable: later replaces do not change it. */
@@ -58,10 +97,15 @@ export class DesiredSets {
       else if (next.has(member.family)) next.get(member.family)?.add(member.member);
       else otherFamily++;
     }
+    this.install(setName, next);
+    return { invalid, otherFamily };
+  }
+
+  /** The new sets of one side, in a new map: the snapshot handed out before stays as it was. */
+  private install(setName: (family: IpFamily) => string, next: ReadonlyMap<IpFamily, ReadonlySet<string>>): void {
     const members = new Map(this.members);
     for (const [family, set] of next) members.set(setName(family), set);
     this.members = members;
-    return { invalid, otherFamily };
   }
 }
 

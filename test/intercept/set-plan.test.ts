@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DesiredSets } from '../../agent/intercept/desired-sets.ts';
+import { grpcDestinations } from '../../agent/intercept/grpc-destinations.ts';
+import type { ServiceSpec } from '../../agent/registry/endpoint.ts';
 import { parseIpsetNames, parseIpsetSave } from '../../agent/intercept/ipset-dump.ts';
 import { setDefinitions } from '../../agent/intercept/names.ts';
 import { destinationMember, podMember, savedMember } from '../../agent/intercept/set-members.ts';
@@ -185,5 +187,28 @@ describe('DesiredSets', () => {
       ['meshlite-pods-v4', new Set(['10.1.0.6'])],
       ['meshlite-dsts-v4', new Set(['10.96.0.10,tcp:8080'])],
     ]);
+  });
+
+  it('destinations: every ClusterIP:port and endpoint ip:port of every service, an address two services list held once', () => {
+    const service = (name: string, clusterIPs: string[], hosts: string[]): ServiceSpec =>
+      ({ key: `default/${name}:50051`, port: 50051, clusterIPs, endpoints: hosts.map((host) => ({ host, port: 50051 })) }) as unknown as ServiceSpec;
+    const services = [service('a', ['10.96.0.10'], ['10.1.0.5', '10.1.0.6']), service('b', [], ['10.1.0.6', 'fd00::7'])];
+    const desired = new DesiredSets([4]);
+    assert.deepEqual(desired.replaceDestinations(grpcDestinations(services)), { invalid: [], otherFamily: 1 });
+    assert.deepEqual(desired.snapshot().get('meshlite-dsts-v4'), new Set(['10.96.0.10,tcp:50051', '10.1.0.5,tcp:50051', '10.1.0.6,tcp:50051']));
+  });
+
+  it('destinations parsed once are parsed alike the next time: what is gone leaves, what is invalid is said again', () => {
+    const desired = new DesiredSets([4]);
+    const first = [{ ip: '10.1.0.5', port: 80 }, { ip: 'nope', port: 80 }, { ip: '10.1.0.6', port: 70_000 }];
+    const skipped = { invalid: ['nope:80', '10.1.0.6:70000'], otherFamily: 0 };
+    assert.deepEqual(desired.replaceDestinations(first), skipped);
+    assert.deepEqual(desired.replaceDestinations(first), skipped);
+    assert.deepEqual(desired.snapshot().get('meshlite-dsts-v4'), new Set(['10.1.0.5,tcp:80']));
+    // Many addresses, then few: the parsed ones of the many are forgotten, and the few still come out right.
+    desired.replaceDestinations(Array.from({ length: 3000 }, (_, n) => ({ ip: `10.2.${n >> 8}.${n & 255}`, port: 80 })));
+    assert.equal(desired.snapshot().get('meshlite-dsts-v4')?.size, 3000);
+    assert.deepEqual(desired.replaceDestinations([{ ip: '10.1.0.5', port: 81 }, { ip: '::ffff:10.1.0.9', port: 80 }]), { invalid: [], otherFamily: 0 });
+    assert.deepEqual(desired.snapshot().get('meshlite-dsts-v4'), new Set(['10.1.0.5,tcp:81', '10.1.0.9,tcp:80']));
   });
 });
