@@ -11,9 +11,9 @@ export interface SavedSet {
   /** The set's default timeout in seconds when it was created with timeout support; null without. */
   readonly timeoutS: number | null;
   /** In the spelling of set-members.ts (savedMember): the member only, never its timeout. */
-  readonly members: Set<string>;
+  readonly members: ReadonlySet<string>;
   /** The members that expire (a non-zero timeout left); a member with `timeout 0` or none is permanent. */
-  readonly expiring: Set<string>;
+  readonly expiring: ReadonlySet<string>;
 }
 
 /**
@@ -21,7 +21,7 @@ export interface SavedSet {
  * `add NAME MEMBER [timeout N] [other options]` lines.
  */
 export function parseIpsetSave(text: string): Map<string, SavedSet> {
-  const sets = new Map<string, SavedSet>();
+  const sets = new Map<string, SavedSet & { readonly members: Set<string>; readonly expiring: Set<string> }>();
   for (const raw of text.split('\n')) {
     const words = raw.trim().split(/\s+/);
     if (words[0] === 'create' && words.length >= 3) {

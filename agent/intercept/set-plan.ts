@@ -51,8 +51,8 @@ export function planSets(
       continue;
     }
     const have = existing?.members ?? new Set<string>();
-    const added = [...wanted].filter((member) => !have.has(member));
-    const removed = [...have].filter((member) => !wanted.has(member));
+    const added = missingFrom(have, wanted);
+    const removed = missingFrom(wanted, have);
     const created = existing === undefined;
     const withoutTimeouts = existing !== undefined && existing.timeoutS === null;
     const migrate = failMode === 'open' && definition.timeoutS !== null && withoutTimeouts;
@@ -69,6 +69,13 @@ export function planSets(
     for (const member of [...added, ...madePermanent]) lines.push(`add ${name} ${member}${timeout} -exist`);
   }
   return { changes, conflicts, script: lines.length === 0 ? null : `${lines.join('\n')}\n` };
+}
+
+/** The members of `from` that `set` lacks, in `from`'s order (a loop: spreading 10,000 members first cost as much). */
+function missingFrom(set: ReadonlySet<string>, from: ReadonlySet<string>): string[] {
+  const missing: string[] = [];
+  for (const member of from) if (!set.has(member)) missing.push(member);
+  return missing;
 }
 
 function createLine(name: string, definition: SetDefinition): string {
