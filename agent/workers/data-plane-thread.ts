@@ -45,6 +45,9 @@ export class DataPlaneThread {
   private nextScrape = 0;
   private listened: { resolve: () => void; reject: (error: Error) => void } | null = null;
   private readonly exited: Promise<void>;
+  private acceptingStopped: (() => void) | null = null;
+  /** Resolves once the thread's listening sockets are closed, or the thread is gone. */
+  private stoppedAccepting: Promise<void> | null = null;
 
   constructor(id: number, config: Config, logger: Logger, events: DataPlaneThreadEvents) {
     this.id = id;
@@ -102,8 +105,19 @@ export class DataPlaneThread {
     return this.state.open ?? 1;
   }
 
-  beginDrain(): void {
-    if (this.state.state === 'starting' || this.state.state === 'listening') this.transition({ state: 'draining', open: null });
+  /** Draining from now on: the thread closes its listening sockets; resolves once they are closed (or it is gone). */
+  stopAccepting(): Promise<void> {
+    if (this.stoppedAccepting !== null) return this.stoppedAccepting;
+    this.stoppedAccepting = new Promise((resolve) => {
+      this.acceptingStopped = resolve;
+    });
+    if (this.state.state === 'starting' || this.state.state === 'listening') {
+      this.transition({ state: 'draining', open: null });
+      this.post({ type: 'stop-accepting' });
+    } else if (this.state.state !== 'draining') {
+      this.acceptingStopped?.();
+    }
+    return this.stoppedAccepting;
   }
 
   /** Tells the thread to end and waits until it has. */
@@ -111,6 +125,7 @@ export class DataPlaneThread {
     if (this.state.state !== 'failed' && this.state.state !== 'stopped') {
       this.worker.postMessage({ type: 'stop' } satisfies ToWorker);
       this.transition({ state: 'stopped' });
+      this.acceptingStopped?.();
     }
     await this.exited;
   }
@@ -130,6 +145,9 @@ export class DataPlaneThread {
       case 'listen-failed':
         this.fail(message.message);
         return;
+      case 'stopped-accepting':
+        this.acceptingStopped?.();
+        return;
       case 'metrics':
         this.scrapes.get(message.id)?.({ metrics: message.metrics, accepted: message.accepted });
         this.scrapes.delete(message.id);
@@ -145,6 +163,8 @@ export class DataPlaneThread {
     this.transition({ state: 'failed', reason });
     this.listened?.reject(new Error(reason));
     this.listened = null;
+    // A thread that is gone accepts nothing: the drain need not wait for it.
+    this.acceptingStopped?.();
   }
 
   private transition(next: DataPlaneThreadState): void {

@@ -8,6 +8,7 @@ import { enrolledOrLoopback } from '../enrollment/source-policy.ts';
 import { EndpointRegistry } from '../registry/endpoint-registry.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
+import { followRegistry } from '../telemetry/registry-series.ts';
 import { realClock } from '../vocabulary/clock.ts';
 import { formatHostPort } from '../vocabulary/host-port.ts';
 import { applyRegistryBatch } from './registry-mirror.ts';
@@ -22,6 +23,8 @@ const logger = createLogger(config.logLevel).child({ worker: id });
 // Process-wide figures (CPU, memory, event loop of the main thread) are the main thread's to report.
 const metrics = createMetrics({ processMetrics: false, endpointLabel: config.metricsEndpointLabel });
 const registry = new EndpointRegistry();
+// A removed endpoint's series go here when they go on the main thread, so the sums match what one thread would show.
+followRegistry(registry, metrics, { counts: false });
 const enrolled = new Map<string, PodRef>();
 let accepted = 0;
 let draining = false;
@@ -81,7 +84,9 @@ port.on('message', (message: ToWorker) => {
       return;
     case 'stop-accepting':
       draining = true;
+      // The listening sockets close at once (the promise waits for the accepted ones too).
       void plane.listener.stopAccepting(realClock.now());
+      send({ type: 'stopped-accepting' });
       return;
     case 'finish-connections':
       draining = true;

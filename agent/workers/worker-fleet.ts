@@ -42,6 +42,7 @@ export class WorkerFleet implements DrainableListener {
   readonly threads: readonly DataPlaneThread[];
   private readonly options: WorkerFleetOptions;
   private readonly unsubscribe: Array<() => void> = [];
+  private everyListenerClosed: Promise<void> = Promise.resolve();
 
   constructor(options: WorkerFleetOptions) {
     this.options = options;
@@ -107,16 +108,20 @@ export class WorkerFleet implements DrainableListener {
   }
 
   stopAccepting(now: number): Promise<void> {
-    for (const thread of this.threads) {
-      thread.beginDrain();
-      thread.post({ type: 'stop-accepting' });
-    }
+    this.everyListenerClosed = Promise.all(this.threads.map((thread) => thread.stopAccepting())).then(() => undefined);
     return this.options.mainListener.stopAccepting(now);
   }
 
+  /**
+   * GOAWAY goes out only once no thread of this agent accepts any more: a client told to reconnect must reach the
+   * next agent (or fail open), never a thread of this one whose listening socket was a message away from closing,
+   * where its connection could wait in an accept queue that is about to be reset.
+   */
   finishConnections(): void {
-    this.options.mainListener.finishConnections();
-    this.post({ type: 'finish-connections' });
+    void this.everyListenerClosed.then(() => {
+      this.options.mainListener.finishConnections();
+      this.post({ type: 'finish-connections' });
+    });
   }
 
   get openConnections(): number {

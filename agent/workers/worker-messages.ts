@@ -32,6 +32,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'listening'; addresses: string[] }
   | { type: 'listen-failed'; message: string }
+  /** Its listening sockets are closed: nothing new reaches this thread. */
+  | { type: 'stopped-accepting' }
   | { type: 'metrics'; id: number; metrics: Array<MetricObjectWithValues<MetricValue<string>>>; accepted: number }
   /** Client connections still open; sent once the drain began, at each close. */
   | { type: 'open-connections'; open: number };
