@@ -62,6 +62,8 @@ export interface TargetContext {
   dir: string;
   backends: readonly Backend[];
   dataFile: string;
+  /** More agent arguments for the meshlite targets (bench/workers-scale.ts: --workers N). */
+  meshliteArgs?: readonly string[];
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -285,6 +287,7 @@ async function startMeshlite(ctx: TargetContext, name: 'meshlite' | 'meshlite-rr
   const args = [...agentNodeFlags(), main, '--discovery', 'static', '--static-file', staticFile, '--listen', `127.0.0.1:${port}`];
   args.push('--admin', `127.0.0.1:${admin}`);
   if (balancer !== null) args.push('--balancer', balancer);
+  args.push(...(ctx.meshliteArgs ?? []));
   const p = spawnManaged(name, process.execPath, args, { logFile: join(ctx.dir, `${name}.out`), cwd: REPO });
   const target = await started(name, port, p, ctx);
   return { ...target, args, admin: `127.0.0.1:${admin}` };

@@ -263,9 +263,9 @@ export const ERRORS = {
     description:
       'A worker thread (--workers above 1) failed or ended on its own: the agent drains what the other threads hold and exits 1, so that the kubelet restarts it at full capacity.',
   },
-  ML_WORKER_SCRAPE_TIMEOUT: {
+  ML_WORKER_SCRAPE_FAILED: {
     grpcStatus: null,
-    description: 'A worker thread did not send its metrics within 5 s of a scrape; /metrics answers 500 rather than totals that would go down.',
+    description: 'A worker thread did not answer a scrape (it failed, or sent nothing within 5 s); /metrics answers 500 rather than totals that would go down.',
   },
 } as const satisfies Record<string, ErrorDefinition>;
 

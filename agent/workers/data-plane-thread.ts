@@ -41,7 +41,7 @@ export class DataPlaneThread {
   private readonly worker: Worker;
   private readonly events: DataPlaneThreadEvents;
   private readonly log: Logger;
-  private readonly scrapes = new Map<number, (reply: ThreadMetrics) => void>();
+  private readonly scrapes = new Map<number, { resolve: (reply: ThreadMetrics) => void; reject: (error: Error) => void }>();
   private nextScrape = 0;
   private listened: { resolve: () => void; reject: (error: Error) => void } | null = null;
   private readonly exited: Promise<void>;
@@ -49,12 +49,13 @@ export class DataPlaneThread {
   /** Resolves once the thread's listening sockets are closed, or the thread is gone. */
   private stoppedAccepting: Promise<void> | null = null;
 
-  constructor(id: number, config: Config, logger: Logger, events: DataPlaneThreadEvents) {
+  /** `entry`: the thread's module, data-plane-worker.ts unless a test scripts one. */
+  constructor(id: number, config: Config, logger: Logger, events: DataPlaneThreadEvents, entry = new URL('./data-plane-worker.ts', import.meta.url)) {
     this.id = id;
     this.events = events;
     this.log = logger.child({ component: 'workers', worker: id });
     const data: DataPlaneWorkerData = { config, id };
-    this.worker = new Worker(new URL('./data-plane-worker.ts', import.meta.url), { workerData: data });
+    this.worker = new Worker(entry, { workerData: data });
     this.worker.on('message', (message: FromWorker) => this.received(message));
     this.worker.on('error', (error) => this.fail(`it threw: ${error.message}`));
     this.exited = new Promise((resolve) => {
@@ -91,9 +92,15 @@ export class DataPlaneThread {
         this.scrapes.delete(id);
         reject(new Error(`worker ${this.id} sent no metrics within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.scrapes.set(id, (reply) => {
-        clearTimeout(timer);
-        resolve(reply);
+      this.scrapes.set(id, {
+        resolve: (reply) => {
+          clearTimeout(timer);
+          resolve(reply);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       });
       this.post({ type: 'scrape', id });
     });
@@ -149,7 +156,7 @@ export class DataPlaneThread {
         this.acceptingStopped?.();
         return;
       case 'metrics':
-        this.scrapes.get(message.id)?.({ metrics: message.metrics, accepted: message.accepted });
+        this.scrapes.get(message.id)?.resolve({ metrics: message.metrics, accepted: message.accepted });
         this.scrapes.delete(message.id);
         return;
       case 'open-connections':
@@ -163,8 +170,10 @@ export class DataPlaneThread {
     this.transition({ state: 'failed', reason });
     this.listened?.reject(new Error(reason));
     this.listened = null;
-    // A thread that is gone accepts nothing: the drain need not wait for it.
+    // A thread that is gone accepts nothing: the drain need not wait for it, nor a scrape for its answer.
     this.acceptingStopped?.();
+    for (const scrape of this.scrapes.values()) scrape.reject(new Error(`worker ${this.id} failed: ${reason}`));
+    this.scrapes.clear();
   }
 
   private transition(next: DataPlaneThreadState): void {

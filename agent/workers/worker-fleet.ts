@@ -36,6 +36,8 @@ export interface WorkerFleetOptions {
   onFailure(reason: string): void;
   /** A thread's count of open client connections changed during the drain. */
   onOpenChanged(): void;
+  /** The threads' module: data-plane-worker.ts unless a test scripts one. */
+  workerEntry?: URL;
 }
 
 export class WorkerFleet implements DrainableListener {
@@ -58,7 +60,7 @@ export class WorkerFleet implements DrainableListener {
         }
       },
     };
-    this.threads = Array.from({ length: options.threads }, (_, i) => new DataPlaneThread(i + 1, options.config, options.logger, events));
+    this.threads = Array.from({ length: options.threads }, (_, i) => new DataPlaneThread(i + 1, options.config, options.logger, events, options.workerEntry));
     // The registry's current state arrives as resets with the first batch, whenever the threads are started.
     this.unsubscribe.push(options.registry.subscribeBatches((updates) => this.post({ type: 'registry', updates: [...updates] })));
     let pending: Extract<ToWorker, { type: 'opt-in' }>['changes'] = [];
@@ -89,8 +91,8 @@ export class WorkerFleet implements DrainableListener {
       contentType: mainMetrics.registry.contentType,
       metrics: async () => {
         const replies = await Promise.all(this.threads.map((thread) => thread.scrape(SCRAPE_TIMEOUT_MS))).catch((error: Error) => {
-          this.options.countError('ML_WORKER_SCRAPE_TIMEOUT');
-          this.options.logger.child({ component: 'workers' }).warn({ code: 'ML_WORKER_SCRAPE_TIMEOUT', err: error }, 'a worker thread sent no metrics');
+          this.options.countError('ML_WORKER_SCRAPE_FAILED');
+          this.options.logger.child({ component: 'workers' }).warn({ code: 'ML_WORKER_SCRAPE_FAILED', err: error }, 'a worker thread sent no metrics');
           throw error;
         });
         const merged = AggregatorRegistry.aggregate([await mainMetrics.registry.getMetricsAsJSON(), ...replies.map((reply) => reply.metrics)]);
