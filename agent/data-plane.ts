@@ -1,5 +1,5 @@
 // One data plane: balancers over a registry → relay → proxy listener, with its limits and telemetry. The main thread
-// builds one; each worker thread (workers/data-plane-worker.ts) builds its own over its mirror of the registry.
+// builds one; each worker thread (data-plane-worker.ts) builds its own over its mirror of the registry.
 
 import { BalancerSet } from './balancer/balancer-set.ts';
 import { DEFAULT_OUTLIER_POLICY } from './balancer/outlier-ejection.ts';

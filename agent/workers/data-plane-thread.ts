@@ -2,7 +2,7 @@
 
 import { Worker } from 'node:worker_threads';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/agent-config.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { HostPort } from '../vocabulary/host-port.ts';
 import type { DataPlaneWorkerData, FromWorker, ToWorker } from './worker-messages.ts';
@@ -49,8 +49,8 @@ export class DataPlaneThread {
   /** Resolves once the thread's listening sockets are closed, or the thread is gone. */
   private stoppedAccepting: Promise<void> | null = null;
 
-  /** `entry`: the thread's module, data-plane-worker.ts unless a test scripts one. */
-  constructor(id: number, config: Config, logger: Logger, events: DataPlaneThreadEvents, entry = new URL('./data-plane-worker.ts', import.meta.url)) {
+  /** `entry`: the thread's module (agent/data-plane-worker.ts; a scripted one in tests). */
+  constructor(id: number, config: Config, logger: Logger, events: DataPlaneThreadEvents, entry: URL) {
     this.id = id;
     this.events = events;
     this.log = logger.child({ component: 'workers', worker: id });

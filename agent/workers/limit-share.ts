@@ -1,6 +1,6 @@
 // The agent-wide client limits divided among the threads that serve the proxy port.
 
-import type { Config } from '../config.ts';
+import type { Config } from '../config/agent-config.ts';
 
 /**
  * --max-client-connections and --max-buffered-mib bound the whole agent (its file descriptors, its memory); each of

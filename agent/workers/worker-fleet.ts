@@ -3,7 +3,7 @@
 
 import { AggregatorRegistry, Counter } from 'prom-client';
 import type { MetricsSource } from '../admin/admin-server.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/agent-config.ts';
 import type { OptInIndex } from '../discovery/opt-in-index.ts';
 import type { DrainableListener } from '../drain/agent-shutdown.ts';
 import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
@@ -36,8 +36,8 @@ export interface WorkerFleetOptions {
   onFailure(reason: string): void;
   /** A thread's count of open client connections changed during the drain. */
   onOpenChanged(): void;
-  /** The threads' module: data-plane-worker.ts unless a test scripts one. */
-  workerEntry?: URL;
+  /** The threads' module: agent/data-plane-worker.ts (wiring, as agent-run.ts is), or a scripted one in tests. */
+  workerEntry: URL;
 }
 
 export class WorkerFleet implements DrainableListener {

@@ -2,7 +2,7 @@
 // (structured clone), one union per direction.
 
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/agent-config.ts';
 import type { PodRef } from '../discovery/opt-in-index.ts';
 import type { RegistryUpdate } from '../registry/endpoint.ts';
 import type { HostPort } from '../vocabulary/host-port.ts';

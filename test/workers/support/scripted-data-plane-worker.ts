@@ -1,4 +1,4 @@
-// A stand-in for agent/workers/data-plane-worker.ts that answers the main thread on a script: listens at once, stops
+// A stand-in for agent/data-plane-worker.ts that answers the main thread on a script: listens at once, stops
 // accepting 50 ms after it is told (so the fleet's wait is observable), drains 2 connections, and dies (exit 3)
 // when scraped, as a thread that crashes would.
 

@@ -1,18 +1,18 @@
-// A data-plane worker thread (--workers above 1): its own relay, balancers, upstream pools and proxy listener on the
-// shared port, fed by the main thread's one discovery through its port (worker-messages.ts).
+// Wiring of a data-plane worker thread (--workers above 1): its own relay, balancers, upstream pools and proxy listener on the
+// shared port, fed by the main thread's one discovery through its port (workers/worker-messages.ts).
 
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
-import { createDataPlane } from '../data-plane.ts';
-import type { PodRef } from '../discovery/opt-in-index.ts';
-import { enrolledOrLoopback } from '../enrollment/source-policy.ts';
-import { EndpointRegistry } from '../registry/endpoint-registry.ts';
-import { createLogger } from '../telemetry/logger.ts';
-import { createMetrics } from '../telemetry/metrics.ts';
-import { followRegistry } from '../telemetry/registry-series.ts';
-import { realClock } from '../vocabulary/clock.ts';
-import { formatHostPort } from '../vocabulary/host-port.ts';
-import { applyRegistryBatch } from './registry-mirror.ts';
-import type { DataPlaneWorkerData, FromWorker, ToWorker } from './worker-messages.ts';
+import { createDataPlane } from './data-plane.ts';
+import type { PodRef } from './discovery/opt-in-index.ts';
+import { enrolledOrLoopback } from './enrollment/source-policy.ts';
+import { EndpointRegistry } from './registry/endpoint-registry.ts';
+import { createLogger } from './telemetry/logger.ts';
+import { createMetrics } from './telemetry/metrics.ts';
+import { followRegistry } from './telemetry/registry-series.ts';
+import { realClock } from './vocabulary/clock.ts';
+import { formatHostPort } from './vocabulary/host-port.ts';
+import { applyRegistryBatch } from './workers/registry-mirror.ts';
+import type { DataPlaneWorkerData, FromWorker, ToWorker } from './workers/worker-messages.ts';
 
 if (parentPort === null) throw new Error('data-plane-worker.ts runs as a worker thread of the agent');
 const port: MessagePort = parentPort;
