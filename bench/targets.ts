@@ -287,7 +287,8 @@ async function startMeshlite(ctx: TargetContext, name: 'meshlite' | 'meshlite-rr
   const args = [...agentNodeFlags(), main, '--discovery', 'static', '--static-file', staticFile, '--listen', `127.0.0.1:${port}`];
   args.push('--admin', `127.0.0.1:${admin}`);
   if (balancer !== null) args.push('--balancer', balancer);
-  args.push(...(ctx.meshliteArgs ?? []));
+  // One thread, as HAProxy and nginx run here (one thread, one worker); bench/workers-scale.ts passes --workers N.
+  args.push('--workers', '1', ...(ctx.meshliteArgs ?? []));
   const p = spawnManaged(name, process.execPath, args, { logFile: join(ctx.dir, `${name}.out`), cwd: REPO });
   const target = await started(name, port, p, ctx);
   return { ...target, args, admin: `127.0.0.1:${admin}` };
