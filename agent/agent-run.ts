@@ -3,7 +3,7 @@
 
 import { AgentReadiness } from './admin/agent-readiness.ts';
 import { startHealthEndpoints } from './admin/health-endpoints.ts';
-import type { BalancerSet } from './balancer/balancer-set.ts';
+import type { ServiceBalancerView } from './balancer/service-balancer.ts';
 import { ConfigError, metricsAddresses, type Config } from './config.ts';
 import type { ProbeThread } from './admin/probe-thread.ts';
 import type { InterceptionView } from './intercept/interception-manager.ts';
@@ -25,7 +25,7 @@ import { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { RecentLines } from './telemetry/recent-lines.ts';
 import { interceptedPods } from './admin/dashboard-frame.ts';
-import { createMetrics } from './telemetry/metrics.ts';
+import { createMetrics, type ServiceReading } from './telemetry/metrics.ts';
 import { followRegistry } from './telemetry/registry-series.ts';
 import { backgroundClock, realClock } from './vocabulary/clock.ts';
 import { availableParallelism } from 'node:os';
@@ -117,11 +117,12 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
     logger,
     registry: fleet?.metrics ?? metrics.registry,
     readiness: () => readiness.answer(),
-    debugEndpoints: () => ({ services: balancers.describe() }),
+    // With --workers above 1, every thread's balancers and counts (as of each thread's latest view, 250 ms at most).
+    debugEndpoints: () => ({ services: fleet?.services(balancers.describe()) ?? balancers.describe() }),
     dashboard: dashboardSampler({
-      metrics,
-      balancers,
-      backingOff: (address) => relay.pools.inBackoff(address),
+      readings: () => fleet?.readings(metrics.readings()) ?? metrics.readings(),
+      services: () => fleet?.services(balancers.describe()) ?? balancers.describe(),
+      backingOff: (address) => relay.pools.inBackoff(address) || (fleet?.backingOff(address) ?? false),
       changeToPicker: () => changeToPicker(),
       index,
       recent,
@@ -249,8 +250,8 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
 
 /** The dashboard's frames: the metrics, the balancers, and the agent's own state (its event loop's delay over each second). */
 function dashboardSampler(sources: {
-  metrics: ReturnType<typeof createMetrics>;
-  balancers: BalancerSet;
+  readings: () => ServiceReading[];
+  services: () => ServiceBalancerView[];
   backingOff: (address: string) => boolean;
   changeToPicker: () => ChangeToPicker | null;
   index: OptInIndex;
@@ -266,8 +267,8 @@ function dashboardSampler(sources: {
     // Its timer never keeps the agent alive: the dashboard ends with the admin server.
     clock: backgroundClock,
     wallClockMs: Date.now,
-    readings: () => sources.metrics.readings(),
-    services: () => sources.balancers.describe().map((service) => ({ ...service, endpoints: service.endpoints.map((endpoint) => ({ ...endpoint, backingOff: sources.backingOff(endpoint.address) })) })),
+    readings: () => sources.readings(),
+    services: () => sources.services().map((service) => ({ ...service, endpoints: service.endpoints.map((endpoint) => ({ ...endpoint, backingOff: sources.backingOff(endpoint.address) })) })),
     pods: () => interceptedPods(sources.index.enrolled),
     events: () => sources.recent.events(),
     agent: () => {

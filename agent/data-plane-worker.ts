@@ -12,6 +12,7 @@ import { followRegistry } from './telemetry/registry-series.ts';
 import { realClock } from './vocabulary/clock.ts';
 import { formatHostPort } from './vocabulary/host-port.ts';
 import { applyRegistryBatch } from './workers/registry-mirror.ts';
+import { VIEW_INTERVAL_MS } from './workers/thread-views.ts';
 import type { DataPlaneWorkerData, FromWorker, ToWorker } from './workers/worker-messages.ts';
 
 if (parentPort === null) throw new Error('data-plane-worker.ts runs as a worker thread of the agent');
@@ -43,6 +44,12 @@ const plane = createDataPlane({
   },
 });
 plane.clientLimits.startIdleSweep(() => plane.listener.connections);
+// The admin endpoints and the dashboard are the main thread's: it shows this thread's state from what it last sent.
+const views = setInterval(() => {
+  const services = plane.balancers.describe();
+  const backingOff = services.flatMap((service) => service.endpoints.filter((endpoint) => plane.relay.pools.inBackoff(endpoint.address)).map((endpoint) => endpoint.address));
+  send({ type: 'view', view: { services, readings: metrics.readings(), backingOff } });
+}, VIEW_INTERVAL_MS);
 
 async function listen(addresses: ReadonlyArray<{ host: string; port: number }>): Promise<void> {
   try {
@@ -55,6 +62,7 @@ async function listen(addresses: ReadonlyArray<{ host: string; port: number }>):
 }
 
 function stop(): void {
+  clearInterval(views);
   plane.clientLimits.stop();
   plane.relay.close();
   plane.balancers.close();

@@ -5,6 +5,7 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Config } from '../config/agent-config.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { HostPort } from '../vocabulary/host-port.ts';
+import type { ThreadView } from './thread-views.ts';
 import type { DataPlaneWorkerData, FromWorker, ToWorker } from './worker-messages.ts';
 
 /**
@@ -38,6 +39,8 @@ export interface DataPlaneThreadEvents {
 export class DataPlaneThread {
   readonly id: number;
   state: DataPlaneThreadState = { state: 'starting' };
+  /** What the thread last said of its balancers and counts; null until it first did. */
+  view: ThreadView | null = null;
   private readonly worker: Worker;
   private readonly events: DataPlaneThreadEvents;
   private readonly log: Logger;
@@ -158,6 +161,9 @@ export class DataPlaneThread {
       case 'metrics':
         this.scrapes.get(message.id)?.resolve({ metrics: message.metrics, accepted: message.accepted });
         this.scrapes.delete(message.id);
+        return;
+      case 'view':
+        this.view = message.view;
         return;
       case 'open-connections':
         if (this.state.state === 'draining') this.transition({ state: 'draining', open: message.open });

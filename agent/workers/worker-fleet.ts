@@ -12,7 +12,10 @@ import type { AgentMetrics } from '../telemetry/metrics.ts';
 import type { ErrorCode } from '../vocabulary/errors.ts';
 import type { HostPort } from '../vocabulary/host-port.ts';
 import { DataPlaneThread, type DataPlaneThreadState } from './data-plane-thread.ts';
+import { mergeReadings, mergeServices } from './thread-views.ts';
 import type { ToWorker } from './worker-messages.ts';
+import type { ServiceBalancerView } from '../balancer/service-balancer.ts';
+import type { ServiceReading } from '../telemetry/metrics.ts';
 
 /** A scrape waits this long for every thread; past it /metrics fails rather than show totals that went down. */
 export const SCRAPE_TIMEOUT_MS = 5_000;
@@ -141,8 +144,27 @@ export class WorkerFleet implements DrainableListener {
     await Promise.all(this.threads.map((thread) => thread.stop()));
   }
 
+  /** The main thread's balancers with every thread's counts (workers/thread-views.ts): /debug/endpoints, the dashboard. */
+  services(main: readonly ServiceBalancerView[]): ServiceBalancerView[] {
+    return mergeServices(main, this.views().map((view) => view.services));
+  }
+
+  /** Request counts of every thread, as of each one's latest view. */
+  readings(main: readonly ServiceReading[]): ServiceReading[] {
+    return mergeReadings([main, ...this.views().map((view) => view.readings)]);
+  }
+
+  /** Whether some thread's pool of the endpoint is in reconnect backoff. */
+  backingOff(address: string): boolean {
+    return this.views().some((view) => view.backingOff.includes(address));
+  }
+
   describe(): Array<{ worker: number; state: DataPlaneThreadState['state'] }> {
     return this.threads.map((thread) => ({ worker: thread.id, state: thread.state.state }));
+  }
+
+  private views() {
+    return this.threads.flatMap((thread) => (thread.view === null || thread.state.state === 'failed' || thread.state.state === 'stopped' ? [] : [thread.view]));
   }
 
   private post(message: ToWorker): void {

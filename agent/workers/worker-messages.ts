@@ -6,6 +6,7 @@ import type { Config } from '../config/agent-config.ts';
 import type { PodRef } from '../discovery/opt-in-index.ts';
 import type { RegistryUpdate } from '../registry/endpoint.ts';
 import type { HostPort } from '../vocabulary/host-port.ts';
+import type { ThreadView } from './thread-views.ts';
 
 export interface DataPlaneWorkerData {
   /** The settings, with the client limits already divided among the threads (workers/limit-share.ts). */
@@ -35,5 +36,7 @@ export type FromWorker =
   /** Its listening sockets are closed: nothing new reaches this thread. */
   | { type: 'stopped-accepting' }
   | { type: 'metrics'; id: number; metrics: Array<MetricObjectWithValues<MetricValue<string>>>; accepted: number }
+  /** Its balancers, request counts and endpoints in backoff, every VIEW_INTERVAL_MS (/debug/endpoints, dashboard). */
+  | { type: 'view'; view: ThreadView }
   /** Client connections still open; sent once the drain began, at each close. */
   | { type: 'open-connections'; open: number };
