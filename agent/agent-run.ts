@@ -95,6 +95,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
           countError: (code) => metrics.countError(code),
           onFailure: (reason) => workerFailed(reason),
           onOpenChanged: () => closedConnections(),
+          recentLine: (line) => recent.write(line),
           workerEntry: new URL('./data-plane-worker.ts', import.meta.url),
         })
       : null;

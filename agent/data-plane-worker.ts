@@ -7,6 +7,7 @@ import type { PodRef } from './discovery/opt-in-index.ts';
 import { enrolledOrLoopback } from './enrollment/source-policy.ts';
 import { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { createLogger } from './telemetry/logger.ts';
+import { RecentLines } from './telemetry/recent-lines.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { followRegistry } from './telemetry/registry-series.ts';
 import { realClock } from './vocabulary/clock.ts';
@@ -18,9 +19,17 @@ import type { DataPlaneWorkerData, FromWorker, ToWorker } from './workers/worker
 if (parentPort === null) throw new Error('data-plane-worker.ts runs as a worker thread of the agent');
 const port: MessagePort = parentPort;
 const { config, id } = workerData as DataPlaneWorkerData;
+const send = (message: FromWorker): void => port.postMessage(message);
+
+/** The dashboard's recent events are the main thread's RecentLines: this thread's lines at info and above go there too. */
+class ForwardedLines extends RecentLines {
+  override write(line: string): void {
+    send({ type: 'log-line', line });
+  }
+}
 
 // Lines go to the same stdout as the main thread's, each marked with its thread.
-const logger = createLogger(config.logLevel).child({ worker: id });
+const logger = createLogger(config.logLevel, undefined, new ForwardedLines(0)).child({ worker: id });
 // Process-wide figures (CPU, memory, event loop of the main thread) are the main thread's to report.
 const metrics = createMetrics({ processMetrics: false, endpointLabel: config.metricsEndpointLabel });
 const registry = new EndpointRegistry();
@@ -29,7 +38,6 @@ followRegistry(registry, metrics, { counts: false });
 const enrolled = new Map<string, PodRef>();
 let accepted = 0;
 let draining = false;
-const send = (message: FromWorker): void => port.postMessage(message);
 const reportOpen = (): void => send({ type: 'open-connections', open: plane.listener.openConnections });
 
 const plane = createDataPlane({

@@ -34,6 +34,8 @@ export type ThreadMetrics = { metrics: Array<MetricObjectWithValues<MetricValue<
 
 export interface DataPlaneThreadEvents {
   onStateChange(thread: DataPlaneThread, previous: DataPlaneThreadState, next: DataPlaneThreadState): void;
+  /** A log line of the thread at info and above (JSON), for the recent events. */
+  onLogLine(line: string): void;
 }
 
 export class DataPlaneThread {
@@ -161,6 +163,9 @@ export class DataPlaneThread {
       case 'metrics':
         this.scrapes.get(message.id)?.resolve({ metrics: message.metrics, accepted: message.accepted });
         this.scrapes.delete(message.id);
+        return;
+      case 'log-line':
+        this.events.onLogLine(message.line);
         return;
       case 'view':
         this.view = message.view;

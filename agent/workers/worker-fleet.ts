@@ -39,6 +39,8 @@ export interface WorkerFleetOptions {
   onFailure(reason: string): void;
   /** A thread's count of open client connections changed during the drain. */
   onOpenChanged(): void;
+  /** The threads' log lines at info and above: the dashboard's recent events (RecentLines.write). */
+  recentLine?(line: string): void;
   /** The threads' module: agent/data-plane-worker.ts (wiring, as agent-run.ts is), or a scripted one in tests. */
   workerEntry: URL;
 }
@@ -62,6 +64,7 @@ export class WorkerFleet implements DrainableListener {
           options.onOpenChanged();
         }
       },
+      onLogLine: (line: string) => options.recentLine?.(line),
     };
     this.threads = Array.from({ length: options.threads }, (_, i) => new DataPlaneThread(i + 1, options.config, options.logger, events, options.workerEntry));
     // The registry's current state arrives as resets with the first batch, whenever the threads are started.

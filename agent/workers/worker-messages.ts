@@ -38,5 +38,7 @@ export type FromWorker =
   | { type: 'metrics'; id: number; metrics: Array<MetricObjectWithValues<MetricValue<string>>>; accepted: number }
   /** Its balancers, request counts and endpoints in backoff, every VIEW_INTERVAL_MS (/debug/endpoints, dashboard). */
   | { type: 'view'; view: ThreadView }
+  /** One of its log lines at info and above, for the dashboard's recent events (stdout has it already). */
+  | { type: 'log-line'; line: string }
   /** Client connections still open; sent once the drain began, at each close. */
   | { type: 'open-connections'; open: number };

@@ -21,6 +21,7 @@ function fleetWithOneThread() {
   const errors: ErrorCode[] = [];
   const failures: string[] = [];
   let openChanges = 0;
+  const lines: string[] = [];
   const mainListener: DrainableListener = {
     stopAccepting: async () => {
       calls.push('main stop-accepting');
@@ -41,15 +42,18 @@ function fleetWithOneThread() {
     countError: (code) => errors.push(code),
     onFailure: (reason) => failures.push(reason),
     onOpenChanged: () => openChanges++,
+    recentLine: (line) => lines.push(line),
     workerEntry: SCRIPTED,
   });
-  return { fleet, calls, errors, failures, openChanges: () => openChanges, mainListener };
+  return { fleet, calls, errors, failures, lines, openChanges: () => openChanges, mainListener };
 }
 
 describe('WorkerFleet', () => {
   it('sends GOAWAY nowhere before every thread stopped accepting, and counts every thread in the drain', async () => {
-    const { fleet, calls, failures, openChanges } = fleetWithOneThread();
+    const { fleet, calls, failures, lines, openChanges } = fleetWithOneThread();
     await fleet.listen([{ host: '127.0.0.1', port: 18432 }]);
+    // The thread's log lines reach the main thread's recent events (the dashboard), in order, before its answer.
+    assert.deepEqual(lines, ['{"level":"warn","msg":"scripted","code":"ML_ENDPOINT_EJECTED"}']);
     assert.deepEqual(fleet.describe(), [{ worker: 1, state: 'listening' }]);
     await fleet.stopAccepting(0);
     fleet.finishConnections();

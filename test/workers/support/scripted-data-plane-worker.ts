@@ -1,4 +1,4 @@
-// A stand-in for agent/data-plane-worker.ts that answers the main thread on a script: listens at once, stops
+// A stand-in for agent/data-plane-worker.ts that answers the main thread on a script: logs a line and listens at once, stops
 // accepting 50 ms after it is told (so the fleet's wait is observable), drains 2 connections, and dies (exit 3)
 // when scraped, as a thread that crashes would.
 
@@ -11,6 +11,7 @@ const send = (message: FromWorker): void => port.postMessage(message);
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'listen':
+      send({ type: 'log-line', line: '{"level":"warn","msg":"scripted","code":"ML_ENDPOINT_EJECTED"}' });
       send({ type: 'listening', addresses: message.addresses.map(({ host, port }) => `${host}:${port}`) });
       return;
     case 'stop-accepting':
