@@ -1,11 +1,10 @@
 // Benchmark backend: a minimal gRPC unary responder on agent/http2 that counts requests; one process per backend.
 
-import http from 'node:http';
 import net from 'node:net';
 import type { Http2Connection } from '../agent/http2/connection.ts';
 import type { Http2Handler } from '../agent/http2/handler.ts';
 import { serveSocket } from '../agent/http2/socket-transport.ts';
-import { announceReady } from './backend-ready.ts';
+import { announceReady, serveCounts } from './backend-ready.ts';
 import type { Stream } from '../agent/http2/stream.ts';
 
 /** Payload bytes of the reply message (after its 5-byte gRPC prefix); the harness checks h2load's data bytes with it. */
@@ -72,15 +71,7 @@ async function main(): Promise<void> {
     counts.connections++;
     serveSocket(socket, handler);
   });
-  const control = http.createServer((req, res) => {
-    if (req.url === '/count') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(counts));
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  const ready: BackendReady = { grpcPort: await listen(grpc), controlPort: await listen(control) };
+  const ready: BackendReady = { grpcPort: await listen(grpc), controlPort: await serveCounts(counts) };
   announceReady(ready);
 }
 

@@ -46,9 +46,9 @@ function responseStream(): Buffer {
 class CountingSink implements FrameSink {
   frames = 0;
   bytes = 0;
-  onFrame(_type: number, _flags: number, _streamId: number, payload: Buffer): void {
+  onFrame(_type: number, _flags: number, _streamId: number, _input: Buffer, start: number, end: number): void {
     this.frames++;
-    this.bytes += payload.length;
+    this.bytes += end - start;
   }
   onOversizedFrame(): void {
     throw new Error('unexpected oversized frame');

@@ -2,11 +2,9 @@
 // helloworld.Greeter/SayHello, answering every call with a fixed 32-byte reply. Like bench/backend.ts it prints
 // {"grpcPort","controlPort"} once it listens and answers GET /count on the control port; one process per backend.
 
-import http from 'node:http';
-import type net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { BackendReady } from './backend.ts';
-import { announceReady } from './backend-ready.ts';
+import { announceReady, serveCounts } from './backend-ready.ts';
 import type { ServedCounts } from './targets.ts';
 
 /** The same reply as bench/backend.ts's REPLY_PAYLOAD_BYTES (the harness checks replies by their size). */
@@ -44,19 +42,7 @@ async function main(): Promise<void> {
     },
   });
   const grpcPort = await bindGrpc(server);
-  const control = http.createServer((req, res) => {
-    if (req.url === '/count') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(counts));
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  const controlPort = await new Promise<number>((resolve, reject) => {
-    control.once('error', reject);
-    control.listen(0, '127.0.0.1', () => resolve((control.address() as net.AddressInfo).port));
-  });
-  const ready: BackendReady = { grpcPort, controlPort };
+  const ready: BackendReady = { grpcPort, controlPort: await serveCounts(counts) };
   announceReady(ready);
 }
 

@@ -62,6 +62,9 @@ export interface TargetContext {
   dir: string;
   backends: readonly Backend[];
   dataFile: string;
+  /** meshlite only: Node flags after the image's own (a profiler, a sampler), and environment for the agent. */
+  agentExtraNodeFlags?: readonly string[];
+  agentEnv?: NodeJS.ProcessEnv;
   /** More agent arguments for the meshlite targets (bench/workers-scale.ts: --workers N). */
   meshliteArgs?: readonly string[];
 }
@@ -284,12 +287,13 @@ async function startMeshlite(ctx: TargetContext, name: 'meshlite' | 'meshlite-rr
   // meshlite: no --balancer, no balancer in the file: the agent's default. meshlite-rr: round-robin, as HAProxy.
   const balancer = name === 'meshlite-rr' ? 'round-robin' : null;
   writeFileSync(staticFile, meshliteStaticFile(ctx.backends, balancer));
-  const args = [...agentNodeFlags(), main, '--discovery', 'static', '--static-file', staticFile, '--listen', `127.0.0.1:${port}`];
+  const args = [...agentNodeFlags(), ...(ctx.agentExtraNodeFlags ?? []), main, '--discovery', 'static', '--static-file', staticFile, '--listen', `127.0.0.1:${port}`];
   args.push('--admin', `127.0.0.1:${admin}`);
   if (balancer !== null) args.push('--balancer', balancer);
   // One thread, as HAProxy and nginx run here (one thread, one worker); bench/workers-scale.ts passes --workers N.
   args.push('--workers', '1', ...(ctx.meshliteArgs ?? []));
-  const p = spawnManaged(name, process.execPath, args, { logFile: join(ctx.dir, `${name}.out`), cwd: REPO });
+  const env = ctx.agentEnv === undefined ? undefined : { ...process.env, ...ctx.agentEnv };
+  const p = spawnManaged(name, process.execPath, args, { logFile: join(ctx.dir, `${name}.out`), cwd: REPO, env });
   const target = await started(name, port, p, ctx);
   return { ...target, args, admin: `127.0.0.1:${admin}` };
 }

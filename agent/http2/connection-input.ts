@@ -120,7 +120,7 @@ export class ConnectionInput implements FrameSink {
     this.owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of type ${type} with ${length} bytes exceeds SETTINGS_MAX_FRAME_SIZE`);
   }
 
-  onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
+  onFrame(type: number, flags: number, streamId: number, input: Buffer, start: number, end: number): void {
     if (this.phase === 'stopped') return;
     if (this.headerBlock.active && type !== FrameType.CONTINUATION) {
       this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'frame interleaved in a header block');
@@ -137,11 +137,13 @@ export class ConnectionInput implements FrameSink {
         this.prefaceTimer = null;
       }
     }
+    // Header blocks are decoded in place; every other payload is a view (DATA is relayed by reference).
+    if (type === FrameType.HEADERS) return this.onHeadersFrame(flags, streamId, input, start, end);
+    if (type === FrameType.CONTINUATION) return this.onContinuationFrame(flags, streamId, input, start, end);
+    const payload = input.subarray(start, end);
     switch (type) {
       case FrameType.DATA:
         return this.onDataFrame(flags, streamId, payload);
-      case FrameType.HEADERS:
-        return this.onHeadersFrame(flags, streamId, payload);
       case FrameType.PRIORITY:
         return this.control.onPriorityFrame(streamId, payload);
       case FrameType.RST_STREAM:
@@ -156,8 +158,6 @@ export class ConnectionInput implements FrameSink {
         return this.control.onGoawayFrame(streamId, payload);
       case FrameType.WINDOW_UPDATE:
         return this.control.onWindowUpdateFrame(streamId, payload);
-      case FrameType.CONTINUATION:
-        return this.onContinuationFrame(flags, streamId, payload);
       default:
         return; // Unknown frame types are ignored (RFC 9113 §4.1).
     }
@@ -222,39 +222,42 @@ export class ConnectionInput implements FrameSink {
     if (endStream) owner.closeIfDone(stream);
   }
 
-  private onHeadersFrame(flags: number, streamId: number, payload: Buffer): void {
+  /** The frame's payload is `input[payloadStart, payloadEnd)`. */
+  private onHeadersFrame(flags: number, streamId: number, input: Buffer, payloadStart: number, payloadEnd: number): void {
     if (streamId === 0) return this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
-    let start = 0;
-    let end = payload.length;
+    let start = payloadStart;
+    let end = payloadEnd;
     if ((flags & Flag.PADDED) !== 0) {
-      if (payload.length < 1) return this.owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS too short for padding');
-      start = 1;
-      end -= payload[0];
+      if (end - start < 1) return this.owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS too short for padding');
+      end -= input[start];
+      start += 1;
     }
     let selfDependent = false;
     if ((flags & Flag.PRIORITY) !== 0) {
       if (end - start < 5) return this.owner.connectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS too short for priority');
       // Still decode the block later so HPACK state stays in sync; the stream itself is refused.
-      selfDependent = (payload.readUInt32BE(start) & 0x7fffffff) === streamId;
+      selfDependent = (input.readUInt32BE(start) & 0x7fffffff) === streamId;
       start += 5;
     }
     if (end < start && !selfDependent) return this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS padding exceeds the payload');
-    this.headerBlock.begin(streamId, flags, payload.subarray(start, Math.max(start, end)), selfDependent);
+    this.headerBlock.begin(streamId, flags, input, start, Math.max(start, end), selfDependent);
     if ((flags & Flag.END_HEADERS) !== 0) this.finishHeaderBlock();
   }
 
-  private onContinuationFrame(flags: number, streamId: number, payload: Buffer): void {
+  private onContinuationFrame(flags: number, streamId: number, input: Buffer, start: number, end: number): void {
     if (!this.headerBlock.active || this.headerBlock.streamId !== streamId) {
       return this.owner.connectionError(ErrorCode.PROTOCOL_ERROR, 'CONTINUATION without a header block in progress');
     }
-    if (!this.headerBlock.append(payload)) {
+    if (!this.headerBlock.append(input, start, end)) {
       return this.owner.connectionError(ErrorCode.ENHANCE_YOUR_CALM, 'header block too large');
     }
     if ((flags & Flag.END_HEADERS) !== 0) this.finishHeaderBlock();
   }
 
   private finishHeaderBlock(): void {
-    const { streamId, flags, selfDependent } = this.headerBlock;
-    this.headers.complete(streamId, flags, selfDependent, this.headerBlock.finish());
+    const block = this.headerBlock;
+    block.finish();
+    this.headers.complete(block.streamId, block.flags, block.selfDependent, block.block, block.blockStart, block.blockEnd);
+    block.release();
   }
 }

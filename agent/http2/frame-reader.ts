@@ -1,11 +1,15 @@
-// Splits the peer's bytes into frames in place: payloads are views into the received chunks, copied only when
-// a frame straddles two reads.
+// Splits the peer's bytes into frames in place: payloads are ranges of the received chunks, copied only when a
+// frame straddles two reads.
 
 import { FRAME_HEADER_LENGTH } from './constants.ts';
 
-/** Receives each complete frame. `payload` stays valid after the call: input memory is never reused. */
+/**
+ * Receives each complete frame: its payload is `input[start, end)`, a range rather than a view so that frames whose
+ * payload is parsed in place (header blocks, most of a request's frames) cost no object. The bytes stay valid after
+ * the call: input memory is never reused.
+ */
 export interface FrameSink {
-  onFrame(type: number, flags: number, streamId: number, payload: Buffer): void;
+  onFrame(type: number, flags: number, streamId: number, input: Buffer, start: number, end: number): void;
   /** A frame header announced more than the allowed size; nothing more is read. */
   onOversizedFrame(type: number, streamId: number, length: number): void;
 }
@@ -59,7 +63,7 @@ export class FrameReader {
       const payloadStart = offset + FRAME_HEADER_LENGTH;
       if (end - payloadStart < length) break;
       offset = payloadStart + length;
-      sink.onFrame(type, flags, streamId, input.subarray(payloadStart, offset));
+      sink.onFrame(type, flags, streamId, input, payloadStart, offset);
       if (this.stopped) return;
     }
     if (offset < end) {

@@ -89,6 +89,13 @@ export class FrameWriter {
     this.scratch.set(payload, at);
   }
 
+  /** writeFrame() of the payload `source[start, end)`, copied with no view made of it. */
+  writeFrameFrom(type: number, flags: number, streamId: number, source: Buffer, start: number, end: number): void {
+    this.writeFrameHeader(end - start, type, flags, streamId);
+    const at = this.reserve(end - start);
+    source.copy(this.scratch, at, start, end);
+  }
+
   /** A DATA frame; large payloads are referenced, not copied. */
   writeData(flags: number, streamId: number, payload: Buffer): void {
     this.writeFrameHeader(payload.length, FrameType.DATA, flags, streamId);

@@ -1,6 +1,25 @@
 // Checks decoded header lists against RFC 9113 §8.2–§8.3; a failure makes the message malformed (a stream error).
 
-const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
+/** A request's pseudo-headers, each a bit so that a request's seen set is a number, not a Set per request. */
+const METHOD = 1;
+const SCHEME = 2;
+const PATH = 4;
+const AUTHORITY = 8;
+
+function requestPseudoBit(name: string): number {
+  switch (name) {
+    case ':method':
+      return METHOD;
+    case ':scheme':
+      return SCHEME;
+    case ':path':
+      return PATH;
+    case ':authority':
+      return AUTHORITY;
+    default:
+      return 0;
+  }
+}
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 /** Problems shared by every header list: field names must be lower-case tokens, no connection-specific fields. */
@@ -23,24 +42,19 @@ function checkField(name: string, value: string): string | null {
 /** Null when `headers` is a well-formed request header list, else the reason. */
 export function requestHeadersProblem(headers: readonly string[]): string | null {
   let method = '';
-  let hasScheme = false;
-  let hasPath = false;
   let regularSeen = false;
-  const seen = new Set<string>();
+  let seen = 0;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
     const value = headers[i + 1];
     if (name.charCodeAt(0) === 0x3a) {
       if (regularSeen) return `pseudo-header ${name} after regular fields`;
-      if (!REQUEST_PSEUDO.has(name)) return `unknown pseudo-header ${name}`;
-      if (seen.has(name)) return `duplicate pseudo-header ${name}`;
-      seen.add(name);
-      if (name === ':method') method = value;
-      else if (name === ':scheme') hasScheme = true;
-      else if (name === ':path') {
-        if (value.length === 0) return 'empty :path';
-        hasPath = true;
-      }
+      const bit = requestPseudoBit(name);
+      if (bit === 0) return `unknown pseudo-header ${name}`;
+      if ((seen & bit) !== 0) return `duplicate pseudo-header ${name}`;
+      seen |= bit;
+      if (bit === METHOD) method = value;
+      else if (bit === PATH && value.length === 0) return 'empty :path';
     } else {
       regularSeen = true;
     }
@@ -49,12 +63,12 @@ export function requestHeadersProblem(headers: readonly string[]): string | null
   }
   if (method === '') return 'missing :method';
   if (method === 'CONNECT') {
-    if (hasScheme || hasPath) return 'CONNECT with :scheme or :path';
-    if (!seen.has(':authority')) return 'CONNECT without :authority';
+    if ((seen & (SCHEME | PATH)) !== 0) return 'CONNECT with :scheme or :path';
+    if ((seen & AUTHORITY) === 0) return 'CONNECT without :authority';
     return null;
   }
-  if (!hasScheme) return 'missing :scheme';
-  if (!hasPath) return 'missing :path';
+  if ((seen & SCHEME) === 0) return 'missing :scheme';
+  if ((seen & PATH) === 0) return 'missing :path';
   return null;
 }
 

@@ -41,6 +41,11 @@ type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string }
 
 const EMPTY = Buffer.alloc(0) as Latin1Buffer;
 
+/** The fields of the block being decoded, shared by every decoder of the process (one event loop, and a decode
+ *  never nests) so that an idle connection holds no list. It keeps the last block's strings alive until the next
+ *  block overwrites them: at most one header list's worth (maxHeaderListSize) for the whole process. */
+const FIELDS: string[] = [];
+
 export class HpackDecoder {
   /** The dynamic table, exposed read-only in spirit for tests and debugging. */
   readonly table: DynamicTable;
@@ -80,9 +85,14 @@ export class HpackDecoder {
    */
   decode(block: Uint8Array): string[] | null {
     const buf = Buffer.isBuffer(block) ? block : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
+    return this.decodeRange(buf, 0, buf.length);
+  }
+
+  /** decode() of the block `buf[start, end)`, read in place. */
+  decodeRange(buf: Buffer, start: number, end: number): string[] | null {
     this.block = buf as Latin1Buffer;
-    this.cursor.pos = 0;
-    this.cursor.end = buf.length;
+    this.cursor.pos = start;
+    this.cursor.end = end;
     try {
       return this.decodeBlock();
     } finally {
@@ -91,7 +101,10 @@ export class HpackDecoder {
   }
 
   private decodeBlock(): string[] | null {
-    const headers: string[] = [];
+    // Fields are collected in a list reused by every block and copied out at the exact size: one allocation per
+    // block, where pushing to a new array grew it two or three times.
+    const fields = FIELDS;
+    let count = 0;
     const table = this.table;
     let listSize = 0;
     let tooLarge = false;
@@ -138,9 +151,12 @@ export class HpackDecoder {
       }
       listSize += name.length + value.length + ENTRY_OVERHEAD;
       if (listSize > this.maxHeaderListSize) tooLarge = true;
-      else headers.push(name, value);
+      else {
+        fields[count++] = name;
+        fields[count++] = value;
+      }
     }
-    return tooLarge ? null : headers;
+    return tooLarge ? null : fields.slice(0, count);
   }
 
   /** The name of a literal field: an index into either table, or 0 followed by a string literal. */

@@ -114,10 +114,21 @@ export class HpackEncoder {
    * or copy it before encoding again.
    */
   encode(headers: readonly string[]): Buffer {
+    const length = this.encodeInPlace(headers);
+    return this.out.subarray(0, length);
+  }
+
+  /** encode() without the view: the block is `output[0, length)`, where length is what this returns. */
+  encodeInPlace(headers: readonly string[]): number {
     this.pos = 0;
     if (this.pendingMinSize >= 0) this.writeSizeUpdates();
     for (let i = 0; i + 1 < headers.length; i += 2) this.encodeField(headers[i], headers[i + 1]);
-    return this.out.subarray(0, this.pos);
+    return this.pos;
+  }
+
+  /** The buffer the last block was encoded into (replaced when a block outgrows it). */
+  get output(): Buffer {
+    return this.out;
   }
 
   private encodeField(name: string, value: string): void {

@@ -68,11 +68,12 @@ export class IncomingHeaders {
     this.flood = guard;
   }
 
-  /** The block of a HEADERS frame (and its CONTINUATIONs) is complete: decode it, then deliver or refuse it. */
-  complete(streamId: number, flags: number, selfDependent: boolean, block: Buffer): void {
+  /** The block of a HEADERS frame (and its CONTINUATIONs), `block[start, end)`, is complete: decode it, then deliver
+   *  or refuse it. */
+  complete(streamId: number, flags: number, selfDependent: boolean, block: Buffer, start: number, end: number): void {
     let headers: string[] | null;
     try {
-      headers = this.decoder.decode(block);
+      headers = this.decoder.decodeRange(block, start, end);
     } catch (error) {
       return this.owner.connectionError(ErrorCode.COMPRESSION_ERROR, `HPACK: ${(error as Error).message}`);
     }

@@ -10,6 +10,7 @@ import type { Http2Settings } from './settings.ts';
 import type { Stream } from './stream.ts';
 import { canSend, transitionStream } from './stream-state.ts';
 import type { StreamTable } from './stream-table.ts';
+import { NO_CHUNKS, withChunk } from '../vocabulary/chunk-list.ts';
 
 /** Pending output above this stops DATA framing until the socket drains: the peer's reading speed bounds memory. */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
@@ -65,7 +66,7 @@ export class StreamOutput {
   queueData(stream: Stream, data: Buffer, endStream: boolean): void {
     if (!canSend(stream.state) || stream.endAfterQueue || stream.queuedTrailers !== null) return;
     if (data.length > 0) {
-      stream.queuedData.push(data);
+      stream.queuedData = withChunk(stream.queuedData, data);
       stream.queuedBytes += data.length;
     }
     if (endStream) stream.endAfterQueue = true;
@@ -88,16 +89,17 @@ export class StreamOutput {
 
   /** A header block goes out at once (HEADERS, then CONTINUATIONs past the peer's frame size): no window applies. */
   writeHeaderBlock(stream: Stream, headers: readonly string[], endStream: boolean): void {
-    const block = this.encoder.encode(headers);
+    const length = this.encoder.encodeInPlace(headers);
+    const block = this.encoder.output;
     const maxFrame = this.remoteSettings.maxFrameSize;
     const endFlag = endStream ? Flag.END_STREAM : 0;
-    if (block.length <= maxFrame) {
-      this.writer.writeFrame(FrameType.HEADERS, endFlag | Flag.END_HEADERS, stream.id, block);
+    if (length <= maxFrame) {
+      this.writer.writeFrameFrom(FrameType.HEADERS, endFlag | Flag.END_HEADERS, stream.id, block, 0, length);
     } else {
-      this.writer.writeFrame(FrameType.HEADERS, endFlag, stream.id, block.subarray(0, maxFrame));
-      for (let at = maxFrame; at < block.length; at += maxFrame) {
-        const last = at + maxFrame >= block.length;
-        this.writer.writeFrame(FrameType.CONTINUATION, last ? Flag.END_HEADERS : 0, stream.id, block.subarray(at, Math.min(at + maxFrame, block.length)));
+      this.writer.writeFrameFrom(FrameType.HEADERS, endFlag, stream.id, block, 0, maxFrame);
+      for (let at = maxFrame; at < length; at += maxFrame) {
+        const last = at + maxFrame >= length;
+        this.writer.writeFrameFrom(FrameType.CONTINUATION, last ? Flag.END_HEADERS : 0, stream.id, block, at, Math.min(at + maxFrame, length));
       }
     }
     if (stream.state === 'idle') transitionStream(stream, 'send-headers');
@@ -226,7 +228,7 @@ export class StreamOutput {
 
   /** The stream is gone (reset or closed): drop what is still queued for it. */
   forget(stream: Stream): void {
-    stream.queuedData.length = 0;
+    stream.queuedData = NO_CHUNKS;
     stream.queuedBytes = 0;
     stream.queuedTrailers = null;
     const waitingIndex = this.waitingForConnection.indexOf(stream);

@@ -1,6 +1,7 @@
 // The per-stream record: a small plain object the connection owns and hands to its handler.
 
 import type { StreamState } from './stream-state.ts';
+import { NO_CHUNKS } from '../vocabulary/chunk-list.ts';
 
 /**
  * One HTTP/2 stream. The connection mutates it; a handler reads it and may keep its own data in `context`, typed by
@@ -23,7 +24,7 @@ export class Stream<S = unknown> {
   /** Whether the stream was counted against our or the peer's concurrency limit. */
   readonly openedByPeer: boolean;
   /** DATA waiting for send window or socket room, in order, and whether END_STREAM follows the last of it. */
-  queuedData: Buffer[] = [];
+  queuedData: Buffer[] = NO_CHUNKS;
   queuedBytes = 0;
   endAfterQueue = false;
   /** Trailers to send after the queued DATA drains (HEADERS with END_STREAM). */

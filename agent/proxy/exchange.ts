@@ -6,6 +6,7 @@ import type { Stream } from '../http2/stream.ts';
 import type { UpstreamHttp2 } from '../upstream/upstream-connection.ts';
 import type { UpstreamPool } from '../upstream/upstream-pool.ts';
 import type { Route } from './route.ts';
+import { NO_CHUNKS } from '../vocabulary/chunk-list.ts';
 
 /** What the listener keeps in a client connection's context. */
 export interface DownstreamContext {
@@ -51,7 +52,7 @@ export class Exchange {
   upstream: ExchangeUpstream | null = null;
   upstreamStream: Stream<Exchange> | null = null;
   /** Request body chunks not yet sent upstream, and (while retryable) those sent, for a transparent retry. */
-  body: Buffer[] = [];
+  body: Buffer[] = NO_CHUNKS;
   bodyBytes = 0;
   bodySent = 0;
   requestEnded = false;

@@ -21,6 +21,7 @@ import { keepRequestData, mayRetryRefused, mayRetryUnsent, sendRequestBody } fro
 import { cancelUpstream, detachUpstream } from './upstream-cancel.ts';
 import { UpstreamHandler } from './upstream-handler.ts';
 import { judgeUpstreamReset } from './upstream-reset.ts';
+import { NO_CHUNKS } from '../vocabulary/chunk-list.ts';
 
 export interface RelayOptions {
   routes: RouteTable;
@@ -210,7 +211,7 @@ export class Relay implements ExchangeDriver {
   private finish(exchange: Exchange, status: number, code: ErrorCodeName | null, message: string): void {
     exchange.phase = 'finished';
     this.deadlines.remove(exchange);
-    exchange.body = [];
+    exchange.body = NO_CHUNKS;
     reportLatency(exchange, this.options.clock.now());
     this.options.observer.onExchangeFinished(exchange, status, code, message);
   }

@@ -2,6 +2,7 @@
 // (connect failure, REFUSED_STREAM, a stream above the endpoint's GOAWAY), and only while its body is still held.
 
 import type { Exchange } from './exchange.ts';
+import { NO_CHUNKS, withChunk } from '../vocabulary/chunk-list.ts';
 
 /** Request bodies up to this size are kept until the response starts, so a refused request can be sent again. */
 export const RETRY_BODY_LIMIT = 64 * 1024;
@@ -13,7 +14,7 @@ const EMPTY = Buffer.alloc(0);
 /** Request body from the client: kept in order (and, while a retry is possible, kept after it was sent). */
 export function keepRequestData(exchange: Exchange, data: Buffer, endStream: boolean): void {
   if (data.length > 0) {
-    exchange.body.push(data);
+    exchange.body = withChunk(exchange.body, data);
     exchange.bodyBytes += data.length;
   }
   if (endStream) exchange.requestEnded = true;
@@ -35,7 +36,7 @@ export function sendRequestBody(exchange: Exchange): void {
   // held for a retry or not: it still has to end the upstream request, once.
   if (exchange.requestEnded && stream.state === 'open' && !stream.endAfterQueue) connection.sendData(stream, EMPTY, true);
   if (!exchange.retryable) {
-    body.length = 0;
+    exchange.body = NO_CHUNKS;
     exchange.bodySent = 0;
   }
 }

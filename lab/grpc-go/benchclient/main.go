@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"sort"
 	"sync"
@@ -84,15 +83,7 @@ func main() {
 	}
 
 	var connections atomic.Int64
-	dial := func(ctx context.Context, address string) (net.Conn, error) {
-		var dialer net.Dialer
-		conn, err := dialer.DialContext(ctx, "tcp", address)
-		if err == nil {
-			connections.Add(1)
-		}
-		return conn, err
-	}
-	options := []grpc.DialOption{grpc.WithInsecure(), grpc.WithContextDialer(dial)}
+	options := []grpc.DialOption{grpc.WithInsecure(), grpc.WithContextDialer(echo.CountingDialer(&connections))}
 	if *authority != "" {
 		options = append(options, grpc.WithAuthority(*authority))
 	}

@@ -28,20 +28,6 @@ type counts struct {
 	connections atomic.Int64
 }
 
-// countingListener counts the connections the gRPC server accepts.
-type countingListener struct {
-	net.Listener
-	accepted *atomic.Int64
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	conn, err := l.Listener.Accept()
-	if err == nil {
-		l.accepted.Add(1)
-	}
-	return conn, err
-}
-
 func greeterDesc(reply []byte, c *counts) *grpc.ServiceDesc {
 	sayHello := func(_ interface{}, _ context.Context, decode func(interface{}) error, _ grpc.UnaryServerInterceptor) (interface{}, error) {
 		var request []byte
@@ -107,7 +93,7 @@ func main() {
 		"controlPort": controlListener.Addr().(*net.TCPAddr).Port,
 	})
 	_, _ = os.Stdout.Write(append(ready, '\n'))
-	if err := server.Serve(countingListener{Listener: grpcListener, accepted: &c.connections}); err != nil {
+	if err := server.Serve(echo.CountingListener{Listener: grpcListener, Accepted: &c.connections}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchserver:", err)
 		os.Exit(1)
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -80,15 +79,7 @@ func main() {
 	}
 
 	var connections atomic.Int64
-	dial := func(ctx context.Context, address string) (net.Conn, error) {
-		var dialer net.Dialer
-		conn, err := dialer.DialContext(ctx, "tcp", address)
-		if err == nil {
-			connections.Add(1)
-		}
-		return conn, err
-	}
-	options := []grpc.DialOption{grpc.WithInsecure(), grpc.WithContextDialer(dial)}
+	options := []grpc.DialOption{grpc.WithInsecure(), grpc.WithContextDialer(echo.CountingDialer(&connections))}
 	if *authority != "" {
 		options = append(options, grpc.WithAuthority(*authority))
 	}

@@ -86,7 +86,7 @@ func main() {
 
 	listening, _ := json.Marshal(map[string]interface{}{"port": listener.Addr().(*net.TCPAddr).Port, "id": service.id})
 	_, _ = os.Stdout.Write(append(listening, '\n'))
-	if err := server.Serve(countingListener{Listener: listener, accepted: &stats.connections}); err != nil {
+	if err := server.Serve(echo.CountingListener{Listener: listener, Accepted: &stats.connections}); err != nil {
 		fmt.Fprintln(os.Stderr, "echoserver:", err)
 		os.Exit(1)
 	}

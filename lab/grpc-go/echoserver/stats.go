@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"sync/atomic"
 )
 
@@ -23,18 +22,4 @@ func (s *serverStats) jsonLine() []byte {
 		"connections": s.connections.Load(),
 	})
 	return append(line, '\n')
-}
-
-// countingListener counts the connections the server accepts.
-type countingListener struct {
-	net.Listener
-	accepted *atomic.Int64
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	conn, err := l.Listener.Accept()
-	if err == nil {
-		l.accepted.Add(1)
-	}
-	return conn, err
 }
