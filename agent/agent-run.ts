@@ -3,15 +3,14 @@
 
 import { AgentReadiness } from './admin/agent-readiness.ts';
 import { startHealthEndpoints } from './admin/health-endpoints.ts';
-import { BalancerSet } from './balancer/balancer-set.ts';
-import { DEFAULT_OUTLIER_POLICY } from './balancer/outlier-ejection.ts';
+import type { ServiceBalancerView } from './balancer/service-balancer.ts';
 import { ConfigError, metricsAddresses, type Config } from './config.ts';
 import type { ProbeThread } from './admin/probe-thread.ts';
 import type { InterceptionView } from './intercept/interception-manager.ts';
 import { ensureListenerMigration, type ListenerMigration, nodeSysctlAccess } from './drain/listener-migration.ts';
 import { AgentShutdown } from './drain/agent-shutdown.ts';
 import { CniIpClaims } from './enrollment/cni-ip-claims.ts';
-import { enrolledOrLoopback, SourceRefusalLog } from './enrollment/source-policy.ts';
+import { enrolledOrLoopback } from './enrollment/source-policy.ts';
 import { OptInIndex } from './discovery/opt-in-index.ts';
 import { startKubernetesDiscovery, startStaticDiscovery } from './discovery-mode.ts';
 import type { ChangeToPicker } from './discovery/kubernetes-source.ts';
@@ -21,25 +20,36 @@ import { startTransparentMode } from './transparent-mode.ts';
 import { MeshliteError } from './vocabulary/errors.ts';
 import { listeningOrFail } from './vocabulary/listen-failure.ts';
 import { formatHostPort } from './vocabulary/host-port.ts';
-import { AuthorityParser } from './proxy/authority.ts';
-import { BalancerRoutes } from './proxy/balancer-routes.ts';
-import { nodeIPsToListenOn, ProxyListener } from './proxy/listener.ts';
-import { isOriginalDestinationAvailable, originalDestinationOf } from './proxy/original-destination.ts';
-import { Relay } from './proxy/relay.ts';
+import { nodeIPsToListenOn } from './proxy/listener.ts';
 import { EndpointRegistry } from './registry/endpoint-registry.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { RecentLines } from './telemetry/recent-lines.ts';
 import { interceptedPods } from './admin/dashboard-frame.ts';
-import { createMetrics } from './telemetry/metrics.ts';
+import { createMetrics, type ServiceReading } from './telemetry/metrics.ts';
 import { followRegistry } from './telemetry/registry-series.ts';
 import { backgroundClock, realClock } from './vocabulary/clock.ts';
+import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DashboardSampler } from './admin/dashboard-sampler.ts';
 import { readBuildInfo } from './vocabulary/build-info.ts';
-import { RelayTelemetry } from './proxy/relay-telemetry.ts';
-import { wireClientLimits } from './client-limits-wiring.ts';
+import { createDataPlane } from './data-plane.ts';
+import { limitShare } from './workers/limit-share.ts';
+import { WorkerFleet } from './workers/worker-fleet.ts';
+import { autoWorkerCount, cgroupCpuMax } from './workers/worker-count.ts';
 
-const monotonicMs = (): number => realClock.now();
+/** --workers as a number: `auto` is what the container's CPU limit allows (workers/worker-count.ts). */
+function workerThreads(config: Config): number {
+  if (config.workers !== 'auto') return config.workers;
+  const read = (path: string): string | null => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return null;
+    }
+  };
+  return autoWorkerCount(cgroupCpuMax(read), availableParallelism());
+}
 
 async function run(config: Config, logger: Logger, probes: ProbeThread | null, recent: RecentLines): Promise<void> {
   // The wiring's own lines (start, ready, stop) as component "agent"; each part logs through its own child.
@@ -47,38 +57,48 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
   const build = readBuildInfo();
   const metrics = createMetrics({ processMetrics: true, buildInfo: build, endpointLabel: config.metricsEndpointLabel });
   const registry = new EndpointRegistry();
-  // The relay is created after the balancers, which call back into it when an endpoint leaves.
-  let relay: Relay | null = null;
-  const balancerLog = logger.child({ component: 'balancer' });
-  const balancers = new BalancerSet(registry, {
-    defaultBalancer: config.balancer,
-    hooks: {
-      onEndpointRemoved: (load) => relay?.drainEndpoint(load.address),
-      onEndpointEjected: (load, key, forMs, failures) => {
-        metrics.countError('ML_ENDPOINT_EJECTED');
-        balancerLog.warn({ code: 'ML_ENDPOINT_EJECTED', service: key, endpoint: load.address, failures, forMs }, 'endpoint ejected: it failed request after request');
-      },
-    },
-    // Ejections end by themselves; their timers never keep a stopping agent alive.
-    outliers: { policy: DEFAULT_OUTLIER_POLICY, clock: backgroundClock },
-  });
-  const routes = new BalancerRoutes(balancers);
-  metrics.followEndpoints(() => balancers.describe());
-  relay = new Relay({
-    routes,
-    authority: new AuthorityParser(config.clusterDomain),
-    clock: realClock,
-    random: Math.random,
-    connectTimeoutMs: config.connectTimeoutMs,
-    maxConnectionsPerEndpoint: config.upstreamMaxConnections,
-    streamHeadroom: 16,
-    observer: new RelayTelemetry(metrics, logger.child({ component: 'relay' }), monotonicMs),
-  });
-
   // This node's opted-in pods (IP → pod): interception's source set and the listener's source check. Discovery
   // feeds it through the CNI IP claims, which hold the IPs the CNI plugin reported until the pod's status has them.
   const index = new OptInIndex(config.nodeName);
   const optIn = new CniIpClaims(index);
+  // Set once the shutdown exists: a closed client connection may be the last one a drain waits for.
+  let closedConnections = (): void => {};
+  // --workers: the main thread serves the proxy port as worker 0; with more, each extra thread runs a data plane of
+  // its own, fed from this registry (docs/architecture.md, More than one core). 1: no thread is started.
+  const threads = workerThreads(config);
+  let mainAccepted = 0;
+  const { balancers, relay, listener, clientLimits } = createDataPlane({
+    config: limitShare(config, threads),
+    registry,
+    metrics,
+    logger,
+    sourceAllowed: config.intercept ? enrolledOrLoopback(index) : undefined,
+    onConnectionClosed: () => closedConnections(),
+    onConnectionOpened: threads > 1 ? () => mainAccepted++ : undefined,
+  });
+  // Until the agent serves, a failed thread ends the start (exit 1); once it serves, the shutdown drains the rest.
+  let workerFailed = (reason: string): void => {
+    log.fatal({ code: 'ML_WORKER_EXITED', err: reason }, 'meshlite failed to start: a worker thread failed');
+    process.exit(1);
+  };
+  const fleet =
+    threads > 1
+      ? new WorkerFleet({
+          threads: threads - 1,
+          config: limitShare(config, threads),
+          registry,
+          optIn: index,
+          mainListener: listener,
+          mainMetrics: metrics,
+          mainAccepted: () => mainAccepted,
+          logger,
+          countError: (code) => metrics.countError(code),
+          onFailure: (reason) => workerFailed(reason),
+          onOpenChanged: () => closedConnections(),
+          recentLine: (line) => recent.write(line),
+          workerEntry: new URL('./data-plane-worker.ts', import.meta.url),
+        })
+      : null;
   followRegistry(registry, metrics);
   // Health first: /healthz answers from the start (liveness must not restart an agent that waits for an API server
   // it cannot fix), /readyz says which phase the start is in. Both addresses are shared with SO_REUSEPORT, as the
@@ -96,13 +116,14 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
     admin: config.admin,
     metrics: metricsAddresses(config),
     logger,
-    registry: metrics.registry,
+    registry: fleet?.metrics ?? metrics.registry,
     readiness: () => readiness.answer(),
-    debugEndpoints: () => ({ services: balancers.describe() }),
+    // With --workers above 1, every thread's balancers and counts (as of each thread's latest view, 250 ms at most).
+    debugEndpoints: () => ({ services: fleet?.services(balancers.describe()) ?? balancers.describe() }),
     dashboard: dashboardSampler({
-      metrics,
-      balancers,
-      backingOff: (address) => relay.pools.inBackoff(address),
+      readings: () => fleet?.readings(metrics.readings()) ?? metrics.readings(),
+      services: () => fleet?.services(balancers.describe()) ?? balancers.describe(),
+      backingOff: (address) => relay.pools.inBackoff(address) || (fleet?.backingOff(address) ?? false),
       changeToPicker: () => changeToPicker(),
       index,
       recent,
@@ -137,48 +158,18 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
   changeToPicker = () => discovery.latestChangeToPicker();
   readiness.enter('listening');
 
-  // Set once the shutdown exists: a closed client connection may be the last one a drain waits for.
-  let closedConnections = (): void => {};
-  const proxyLog = logger.child({ component: 'listener' });
-  const refusals = new SourceRefusalLog({ logger: proxyLog, countError: (code) => metrics.countError(code), now: monotonicMs, intervalMs: 60_000 });
-  const clientLimits = wireClientLimits(config, proxyLog, (code) => metrics.countError(code));
-  relay.downstreamHandler.limits = clientLimits.downstream;
-  const listener = new ProxyListener({
-    relay,
-    routes,
-    limits: clientLimits.listener,
-    // Connections redirected by interception carry their original destination; direct ones (explicit mode) do not.
-    originalDestination: isOriginalDestinationAvailable() ? originalDestinationOf : () => null,
-    sniffTimeoutMs: config.sniffTimeoutMs,
-    connectTimeoutMs: config.connectTimeoutMs,
-    // Transparent mode serves only this node's opted-in pods (and loopback, which no pod can be); explicit mode all.
-    sourceAllowed: config.intercept ? enrolledOrLoopback(index) : undefined,
-    events: {
-      onPassthroughError: (error, destination) => {
-        metrics.countError('ML_PASSTHROUGH_FAILED');
-        proxyLog.warn({ code: 'ML_PASSTHROUGH_FAILED', destination, err: error }, 'passthrough failed');
-      },
-      onOriginalDestinationError: (error) => {
-        metrics.countError('ML_ORIGINAL_DST_FAILED');
-        proxyLog.warn({ code: 'ML_ORIGINAL_DST_FAILED', err: error }, 'original destination unreadable');
-      },
-      onSourceRefused: (source) => refusals.refused(source),
-      onConnectionLimit: (open) => clientLimits.onConnectionLimit(open),
-      onConnectionOpened: () => metrics.downstreamOpened(),
-      onConnectionClosed: () => {
-        metrics.downstreamClosed();
-        closedConnections();
-      },
-    },
-  });
   clientLimits.startIdleSweep(() => listener.connections);
   const { host, port } = config.listen;
   const proxyAddress = await listeningOrFail('proxy', formatHostPort(host, port), listener.listen(host, port));
   // Interception redirects to each node IP at this port (IPv6 too on a dual-stack node): serve those --listen misses.
+  const proxyAddresses = [{ host, port: proxyAddress.port }];
   for (const host of config.intercept ? nodeIPsToListenOn(config.listen.host, config.nodeIPs) : []) {
     const also = { host, port: proxyAddress.port };
     await listeningOrFail('proxy', formatHostPort(also.host, also.port), listener.listen(also.host, also.port));
+    proxyAddresses.push(also);
   }
+  // The other threads bind the port the main thread got (--listen may say port 0); the agent is ready once all do.
+  if (fleet !== null) await listeningOrFail('proxy', formatHostPort(host, proxyAddress.port), fleet.listen(proxyAddresses));
   if (config.intercept) readiness.enter('interception');
   const transparent = config.intercept
     ? await startTransparentMode({
@@ -206,6 +197,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
       balancer: config.balancer,
       discovery: config.discovery,
       intercept: config.intercept,
+      workers: threads,
       version: build.version,
       node: config.nodeName,
     },
@@ -213,7 +205,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
   );
 
   const shutdown = new AgentShutdown({
-    listener,
+    listener: fleet ?? listener,
     markNotReady: () => {
       readiness.enter('draining');
       endpoints.drain();
@@ -221,6 +213,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
       transparent?.stopRefreshing();
     },
     stopRest: async () => {
+      await fleet?.stop();
       await transparent?.stop();
       discovery.stop();
       relay.close();
@@ -234,6 +227,13 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
     countError: (code) => metrics.countError(code),
   });
   closedConnections = () => shutdown.connectionClosed();
+  // A failed worker thread: serving on at reduced capacity would hide it, so the agent drains what the other threads
+  // hold and exits 1, and the kubelet restarts it (fail open covers the node's pods meanwhile).
+  let failed = false;
+  workerFailed = () => {
+    failed = true;
+    if (!shutdown.drain.started) void shutdown.run('worker thread failed').then(() => process.exit(1));
+  };
   const onSignal = (signal: string): void => {
     if (shutdown.drain.started) {
       // A second signal: stop waiting.
@@ -241,7 +241,7 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
       process.exit(1);
     }
     // Stopped: the process ends now, whatever handle a library may still hold open.
-    void shutdown.run(signal).then(() => process.exit(0));
+    void shutdown.run(signal).then(() => process.exit(failed ? 1 : 0));
   };
   process.off('SIGTERM', stopBeforeServing);
   process.off('SIGINT', stopBeforeServing);
@@ -251,8 +251,8 @@ async function run(config: Config, logger: Logger, probes: ProbeThread | null, r
 
 /** The dashboard's frames: the metrics, the balancers, and the agent's own state (its event loop's delay over each second). */
 function dashboardSampler(sources: {
-  metrics: ReturnType<typeof createMetrics>;
-  balancers: BalancerSet;
+  readings: () => ServiceReading[];
+  services: () => ServiceBalancerView[];
   backingOff: (address: string) => boolean;
   changeToPicker: () => ChangeToPicker | null;
   index: OptInIndex;
@@ -268,8 +268,8 @@ function dashboardSampler(sources: {
     // Its timer never keeps the agent alive: the dashboard ends with the admin server.
     clock: backgroundClock,
     wallClockMs: Date.now,
-    readings: () => sources.metrics.readings(),
-    services: () => sources.balancers.describe().map((service) => ({ ...service, endpoints: service.endpoints.map((endpoint) => ({ ...endpoint, backingOff: sources.backingOff(endpoint.address) })) })),
+    readings: () => sources.readings(),
+    services: () => sources.services().map((service) => ({ ...service, endpoints: service.endpoints.map((endpoint) => ({ ...endpoint, backingOff: sources.backingOff(endpoint.address) })) })),
     pods: () => interceptedPods(sources.index.enrolled),
     events: () => sources.recent.events(),
     agent: () => {

@@ -65,6 +65,8 @@ export interface TargetContext {
   /** meshlite only: Node flags after the image's own (a profiler, a sampler), and environment for the agent. */
   agentExtraNodeFlags?: readonly string[];
   agentEnv?: NodeJS.ProcessEnv;
+  /** More agent arguments for the meshlite targets (bench/workers-scale.ts: --workers N). */
+  meshliteArgs?: readonly string[];
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -288,6 +290,8 @@ async function startMeshlite(ctx: TargetContext, name: 'meshlite' | 'meshlite-rr
   const args = [...agentNodeFlags(), ...(ctx.agentExtraNodeFlags ?? []), main, '--discovery', 'static', '--static-file', staticFile, '--listen', `127.0.0.1:${port}`];
   args.push('--admin', `127.0.0.1:${admin}`);
   if (balancer !== null) args.push('--balancer', balancer);
+  // One thread, as HAProxy and nginx run here (one thread, one worker); bench/workers-scale.ts passes --workers N.
+  args.push('--workers', '1', ...(ctx.meshliteArgs ?? []));
   const env = ctx.agentEnv === undefined ? undefined : { ...process.env, ...ctx.agentEnv };
   const p = spawnManaged(name, process.execPath, args, { logFile: join(ctx.dir, `${name}.out`), cwd: REPO, env });
   const target = await started(name, port, p, ctx);

@@ -55,6 +55,7 @@ describe('parseConfig', () => {
       clientHandshakeTimeoutMs: 10_000,
       drainTimeoutMs: 25000,
       upstreamMaxConnections: 4,
+      workers: 'auto',
       clusterDomain: 'cluster.local',
     });
   });
@@ -87,6 +88,7 @@ describe('parseConfig', () => {
       MESHLITE_CLIENT_HANDSHAKE_TIMEOUT_MS: '2000',
       MESHLITE_DRAIN_TIMEOUT_MS: '0',
       MESHLITE_UPSTREAM_MAX_CONNECTIONS: '2',
+      MESHLITE_WORKERS: '3',
       MESHLITE_CLUSTER_DOMAIN: 'example.internal',
     });
     assert.deepEqual(config, {
@@ -116,6 +118,7 @@ describe('parseConfig', () => {
       clientHandshakeTimeoutMs: 2000,
       drainTimeoutMs: 0,
       upstreamMaxConnections: 2,
+      workers: 3,
       clusterDomain: 'example.internal',
     });
   });
@@ -174,6 +177,11 @@ describe('parseConfig', () => {
     rejects(['--sniff-timeout-ms', '1.5'], {}, ['--sniff-timeout-ms', '"1.5"', 'an integer']);
     rejects(['--drain-timeout-ms', '-1'], {}, ['--drain-timeout-ms', '"-1"', 'an integer from 0']);
     rejects(['--upstream-max-connections', '0'], {}, ['--upstream-max-connections', 'an integer from 1']);
+    rejects(['--workers', '0'], {}, ['--workers', '"0"', 'auto or an integer from 1 to 64']);
+    rejects(['--workers', '-2'], {}, ['--workers', '"-2"', 'auto or an integer from 1 to 64']);
+    rejects(['--workers', '1.5'], {}, ['--workers', '"1.5"', 'auto or an integer from 1 to 64']);
+    rejects(['--workers', '65'], {}, ['--workers', '"65"', 'auto or an integer from 1 to 64']);
+    rejects([], { MESHLITE_WORKERS: 'two' }, ['--workers (from MESHLITE_WORKERS)', '"two"']);
     rejects(['--cluster-domain', 'Cluster..Local'], {}, ['--cluster-domain', 'DNS name']);
     rejects(['--static-file', ''], {}, ['--static-file', 'a file path']);
   });

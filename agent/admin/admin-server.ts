@@ -2,6 +2,9 @@
 
 import Fastify, { LogController } from 'fastify';
 import type { Registry } from 'prom-client';
+
+/** What /metrics renders: the agent's registry, or (with --workers above 1) the totals of every thread's. */
+export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
 import type { Logger } from '../telemetry/logger.ts';
 import { addDashboardPage } from './dashboard-page.ts';
 import { addDashboardRoutes } from './dashboard-routes.ts';
@@ -23,7 +26,7 @@ export interface ConnectionPolicy {
 export interface AdminServerOptions {
   logger: Logger;
   connections?: ConnectionPolicy;
-  registry: Registry;
+  registry: MetricsSource;
   /** Asked on every /readyz: ready once the proxy listens and discovery has delivered its first snapshot. */
   readiness: () => Readiness;
   /** What /debug/endpoints shows: services, endpoints, eligibility, in-flight requests (plain JSON data). */
@@ -46,7 +49,7 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
 }
 
 /** The Prometheus-only server on --metrics (the node IP): exposes nothing but /metrics beyond loopback. */
-export function createMetricsServer(options: { logger: Logger; registry: Registry; connections?: ConnectionPolicy }): AdminServer {
+export function createMetricsServer(options: { logger: Logger; registry: MetricsSource; connections?: ConnectionPolicy }): AdminServer {
   const app = baseServer(options.logger, 'metrics', options.connections);
   addMetricsRoute(app, options.registry);
   return app;
@@ -84,7 +87,7 @@ function addHealthRoutes(app: AdminServer, readiness: () => Readiness): void {
   });
 }
 
-function addMetricsRoute(app: AdminServer, registry: Registry): void {
+function addMetricsRoute(app: AdminServer, registry: MetricsSource): void {
   app.get('/metrics', async (_request, reply) => {
     const body = await registry.metrics();
     return reply.type(registry.contentType).send(body);

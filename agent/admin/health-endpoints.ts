@@ -1,7 +1,7 @@
 // The agent's HTTP endpoints, bound first at start: admin and metrics on each of its addresses. (The probe socket has
 // a thread of its own, started before them: probe-thread.ts.)
 
-import type { Registry } from 'prom-client';
+import type { MetricsSource } from './admin-server.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { formatHostPort, type HostPort } from '../vocabulary/host-port.ts';
 import { listeningOrFail } from '../vocabulary/listen-failure.ts';
@@ -12,7 +12,7 @@ export interface HealthEndpointsOptions {
   admin: HostPort;
   metrics: readonly HostPort[];
   logger: Logger;
-  registry: Registry;
+  registry: MetricsSource;
   readiness: () => Readiness;
   debugEndpoints: () => unknown;
   dashboard?: DashboardSampler;

@@ -51,6 +51,8 @@ export interface Config {
   clientHandshakeTimeoutMs: number;
   drainTimeoutMs: number;
   upstreamMaxConnections: number;
+  /** Threads serving the proxy port; 'auto': resolved at start from the CPU limit (workers/worker-count.ts). */
+  workers: number | 'auto';
   clusterDomain: string;
 }
 

@@ -5,7 +5,7 @@ import { BALANCER_NAMES, DEFAULT_BALANCER } from '../vocabulary/balancer-names.t
 import type { BalancerName } from '../vocabulary/balancer-names.ts';
 import { FAIL_MODES, type FailMode } from '../intercept/fail-mode.ts';
 import type { Config, DiscoveryMode, IptablesBackendChoice } from './agent-config.ts';
-import { DNS_NAME, integerIn, listenAddress, metricsListen, nodeIPs, ok, oneOf, type Parsed } from './value-parsers.ts';
+import { DNS_NAME, integerIn, listenAddress, metricsListen, nodeIPs, ok, oneOf, type Parsed, workerCount } from './value-parsers.ts';
 
 export interface Setting<K extends keyof Config> {
   readonly key: K;
@@ -313,6 +313,18 @@ export const SETTINGS: readonly AnySetting[] = [
       'HTTP/2 connections the agent may open to one endpoint; another is opened only when the open ones are ' +
       "near the endpoint's MAX_CONCURRENT_STREAMS.",
     parse: integerIn(1, 1024),
+  }),
+  setting({
+    key: 'workers',
+    flag: '--workers',
+    env: 'MESHLITE_WORKERS',
+    defaultText: 'auto',
+    metavar: 'N|auto',
+    help:
+      'Threads that serve the proxy port (each its own event loop, relay, balancers and upstream connections; one ' +
+      'discovery feeds them all). "auto": as many as the CPU limit allows (cgroup cpu.max, rounded up), else the ' +
+      'cores the process may use, at most 8. 1: one thread, no worker started. A thread that dies stops the agent (exit 1).',
+    parse: workerCount,
   }),
   setting({
     key: 'clusterDomain',

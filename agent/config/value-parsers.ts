@@ -37,6 +37,16 @@ export function integerIn(min: number, max: number): (text: string) => Parsed<nu
   };
 }
 
+/** Explicit --workers values above this are refused: far beyond any node's useful proxy threads, surely a typo. */
+export const MAX_WORKERS = 64;
+
+/** `auto` (resolved at start from the CPU limit, see workers/worker-count.ts) or a thread count. */
+export function workerCount(text: string): Parsed<number | 'auto'> {
+  if (text === 'auto') return ok('auto');
+  const count = integerIn(1, MAX_WORKERS)(text);
+  return count.ok ? count : { ok: false, expected: `auto or an integer from 1 to ${MAX_WORKERS}` };
+}
+
 /** A comma-separated list of at most one IPv4 and one IPv6 address, as the downward API's status.hostIPs gives. */
 export function nodeIPs(text: string): Parsed<Config['nodeIPs']> {
   const result: Config['nodeIPs'] = { v4: null, v6: null };

@@ -4,7 +4,9 @@
 import type { EndpointRegistry } from '../registry/endpoint-registry.ts';
 import type { AgentMetrics } from './metrics.ts';
 
-export function followRegistry(registry: Pick<EndpointRegistry, 'subscribeBatches' | 'get'>, metrics: AgentMetrics): () => void {
+/** `counts: false` only forgets what left (a worker thread's metrics: meshlite_endpoints is the main thread's to set,
+ *  once, where the threads' series are added up). */
+export function followRegistry(registry: Pick<EndpointRegistry, 'subscribeBatches' | 'get'>, metrics: AgentMetrics, { counts = true } = {}): () => void {
   return registry.subscribeBatches((updates) => {
     let counted: string | null = null;
     for (const update of updates) {
@@ -14,7 +16,7 @@ export function followRegistry(registry: Pick<EndpointRegistry, 'subscribeBatche
         continue;
       }
       if (update.type === 'remove') metrics.forgetEndpoint(update.key, update.address);
-      if (update.key === counted) continue;
+      if (update.key === counted || !counts) continue;
       const spec = registry.get(update.key);
       if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
       counted = update.key;

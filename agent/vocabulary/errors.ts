@@ -258,6 +258,15 @@ export const ERRORS = {
     description:
       'After the drain, stopping the rest of the agent (interception, discovery, pools, admin servers) took longer than 5 s; the agent stops anyway.',
   },
+  ML_WORKER_EXITED: {
+    grpcStatus: null,
+    description:
+      'A worker thread (--workers above 1) failed or ended on its own: the agent drains what the other threads hold and exits 1, so that the kubelet restarts it at full capacity.',
+  },
+  ML_WORKER_SCRAPE_FAILED: {
+    grpcStatus: null,
+    description: 'A worker thread did not answer a scrape (it failed, or sent nothing within 5 s); /metrics answers 500 rather than totals that would go down.',
+  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;
