@@ -322,8 +322,9 @@ export const SETTINGS: readonly AnySetting[] = [
     metavar: 'N|auto',
     help:
       'Threads that serve the proxy port (each its own event loop, relay, balancers and upstream connections; one ' +
-      'discovery feeds them all). "auto": as many as the CPU limit allows (cgroup cpu.max, rounded up), else the ' +
-      'cores the process may use, at most 8. 1: one thread, no worker started. A thread that dies stops the agent (exit 1).',
+      'discovery feeds them all). "auto": as many as the container\'s CPU limit allows (cgroup cpu.max, rounded up, ' +
+      'at most the usable cores and 8), one without a limit. 1: one thread, no worker started. A thread that dies ' +
+      'stops the agent (exit 1).',
     parse: workerCount,
   }),
   setting({

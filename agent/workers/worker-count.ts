@@ -5,16 +5,19 @@
 export const MAX_AUTO_WORKERS = 8;
 
 /**
- * The thread count `auto` means. `cpuMax` is the text of the cgroup v2 `cpu.max` file (`QUOTA PERIOD`, or
- * `max PERIOD` without a limit), null when there is none (cgroup v1, not in a container); `parallelism` is
- * os.availableParallelism() (the CPUs the process may run on). A limit of 1.5 CPUs gives 2 threads: a thread that
- * waits for a share of a core still serves its connections, one that does not exist serves none.
+ * The thread count `auto` means: what the container's CPU limit allows. `cpuMax` is the text of the cgroup v2
+ * `cpu.max` file (`QUOTA PERIOD`, or `max PERIOD` without a limit), null when there is none (cgroup v1, not in a
+ * container); `parallelism` is os.availableParallelism() (the CPUs the process may run on). A limit of 1.5 CPUs gives
+ * 2 threads: a thread that waits for a share of a core still serves its connections, one that does not exist serves
+ * none. Without a limit, one thread: the node's cores are its workloads', and below saturation every extra thread
+ * costs CPU per request (twice at 10k requests/s with two, docs/performance.md) and memory (about 32 MiB) whether the
+ * traffic needs it or not; an operator who wants more sets a CPU limit or --workers.
  */
 export function autoWorkerCount(cpuMax: string | null, parallelism: number): number {
-  const cores = Math.max(1, Math.floor(parallelism));
   const limit = cpuLimit(cpuMax);
-  const allowed = limit === null ? cores : Math.min(cores, Math.max(1, Math.ceil(limit)));
-  return Math.min(allowed, MAX_AUTO_WORKERS);
+  if (limit === null) return 1;
+  const cores = Math.max(1, Math.floor(parallelism));
+  return Math.min(cores, Math.max(1, Math.ceil(limit)), MAX_AUTO_WORKERS);
 }
 
 /** CPUs allowed by a cgroup v2 `cpu.max` text (quota / period), or null for no limit or an unreadable text. */

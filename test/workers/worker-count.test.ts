@@ -12,18 +12,18 @@ describe('autoWorkerCount', () => {
     assert.equal(autoWorkerCount('1000 100000', 16), 1);
   });
 
-  it('takes the usable cores without a limit (max, no file, an unreadable one)', () => {
-    assert.equal(autoWorkerCount('max 100000', 4), 4);
-    assert.equal(autoWorkerCount(null, 2), 2);
-    assert.equal(autoWorkerCount('garbage', 3), 3);
-    assert.equal(autoWorkerCount('0 100000', 3), 3);
+  it('is one thread without a limit (max, no file, an unreadable one), however many cores', () => {
+    assert.equal(autoWorkerCount('max 100000', 4), 1);
+    assert.equal(autoWorkerCount(null, 2), 1);
+    assert.equal(autoWorkerCount('garbage', 3), 1);
+    assert.equal(autoWorkerCount('0 100000', 3), 1);
+    assert.equal(autoWorkerCount(null, 64), 1);
   });
 
   it('never exceeds the usable cores, the cap, nor goes below 1', () => {
     assert.equal(autoWorkerCount('800000 100000', 2), 2);
-    assert.equal(autoWorkerCount(null, 64), MAX_AUTO_WORKERS);
     assert.equal(autoWorkerCount('3200000 100000', 64), MAX_AUTO_WORKERS);
-    assert.equal(autoWorkerCount(null, 0), 1);
+    assert.equal(autoWorkerCount('200000 100000', 0), 1);
   });
 
   it('reads quota over period', () => {
