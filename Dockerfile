@@ -42,5 +42,8 @@ COPY --from=build /src/cni cni
 COPY --from=build /src/dist/meshlite-cni dist/meshlite-cni
 # V8 grows its young generation to 64 MiB a half-space under bursts (10k connections opening, say) and keeps it:
 # 128 MiB of RSS that holds garbage. 16 MiB halves keep it at 32 MiB (docs/architecture.md, request path, item 5).
-# Tests, the demo and the benchmarks start the agent with these same flags (lab/image-recipe.ts, agentNodeFlags).
-ENTRYPOINT ["node", "--max-semi-space-size=16", "agent/main.ts"]
+# One V8 helper thread instead of four: an idle agent is 7-10 MiB smaller (119-123 → 111-113 MiB with Kubernetes
+# discovery), and at 12k requests/s neither its CPU per request nor its p99 moved beyond the runs' noise
+# (docs/performance.md, Memory). Tests, the demo and the benchmarks start the agent with these same flags
+# (lab/image-recipe.ts, agentNodeFlags).
+ENTRYPOINT ["node", "--max-semi-space-size=16", "--v8-pool-size=1", "agent/main.ts"]

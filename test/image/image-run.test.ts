@@ -127,7 +127,7 @@ describe('the image, built from the Dockerfile and run', { skip: skip ?? false, 
       'org.opencontainers.image.licenses': PKG.license,
     });
     assert.deepEqual(config.entrypoint, ENTRYPOINT);
-    assert.deepEqual(ENTRYPOINT, ['node', '--max-semi-space-size=16', 'agent/main.ts']);
+    assert.deepEqual(ENTRYPOINT, ['node', '--max-semi-space-size=16', '--v8-pool-size=1', 'agent/main.ts']);
     assert.equal(config.workingDir, '/opt/meshlite');
   });
 
