@@ -169,7 +169,11 @@ export class SupervisedInformer<R extends RecordBase> {
     this.pending = abort;
     const timer = timers.setTimeout(() => abort.abort(new Error(`no answer within ${listTimeoutMs} ms`)), listTimeoutMs);
     try {
-      const query: Record<string, string> = {};
+      // resourceVersion=0: any recent state, served from the API server's watch cache instead of a quorum read of
+      // etcd, as client-go's informers list. Every node runs an agent: on 5,000 nodes a rollout or a restart after
+      // an outage is 5,000 LISTs of every Service and EndpointSlice (docs/performance.md, 5,000 nodes). The watch
+      // that follows starts from the list's resourceVersion, so nothing between the two is missed.
+      const query: Record<string, string> = { resourceVersion: '0' };
       if (spec.fieldSelector !== undefined) query.fieldSelector = spec.fieldSelector;
       return await api.list(spec.path, query, spec.project, abort.signal);
     } catch (error) {

@@ -30,10 +30,25 @@ afterEach(async () => {
   await api.close();
 });
 
+/** The queries of every LIST and WATCH the informer made, in order. */
+let queries: string[] = [];
+
 function start(options: { listTimeoutMs?: number; watchIdleTimeoutMs?: number } = {}): SupervisedInformer<ServiceRecord> {
+  const client = createKubeApi(loadKubeConfig(api.kubeconfigPath));
+  queries = [];
   informer = new SupervisedInformer<ServiceRecord>({
     spec: { resource: 'services', path: '/api/v1/services', project: projectService },
-    api: createKubeApi(loadKubeConfig(api.kubeconfigPath)),
+    api: {
+      ...client,
+      list: (path, query, project, signal) => {
+        queries.push(`list ${new URLSearchParams(query)}`);
+        return client.list(path, query, project, signal);
+      },
+      watch: (path, query, handlers, signal) => {
+        queries.push(`watch resourceVersion=${query.resourceVersion}`);
+        return client.watch(path, query, handlers, signal);
+      },
+    },
     handlers: {
       apply: (record) => events.push(`apply ${record.metadata.name}`),
       delete: (record) => events.push(`delete ${record.metadata.name}`),
@@ -75,6 +90,15 @@ test('delivers the initial list, then every change in order; ready only after th
   assert.deepEqual(events, ['apply a', 'apply b', 'apply c', 'apply a', 'delete b']);
   assert.deepEqual(stateNames(), ['syncing', 'watching']);
   assert.equal(running.records().length, 2);
+});
+
+test("LISTs from the API server's cache (resourceVersion=0), then watches from the list's resourceVersion", async () => {
+  api.apply('services', grpcServiceObject('a'));
+  const listedAt = api.resourceVersion;
+  const running = start();
+  await running.whenSynced();
+  await watching();
+  assert.deepEqual(queries, ['list resourceVersion=0', `watch resourceVersion=${listedAt}`]);
 });
 
 test('a dropped watch is restarted with backoff and resumes where it was: changes made meanwhile arrive', async () => {
