@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { agentRevision } from './agent-revision.ts';
 import { type LoadShape, runLoad, writeRequestFile } from './h2load-run.ts';
 import { numberOption } from './number-option.ts';
+import { portableArgs } from './portable-args.ts';
 import { clockTicksPerSecond } from './proc-cpu.ts';
 import { killAllNow, stopAll } from './processes.ts';
 import { summarizeAllocation, summarizeCpuProfile } from './profile-summary.ts';
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
       backends: kind,
       rate,
       seconds,
-      agentArgs: agent.args,
+      agentArgs: portableArgs(agent.args ?? [], dir),
       succeeded,
       failed: run.summary.requests.failed + run.summary.requests.errored,
       p99Us: run.latency.p99Us,

@@ -12,6 +12,7 @@ import { type LoadShape, SHAPES, writeRequestFile } from './h2load-run.ts';
 import { LOADER_NAMES, type LoaderName, runLoader } from './loaders.ts';
 import { agentNodeFlags } from '../lab/image-recipe.ts';
 import { numberOption } from './number-option.ts';
+import { portableArgs } from './portable-args.ts';
 import {
   autogroupOf,
   autogroupsEnabled,
@@ -293,7 +294,7 @@ async function main(): Promise<void> {
         /** The agent's code when these targets started (others may commit while a bench runs). */
         agentRevision: agentRevision(),
         backends: backends.map((x) => ({ index: x.index, port: x.grpcPort, autogroup: autogroupOf(x.process.pid) })),
-        targets: started.map((t) => ({ name: t.name, port: t.port, cpuPids: t.cpuPids, autogroup: t.autogroup, args: t.args })),
+        targets: started.map((t) => ({ name: t.name, port: t.port, cpuPids: t.cpuPids, autogroup: t.autogroup, args: t.args === undefined ? undefined : portableArgs(t.args, dir) })),
       });
       for (let round = 1; round <= o.rounds; round++) {
         for (const loader of o.loaders) {
