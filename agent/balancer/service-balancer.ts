@@ -8,6 +8,9 @@ import type { OutlierEjection, OutlierEvents } from './outlier-ejection.ts';
 import { type BalancingPolicy, EMPTY_PICKER, type Picker } from './picker.ts';
 import type { BalancerName } from '../vocabulary/balancer-names.ts';
 
+/** How many estimates a new endpoint's starting median is taken from, at most (initialRtt). */
+const MEDIAN_SAMPLE = 63;
+
 /** Told about an endpoint of service `key`; the owner (relay) drains the endpoint's upstream pool when it is removed. */
 export type EndpointHook = (load: EndpointLoad, key: string) => void;
 
@@ -260,13 +263,18 @@ export class ServiceBalancer {
    * request like theirs). A fixed default would be wrong one way or the other: above the real latency, the
    * endpoint stays under-used until the EWMA decays (τ, ~10 s); far below it, every pick goes to the newcomer
    * until its first response. If it is slower than the others, its first sample raises the estimate at once.
+   * Past MEDIAN_SAMPLE endpoints the median is of an evenly spaced sample of them: the exact median of a
+   * 10,000-endpoint Service cost ~1 ms of every endpoint added.
    */
   private initialRtt(): number {
     if (this.eligible.size === 0) return this.deps.load.defaultRttNs;
     const now = this.deps.load.now();
-    const estimates = new Float64Array(this.eligible.size);
+    const stride = Math.ceil(this.eligible.size / MEDIAN_SAMPLE);
+    const estimates = new Float64Array(Math.min(this.eligible.size, MEDIAN_SAMPLE));
     let count = 0;
+    let position = 0;
     for (const address of this.eligible) {
+      if (position++ % stride !== 0) continue;
       const load = this.loads.get(address);
       if (load !== undefined) estimates[count++] = load.latencyAt(now);
     }

@@ -1,5 +1,6 @@
 // What the sets must hold: the complete desired pods and destinations, split by family, as set name → members.
 
+import { MemberSet, type Members } from './member-set.ts';
 import { destinationSetName, type IpFamily, podSetName } from './names.ts';
 import { destinationMember, type Member, podMember } from './set-members.ts';
 
@@ -8,7 +9,12 @@ export interface Destination {
   readonly port: number;
 }
 
-/** The outcome of replacing one side: what was skipped, so the caller can log it. */
+/** A destination that became claimed (its first claim) or was given up (its last): the registry's address changes. */
+export interface DestinationChange extends Destination {
+  readonly claimed: boolean;
+}
+
+/** The outcome of changing one side: what was skipped, so the caller can log it. */
 export interface Replaced {
   /** Entries that are not addresses (or ports out of range), as given. */
   readonly invalid: string[];
@@ -17,95 +23,130 @@ export interface Replaced {
 }
 
 /**
- * Each replace builds new Sets, never mutating the old ones: a pass holds on to the snapshot it applies while the
- * next changes come in, and the manager keeps the last applied one to tell a repair from an update.
+ * Every change makes new versions of the sets it touches (MemberSet), never changing the old ones: a pass holds on
+ * to the snapshot it applies while the next changes come in, and the manager keeps the last applied one to tell a
+ * repair from an update, and to plan the next sets pass from what changed since.
  */
 export class DesiredSets {
   private readonly families: readonly IpFamily[];
-  private members = new Map<string, ReadonlySet<string>>();
+  private members = new Map<string, MemberSet>();
   /**
-   * Destinations parsed before, by port and then IP as given: a replace (every endpoint change of a large Service)
-   * parses only addresses it has not seen, and gets the same member strings back, whose hashes are computed once.
-   * Emptied when it holds far more than is desired now, so pods that came and went do not pile up.
+   * Destination member → how many of the given destinations spell it (`10.1.0.5` and `::ffff:10.1.0.5` are one
+   * member): a member leaves when the last of them is given up.
    */
-  private readonly parsedDestinations = new Map<number, Map<string, Member | null>>();
-  private parsedCount = 0;
+  private destinationCounts = new Map<string, number>();
 
   constructor(families: readonly IpFamily[]) {
     this.families = families;
     for (const family of families) {
-      this.members.set(podSetName(family), new Set());
-      this.members.set(destinationSetName(family), new Set());
+      this.members.set(podSetName(family), MemberSet.EMPTY);
+      this.members.set(destinationSetName(family), MemberSet.EMPTY);
     }
   }
 
   replacePods(ips: Iterable<string>): Replaced {
-    const entries: Array<{ text: string; member: Member | null }> = [];
-    for (const ip of ips) entries.push({ text: String(ip), member: podMember(String(ip)) });
-    return this.replace(podSetName, entries);
-  }
-
-  replaceDestinations(destinations: Iterable<Destination>): Replaced {
-    const next = new Map(this.families.map((family) => [family, new Set<string>()]));
+    const next = this.emptyByFamily();
     const invalid: string[] = [];
     let otherFamily = 0;
-    let count = 0;
+    for (const ip of ips) {
+      const member = podMember(String(ip));
+      if (member === null) invalid.push(String(ip));
+      else if (!this.collect(next, member)) otherFamily++;
+    }
+    this.install(podSetName, next);
+    return { invalid, otherFamily };
+  }
+
+  /** The complete destinations (an address given twice is one member). */
+  replaceDestinations(destinations: Iterable<Destination>): Replaced {
+    const next = this.emptyByFamily();
+    const counts = new Map<string, number>();
+    const invalid: string[] = [];
+    let otherFamily = 0;
     for (const { ip, port } of destinations) {
-      count++;
-      const member = this.parsedDestination(ip, port);
+      const member = destinationMember(String(ip), port);
       if (member === null) invalid.push(`${ip}:${port}`);
-      else {
-        const set = next.get(member.family);
-        if (set === undefined) otherFamily++;
-        else set.add(member.member);
-      }
+      else if (!this.collect(next, member)) otherFamily++;
+      else counts.set(member.member, (counts.get(member.member) ?? 0) + 1);
     }
-    if (this.parsedCount > 2 * count + 1024) {
-      this.parsedDestinations.clear();
-      this.parsedCount = 0;
-    }
+    this.destinationCounts = counts;
     this.install(destinationSetName, next);
     return { invalid, otherFamily };
   }
 
-  private parsedDestination(ip: string, port: number): Member | null {
-    let byIp = this.parsedDestinations.get(port);
-    if (byIp === undefined) {
-      byIp = new Map();
-      this.parsedDestinations.set(port, byIp);
-    }
-    let member = byIp.get(ip);
-    if (member === undefined) {
-      member = destinationMember(String(ip), port);
-      byIp.set(ip, member);
-      this.parsedCount++;
-    }
-    return member;
-  }
-
-  /** Set name → members, for every set of the enabled families. Immutable: later replaces do not change it. */
-  snapshot(): ReadonlyMap<string, ReadonlySet<string>> {
-    return this.members;
-  }
-
-  private replace(setName: (family: IpFamily) => string, entries: Array<{ text: string; member: Member | null }>): Replaced {
-    const next = new Map(this.families.map((family) => [family, new Set<string>()]));
+  /**
+   * Destinations claimed and given up since the last change, in order: time proportional to them, not to the
+   * destinations held (an endpoint added to a Service of 10,000). Giving up one never claimed changes nothing.
+   */
+  changeDestinations(changes: Iterable<DestinationChange>): Replaced {
+    const adds = new Map<IpFamily, string[]>();
+    const removes = new Map<IpFamily, string[]>();
     const invalid: string[] = [];
     let otherFamily = 0;
-    for (const { text, member } of entries) {
-      if (member === null) invalid.push(text);
-      else if (next.has(member.family)) next.get(member.family)?.add(member.member);
-      else otherFamily++;
+    for (const { ip, port, claimed } of changes) {
+      const member = destinationMember(String(ip), port);
+      if (member === null) {
+        if (claimed) invalid.push(`${ip}:${port}`);
+        continue;
+      }
+      if (!this.families.includes(member.family)) {
+        if (claimed) otherFamily++;
+        continue;
+      }
+      const count = this.destinationCounts.get(member.member) ?? 0;
+      if (claimed) {
+        this.destinationCounts.set(member.member, count + 1);
+        if (count === 0) listIn(adds, member.family).push(member.member);
+      } else if (count === 1) {
+        this.destinationCounts.delete(member.member);
+        listIn(removes, member.family).push(member.member);
+      } else if (count > 1) {
+        this.destinationCounts.set(member.member, count - 1);
+      }
     }
-    this.install(setName, next);
+    if (adds.size > 0 || removes.size > 0) {
+      const members = new Map(this.members);
+      for (const family of this.families) {
+        const name = destinationSetName(family);
+        const familyAdds = adds.get(family) ?? [];
+        const familyRemoves = removes.get(family) ?? [];
+        if (familyAdds.length === 0 && familyRemoves.length === 0) continue;
+        members.set(name, (this.members.get(name) ?? MemberSet.EMPTY).with(familyAdds, familyRemoves));
+      }
+      this.members = members;
+    }
     return { invalid, otherFamily };
   }
 
+  /** Set name → members, for every set of the enabled families. Immutable: later changes do not change it. */
+  snapshot(): ReadonlyMap<string, Members> {
+    return this.members;
+  }
+
+  private emptyByFamily(): Map<IpFamily, Set<string>> {
+    return new Map(this.families.map((family) => [family, new Set<string>()]));
+  }
+
+  /** Adds the member to its family's set; false when its family is not intercepted. */
+  private collect(next: Map<IpFamily, Set<string>>, member: Member): boolean {
+    const set = next.get(member.family);
+    set?.add(member.member);
+    return set !== undefined;
+  }
+
   /** The new sets of one side, in a new map: the snapshot handed out before stays as it was. */
-  private install(setName: (family: IpFamily) => string, next: ReadonlyMap<IpFamily, ReadonlySet<string>>): void {
+  private install(setName: (family: IpFamily) => string, next: ReadonlyMap<IpFamily, Set<string>>): void {
     const members = new Map(this.members);
-    for (const [family, set] of next) members.set(setName(family), set);
+    for (const [family, set] of next) members.set(setName(family), MemberSet.owning(set));
     this.members = members;
   }
 }
 
+function listIn(lists: Map<IpFamily, string[]>, family: IpFamily): string[] {
+  let list = lists.get(family);
+  if (list === undefined) {
+    list = [];
+    lists.set(family, list);
+  }
+  return list;
+}

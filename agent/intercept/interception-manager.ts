@@ -5,7 +5,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import { type BackoffPolicy, backoffDelay } from '../vocabulary/backoff.ts';
 import type { BackendDecision } from './backend-detection.ts';
 import type { CommandRunner } from './command-runner.ts';
-import { type Destination, DesiredSets, type Replaced } from './desired-sets.ts';
+import { type Destination, type DestinationChange, DesiredSets, type Replaced } from './desired-sets.ts';
 import { type FailMode, POD_MEMBER_TIMEOUT_S, POD_REFRESH_INTERVAL_MS } from './fail-mode.ts';
 import type { InterceptObserver, PassKind } from './intercept-metrics.ts';
 import type { FamilyTarget, PassResult } from './interception-pass.ts';
@@ -18,6 +18,7 @@ import { membersToRefresh, PodSetRefresher } from './pod-set-refresher.ts';
 import { podSetName } from './names.ts';
 import { podMember } from './set-members.ts';
 import type { Clock } from '../vocabulary/clock.ts';
+import type { Members } from './member-set.ts';
 
 export type { InterceptionState } from './interception-state.ts';
 export { DEFAULT_COALESCE_MS } from './pass-scheduler.ts';
@@ -74,7 +75,7 @@ export class InterceptionManager {
   private generation = 0;
   private appliedGeneration = -1;
   /** The desired sets as the last successful pass left them in the kernel; null before the first. */
-  private applied: ReadonlyMap<string, ReadonlySet<string>> | null = null;
+  private applied: ReadonlyMap<string, Members> | null = null;
   /** The last pass that succeeded: its kind and when (the manager's clock). */
   private lastPass: { kind: PassKind; at: number } | null = null;
   private rulesInstalled = false;
@@ -161,6 +162,11 @@ export class InterceptionManager {
     this.changed('destinations', this.desired.replaceDestinations(destinations));
   }
 
+  /** Destinations claimed and given up since the last call (the registry's address changes); none: nothing to do. */
+  changeDestinations(changes: readonly DestinationChange[]): void {
+    if (changes.length > 0) this.changed('destinations', this.desired.changeDestinations(changes));
+  }
+
   /**
    * Resolves once everything desired when it was called is in the kernel (at once when it already is). Waits through
    * failures and retries: a caller that cannot wait forever (the CNI enrollment) puts its own deadline on it.
@@ -241,7 +247,7 @@ export class InterceptionManager {
     }
   }
 
-  private succeeded(kind: PassKind, result: PassResult, desired: ReadonlyMap<string, ReadonlySet<string>>, compare: boolean, started: number): void {
+  private succeeded(kind: PassKind, result: PassResult, desired: ReadonlyMap<string, Members>, compare: boolean, started: number): void {
     const { metrics, timers } = this.options;
     const summary = summarizePass(result, this.applied, compare && this.rulesInstalled);
     this.applied = desired;

@@ -10,6 +10,7 @@ import { setDefinitions } from './names.ts';
 import { InterceptError, runChecked } from './netfilter-command.ts';
 import { planRules, type RuleProblem } from './rule-plan.ts';
 import { planSets, type SetChange } from './set-plan.ts';
+import type { Members } from './member-set.ts';
 
 /** A family interception is on for, and the node IP its connections are redirected to. */
 export interface FamilyTarget {
@@ -25,7 +26,7 @@ export interface PassOptions {
   /** How pods are added: expiring unless refreshed (open), or permanent (closed). */
   readonly failMode: FailMode;
   /** Set name → the members it must hold exactly (a missing entry: empty). */
-  readonly desired: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly desired: ReadonlyMap<string, Members>;
   /** Also check and repair the iptables rules (start and the periodic reconcile); a sets-only pass skips them. */
   readonly rules: boolean;
   /** A family's `-save` output already read (backend detection reads IPv4's): saves one command. */
@@ -36,7 +37,7 @@ export interface PassOptions {
    * destinations set; `-exist` keeps the script valid even if someone changed a set meanwhile, and the periodic
    * reconcile, which reads, repairs that.
    */
-  readonly assumed?: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly assumed?: ReadonlyMap<string, Members>;
 }
 
 export interface PassResult {
@@ -80,13 +81,13 @@ export async function applyInterception(options: PassOptions): Promise<PassResul
 /** As this process's passes left them: with the timeout support they were created with, no member retimed since.
  *  The members are the applied snapshot itself, not a copy (a snapshot never changes; 10,000 destinations took
  *  1–1.4 ms to copy, on every pass). */
-function assumedSets(definitions: readonly SetDefinition[], assumed: ReadonlyMap<string, ReadonlySet<string>>): Map<string, SavedSet> {
+function assumedSets(definitions: readonly SetDefinition[], assumed: ReadonlyMap<string, Members>): Map<string, SavedSet> {
   return new Map(
     definitions.map(({ name, type, family, timeoutS }) => [name, { name, type, family, timeoutS, members: assumed.get(name) ?? NO_MEMBERS, expiring: NO_MEMBERS }]),
   );
 }
 
-const NO_MEMBERS: ReadonlySet<string> = new Set();
+const NO_MEMBERS: Members = new Set();
 
 /** meshlite's sets among `definitions` that exist, with their members: `ipset list -n`, then `ipset save` of each. */
 export async function readSets(runner: CommandRunner, definitions: readonly SetDefinition[]): Promise<Map<string, SavedSet>> {

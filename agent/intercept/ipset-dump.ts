@@ -1,6 +1,7 @@
 // Reads `ipset save` and `ipset list -n` output into sets with their type, family, timeout support and members.
 
 import { savedMember } from './set-members.ts';
+import type { Members } from './member-set.ts';
 
 export interface SavedSet {
   readonly name: string;
@@ -11,9 +12,9 @@ export interface SavedSet {
   /** The set's default timeout in seconds when it was created with timeout support; null without. */
   readonly timeoutS: number | null;
   /** In the spelling of set-members.ts (savedMember): the member only, never its timeout. */
-  readonly members: ReadonlySet<string>;
+  readonly members: Members;
   /** The members that expire (a non-zero timeout left); a member with `timeout 0` or none is permanent. */
-  readonly expiring: ReadonlySet<string>;
+  readonly expiring: Members;
 }
 
 /**

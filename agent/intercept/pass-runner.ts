@@ -9,6 +9,7 @@ import { applyInterception, type FamilyTarget, type PassResult } from './interce
 import type { IptablesBackend, IptablesBackendSetting } from './iptables-backend.ts';
 import { type IpFamily, migrationSetName, podSetName, setDefinitions } from './names.ts';
 import { removeRulesFrom, removeSets } from './uninstall.ts';
+import type { Members } from './member-set.ts';
 
 export interface PassRunnerOptions {
   runner: CommandRunner;
@@ -45,7 +46,7 @@ export class PassRunner {
    * Detects the backend at install (and at a reconcile while an automatic choice may still change), then applies
    * `desired`; a sets pass that knows what the last pass left (`assumed`) does not read the sets. Throws what failed.
    */
-  async run(kind: PassKind, desired: ReadonlyMap<string, ReadonlySet<string>>, assumed: ReadonlyMap<string, ReadonlySet<string>> | undefined): Promise<PassRun> {
+  async run(kind: PassKind, desired: ReadonlyMap<string, Members>, assumed: ReadonlyMap<string, Members> | undefined): Promise<PassRun> {
     const { runner, proxyPort, families, failMode } = this.options;
     let movedFrom: IptablesBackend | null = null;
     let dumps: Map<IpFamily, string> | undefined;

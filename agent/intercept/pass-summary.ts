@@ -3,6 +3,7 @@
 import type { RepairKind } from './intercept-metrics.ts';
 import type { PassResult } from './interception-pass.ts';
 import { describeProblem } from './rule-plan.ts';
+import type { Members } from './member-set.ts';
 
 export interface Repair {
   readonly kind: RepairKind;
@@ -30,7 +31,7 @@ const MEMBERS_NAMED = 10;
  */
 export function summarizePass(
   result: PassResult,
-  applied: ReadonlyMap<string, ReadonlySet<string>> | null,
+  applied: ReadonlyMap<string, Members> | null,
   rulesInstalled: boolean,
 ): PassSummary {
   const sets: PassSummary['sets'] = {};

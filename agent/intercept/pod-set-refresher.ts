@@ -5,6 +5,7 @@ import type { Clock } from '../vocabulary/clock.ts';
 import type { CommandRunner } from './command-runner.ts';
 import type { InterceptObserver } from './intercept-metrics.ts';
 import { runChecked } from './netfilter-command.ts';
+import type { Members } from './member-set.ts';
 
 export interface PodSetRefresherOptions {
   runner: CommandRunner;
@@ -14,13 +15,13 @@ export interface PodSetRefresherOptions {
   intervalMs: number;
   timeoutS: number;
   /** Pods set name → the members to refresh, asked for at each refresh (what is in the kernel and still wanted). */
-  members: () => ReadonlyMap<string, ReadonlySet<string>>;
+  members: () => ReadonlyMap<string, Members>;
   /** Runs the refresh between the manager's passes, never during one (a pass may delete or swap a member). */
   exclusive: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 /** `add NAME MEMBER timeout N -exist` for every member (`-exist` refreshes one that is there); null when none. */
-export function refreshScript(members: ReadonlyMap<string, ReadonlySet<string>>, timeoutS: number): string | null {
+export function refreshScript(members: ReadonlyMap<string, Members>, timeoutS: number): string | null {
   const lines: string[] = [];
   for (const [name, set] of members) for (const member of set) lines.push(`add ${name} ${member} timeout ${timeoutS} -exist`);
   return lines.length === 0 ? null : `${lines.join('\n')}\n`;
@@ -29,10 +30,10 @@ export function refreshScript(members: ReadonlyMap<string, ReadonlySet<string>>,
 /** The pods sets' members that the last successful pass left in the kernel and that are still desired. */
 export function membersToRefresh(
   podSetNames: readonly string[],
-  applied: ReadonlyMap<string, ReadonlySet<string>> | null,
-  desired: ReadonlyMap<string, ReadonlySet<string>>,
-): Map<string, ReadonlySet<string>> {
-  const members = new Map<string, ReadonlySet<string>>();
+  applied: ReadonlyMap<string, Members> | null,
+  desired: ReadonlyMap<string, Members>,
+): Map<string, Members> {
+  const members = new Map<string, Members>();
   for (const name of podSetNames) {
     const wanted = desired.get(name);
     members.set(name, new Set([...(applied?.get(name) ?? [])].filter((member) => wanted?.has(member) === true)));

@@ -3,6 +3,7 @@
 import { type FailMode, PERMANENT_TIMEOUT_S } from './fail-mode.ts';
 import type { SavedSet } from './ipset-dump.ts';
 import { migrationSetName, type SetDefinition } from './names.ts';
+import { type Members, membersMissing } from './member-set.ts';
 
 export interface SetChange {
   readonly name: string;
@@ -35,7 +36,7 @@ export interface SetPlan {
  */
 export function planSets(
   definitions: readonly SetDefinition[],
-  desired: ReadonlyMap<string, ReadonlySet<string>>,
+  desired: ReadonlyMap<string, Members>,
   current: ReadonlyMap<string, SavedSet>,
   failMode: FailMode,
 ): SetPlan {
@@ -51,12 +52,13 @@ export function planSets(
       continue;
     }
     const have = existing?.members ?? new Set<string>();
-    const added = missingFrom(have, wanted);
-    const removed = missingFrom(wanted, have);
+    const added = membersMissing(have, wanted);
+    const removed = membersMissing(wanted, have);
     const created = existing === undefined;
     const withoutTimeouts = existing !== undefined && existing.timeoutS === null;
     const migrate = failMode === 'open' && definition.timeoutS !== null && withoutTimeouts;
-    const madePermanent = failMode === 'closed' && existing !== undefined && !withoutTimeouts ? [...wanted].filter((member) => existing.expiring.has(member)) : [];
+    const madePermanent =
+      failMode === 'closed' && existing !== undefined && !withoutTimeouts && existing.expiring.size > 0 ? [...wanted].filter((member) => existing.expiring.has(member)) : [];
     if (!created && !migrate && added.length === 0 && removed.length === 0 && madePermanent.length === 0) continue;
     changes.push({ name, created, added, removed, ...(migrate ? { migrated: true } : {}), ...(madePermanent.length > 0 ? { madePermanent } : {}) });
     if (migrate) {
@@ -71,13 +73,6 @@ export function planSets(
   return { changes, conflicts, script: lines.length === 0 ? null : `${lines.join('\n')}\n` };
 }
 
-/** The members of `from` that `set` lacks, in `from`'s order (a loop: spreading 10,000 members first cost as much). */
-function missingFrom(set: ReadonlySet<string>, from: ReadonlySet<string>): string[] {
-  const missing: string[] = [];
-  for (const member of from) if (!set.has(member)) missing.push(member);
-  return missing;
-}
-
 function createLine(name: string, definition: SetDefinition): string {
   const timeout = definition.timeoutS === null ? '' : ` timeout ${definition.timeoutS}`;
   return `create ${name} ${definition.type} family ${definition.family} maxelem ${definition.maxelem}${timeout} -exist`;
@@ -88,7 +83,7 @@ function createLine(name: string, definition: SetDefinition): string {
  * re-created; a new set is filled and swapped with it (rules follow the name, so they see the new set at once), and
  * the old one, now unreferenced, destroyed. `flush` empties a leftover of a migration that was interrupted.
  */
-function migrationLines(definition: SetDefinition, wanted: ReadonlySet<string>): string[] {
+function migrationLines(definition: SetDefinition, wanted: Members): string[] {
   const temporary = migrationSetName(definition.name);
   return [
     createLine(temporary, definition),

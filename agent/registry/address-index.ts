@@ -17,16 +17,26 @@ interface ClaimedAddress {
   readonly kind: ClaimKind;
 }
 
+/** An address became claimed (its first claim, by any service) or was given up (its last claim went). */
+export type AddressListener = (ip: string, port: number, claimed: boolean) => void;
+
 /** ip → port → the services that claim it; the registry keeps it equal to its stored specs. */
 export class AddressIndex {
   /** ip → port → claims, ClusterIP claims first, then in the order services claimed the address. */
   private readonly byAddress = new Map<string, Map<number, AddressClaim[]>>();
+  private listeners: AddressListener[] = [];
 
-  /** Counts every claim and unclaim: unchanged, the set of claimed addresses is unchanged. */
-  private changes = 0;
-
-  get generation(): number {
-    return this.changes;
+  /**
+   * `listener` hears every address claimed now (as claimed), then each address as it becomes claimed or is given
+   * up, synchronously, as the claims change: not when a second service claims an address or an endpoint changes
+   * state. Returns the unsubscribe function.
+   */
+  subscribe(listener: AddressListener): () => void {
+    this.listeners = [...this.listeners, listener];
+    for (const [ip, ports] of this.byAddress) for (const port of ports.keys()) listener(ip, port, true);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
   }
 
   /** IPs with at least one claim (0 once every service is gone: nothing is left behind). */
@@ -71,7 +81,6 @@ export class AddressIndex {
   }
 
   private claim(key: string, { ip, port, kind }: ClaimedAddress): void {
-    this.changes++;
     let ports = this.byAddress.get(ip);
     if (ports === undefined) {
       ports = new Map();
@@ -81,6 +90,7 @@ export class AddressIndex {
     if (claims === undefined) {
       claims = [];
       ports.set(port, claims);
+      for (const listener of this.listeners) listener(ip, port, true);
     }
     const claim: AddressClaim = { key, kind };
     if (kind === 'cluster') {
@@ -93,7 +103,6 @@ export class AddressIndex {
   }
 
   private unclaim(key: string, { ip, port, kind }: ClaimedAddress): void {
-    this.changes++;
     const ports = this.byAddress.get(ip);
     const claims = ports?.get(port);
     if (ports === undefined || claims === undefined) return;
@@ -102,6 +111,7 @@ export class AddressIndex {
     if (claims.length > 0) return;
     ports.delete(port);
     if (ports.size === 0) this.byAddress.delete(ip);
+    for (const listener of this.listeners) listener(ip, port, false);
   }
 }
 

@@ -1,6 +1,7 @@
 // Endpoint sets per service key: stores discovery's snapshots and delivers the typed updates they imply to subscribers.
 
-import { AddressIndex } from './address-index.ts';
+import { type AddressListener, AddressIndex } from './address-index.ts';
+import type { EndpointCounts } from './endpoint-counts.ts';
 import { type EndpointChanges, type EndpointSpec, endpointRank, isActive, type RegistryUpdate, type ServiceSpec } from './endpoint.ts';
 import { HeldService, heldEndpoint } from './held-service.ts';
 import { normalizeService } from './normalized-service.ts';
@@ -116,6 +117,11 @@ export class EndpointRegistry {
     return this.services.get(key)?.spec;
   }
 
+  /** A service's endpoints by state (what meshlite_endpoints shows), without making its spec. */
+  endpointCounts(key: string): EndpointCounts | undefined {
+    return this.services.get(key)?.endpointCounts;
+  }
+
   keys(): string[] {
     return [...this.services.keys()];
   }
@@ -136,12 +142,12 @@ export class EndpointRegistry {
   }
 
   /**
-   * Changes whenever a ClusterIP:port or endpoint ip:port is claimed or given up by a service, and only then: a
-   * subscriber that depends only on the addresses (interception's destinations) compares it to skip the updates
-   * that change an endpoint's state alone.
+   * Every ClusterIP:port and endpoint ip:port some service claims now, then each as it becomes claimed or is given
+   * up (AddressIndex.subscribe): what interception's destinations follow, in time proportional to the change and
+   * not to the services. Returns the unsubscribe function.
    */
-  get addressGeneration(): number {
-    return this.byAddress.generation;
+  subscribeAddresses(listener: AddressListener): () => void {
+    return this.byAddress.subscribe(listener);
   }
 
   /** The key of the service lookupByAddress() would answer, without making its spec (the relay's per-connection

@@ -2,6 +2,7 @@
 
 import { normalizeIp } from '../vocabulary/ip-address.ts';
 import type { EndpointSpec, ServiceSpec } from './endpoint.ts';
+import { countEndpoints, type EndpointCounts, endpointState } from './endpoint-counts.ts';
 
 /**
  * The endpoints live in a map by address, in the order they were first listed, so that a change of a few endpoints
@@ -16,11 +17,19 @@ export class HeldService {
   private stale = false;
   /** Frozen, normalised EndpointSpecs by address. */
   private readonly byAddress: Map<string, EndpointSpec>;
+  /** The endpoints by state, kept with every list and unlist. */
+  private readonly counts: EndpointCounts;
 
   /** `spec` is a normalised, frozen spec (normalized-service.ts). */
   constructor(spec: ServiceSpec) {
     this.whole = spec;
     this.byAddress = new Map(spec.endpoints.map((endpoint) => [endpoint.address, endpoint]));
+    this.counts = countEndpoints(this.byAddress.values());
+  }
+
+  /** The endpoints by state, without making the spec: a copy. */
+  get endpointCounts(): EndpointCounts {
+    return { ...this.counts };
   }
 
   get key(): string {
@@ -42,12 +51,19 @@ export class HeldService {
 
   /** Lists `endpoint` (a frozen, normalised spec) in place of the one at its address, or after the others. */
   list(endpoint: EndpointSpec): void {
+    const old = this.byAddress.get(endpoint.address);
+    if (old !== undefined) this.counts[endpointState(old)]--;
+    this.counts[endpointState(endpoint)]++;
     this.byAddress.set(endpoint.address, endpoint);
     this.stale = true;
   }
 
   unlist(address: string): void {
-    if (this.byAddress.delete(address)) this.stale = true;
+    const old = this.byAddress.get(address);
+    if (old === undefined) return;
+    this.counts[endpointState(old)]--;
+    this.byAddress.delete(address);
+    this.stale = true;
   }
 }
 

@@ -2,7 +2,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'prom-client';
 import { ERROR_CODES, type ErrorCode } from '../vocabulary/errors.ts';
-import { type EndpointSpec, isActive } from '../registry/endpoint.ts';
+import type { EndpointCounts, EndpointState } from '../registry/endpoint-counts.ts';
 import type { BuildInfo } from '../vocabulary/build-info.ts';
 import { parseServiceKey } from '../vocabulary/service-key.ts';
 
@@ -43,11 +43,6 @@ export function serviceLabels(key: string): ServiceLabels {
 const GRPC_CODE_COUNT = 17;
 const GRPC_UNKNOWN = 2;
 
-/**
- * For meshlite_endpoints{state}: active (isActive), terminating but serving, or neither (see docs/architecture.md,
- * Balancing).
- */
-export type EndpointState = 'ready' | 'terminating' | 'not_ready';
 const ENDPOINT_STATES: readonly EndpointState[] = ['ready', 'terminating', 'not_ready'];
 
 export type StaticReloadResult = 'success' | 'failure';
@@ -130,7 +125,7 @@ interface ServiceEntry {
   readonly retries: Record<RetryReason, number>;
   readonly duration: DurationAccumulator;
   readonly endpoints: Map<string, RequestMetrics>;
-  endpointCounts: Record<EndpointState, number> | null;
+  endpointCounts: EndpointCounts | null;
 }
 
 /**
@@ -338,15 +333,9 @@ export class AgentMetrics {
     if (open === 0) this.upstreamByEndpoint.delete(endpoint);
   }
 
-  /** Sets meshlite_endpoints for a service from its current endpoint list. */
-  setServiceEndpoints(service: string, endpoints: readonly EndpointSpec[]): void {
-    const counts: Record<EndpointState, number> = { ready: 0, terminating: 0, not_ready: 0 };
-    for (const endpoint of endpoints) {
-      if (isActive(endpoint)) counts.ready++;
-      else if (endpoint.serving && endpoint.terminating) counts.terminating++;
-      else counts.not_ready++;
-    }
-    this.serviceEntry(service).endpointCounts = counts;
+  /** Sets meshlite_endpoints for a service: its endpoints by state (the registry keeps them). */
+  setServiceEndpoints(service: string, counts: EndpointCounts): void {
+    this.serviceEntry(service).endpointCounts = { ...counts };
   }
 
   /** Drops the series of an endpoint that left a service (bounded cardinality as pods come and go). */

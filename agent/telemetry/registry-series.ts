@@ -6,7 +6,7 @@ import type { AgentMetrics } from './metrics.ts';
 
 /** `counts: false` only forgets what left (a worker thread's metrics: meshlite_endpoints is the main thread's to set,
  *  once, where the threads' series are added up). */
-export function followRegistry(registry: Pick<EndpointRegistry, 'subscribeBatches' | 'get'>, metrics: AgentMetrics, { counts = true } = {}): () => void {
+export function followRegistry(registry: Pick<EndpointRegistry, 'subscribeBatches' | 'endpointCounts'>, metrics: AgentMetrics, { counts = true } = {}): () => void {
   return registry.subscribeBatches((updates) => {
     let counted: string | null = null;
     for (const update of updates) {
@@ -17,8 +17,8 @@ export function followRegistry(registry: Pick<EndpointRegistry, 'subscribeBatche
       }
       if (update.type === 'remove') metrics.forgetEndpoint(update.key, update.address);
       if (update.key === counted || !counts) continue;
-      const spec = registry.get(update.key);
-      if (spec !== undefined) metrics.setServiceEndpoints(update.key, spec.endpoints);
+      const byState = registry.endpointCounts(update.key);
+      if (byState !== undefined) metrics.setServiceEndpoints(update.key, byState);
       counted = update.key;
     }
   });

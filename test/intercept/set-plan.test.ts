@@ -3,8 +3,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DesiredSets } from '../../agent/intercept/desired-sets.ts';
-import { grpcDestinations } from '../../agent/intercept/grpc-destinations.ts';
-import type { ServiceSpec } from '../../agent/registry/endpoint.ts';
 import { parseIpsetNames, parseIpsetSave } from '../../agent/intercept/ipset-dump.ts';
 import { setDefinitions } from '../../agent/intercept/names.ts';
 import { destinationMember, podMember, savedMember } from '../../agent/intercept/set-members.ts';
@@ -181,34 +179,49 @@ describe('DesiredSets', () => {
     const first = desired.snapshot();
     desired.replacePods(['10.1.0.6']);
     desired.replaceDestinations([{ ip: '10.96.0.10', port: 8080 }, { ip: '10.96.0.10', port: 8080 }]);
-    assert.deepEqual(first.get('meshlite-pods-v4'), new Set(['10.1.0.5']));
-    assert.deepEqual(first.get('meshlite-dsts-v4'), new Set());
-    assert.deepEqual([...desired.snapshot()], [
+    assert.deepEqual(new Set(first.get('meshlite-pods-v4')), new Set(['10.1.0.5']));
+    assert.deepEqual(new Set(first.get('meshlite-dsts-v4')), new Set());
+    assert.deepEqual([...desired.snapshot()].map(([name, members]) => [name, new Set(members)]), [
       ['meshlite-pods-v4', new Set(['10.1.0.6'])],
       ['meshlite-dsts-v4', new Set(['10.96.0.10,tcp:8080'])],
     ]);
   });
 
-  it('destinations: every ClusterIP:port and endpoint ip:port of every service, an address two services list held once', () => {
-    const service = (name: string, clusterIPs: string[], hosts: string[]): ServiceSpec =>
-      ({ key: `default/${name}:50051`, port: 50051, clusterIPs, endpoints: hosts.map((host) => ({ host, port: 50051 })) }) as unknown as ServiceSpec;
-    const services = [service('a', ['10.96.0.10'], ['10.1.0.5', '10.1.0.6']), service('b', [], ['10.1.0.6', 'fd00::7'])];
+  it('destination changes: a member comes with its first claim and goes with its last, whatever its spelling', () => {
     const desired = new DesiredSets([4]);
-    assert.deepEqual(desired.replaceDestinations(grpcDestinations(services)), { invalid: [], otherFamily: 1 });
-    assert.deepEqual(desired.snapshot().get('meshlite-dsts-v4'), new Set(['10.96.0.10,tcp:50051', '10.1.0.5,tcp:50051', '10.1.0.6,tcp:50051']));
+    const before = desired.snapshot();
+    const claimed = (ip: string, port = 50051) => ({ ip, port, claimed: true });
+    const givenUp = (ip: string, port = 50051) => ({ ip, port, claimed: false });
+    assert.deepEqual(desired.changeDestinations([claimed('10.96.0.10'), claimed('10.1.0.5'), claimed('fd00::7'), claimed('nope'), claimed('10.1.0.6', 0)]), {
+      invalid: ['nope:50051', '10.1.0.6:0'],
+      otherFamily: 1,
+    });
+    assert.deepEqual(new Set(desired.snapshot().get('meshlite-dsts-v4')), new Set(['10.96.0.10,tcp:50051', '10.1.0.5,tcp:50051']));
+    assert.equal(before.get('meshlite-dsts-v4')?.size, 0, 'an earlier snapshot stays as it was');
+    // Two spellings of one member: it stays until both are given up.
+    desired.changeDestinations([claimed('::ffff:10.1.0.5'), givenUp('10.1.0.5')]);
+    assert.equal(desired.snapshot().get('meshlite-dsts-v4')?.has('10.1.0.5,tcp:50051'), true);
+    desired.changeDestinations([givenUp('::ffff:10.1.0.5'), givenUp('10.9.9.9'), givenUp('nope'), givenUp('fd00::7')]);
+    assert.deepEqual([...(desired.snapshot().get('meshlite-dsts-v4') ?? [])], ['10.96.0.10,tcp:50051']);
+    // A replace sets the counts too: a change after it gives up what the replace listed.
+    desired.replaceDestinations([{ ip: '10.1.0.8', port: 80 }, { ip: '10.1.0.8', port: 80 }]);
+    desired.changeDestinations([givenUp('10.1.0.8', 80)]);
+    assert.equal(desired.snapshot().get('meshlite-dsts-v4')?.has('10.1.0.8,tcp:80'), true, 'listed twice, given up once');
+    desired.changeDestinations([givenUp('10.1.0.8', 80)]);
+    assert.equal(desired.snapshot().get('meshlite-dsts-v4')?.size, 0);
   });
 
-  it('destinations parsed once are parsed alike the next time: what is gone leaves, what is invalid is said again', () => {
+  it('destinations replaced again: what is gone leaves, what is invalid is said again', () => {
     const desired = new DesiredSets([4]);
     const first = [{ ip: '10.1.0.5', port: 80 }, { ip: 'nope', port: 80 }, { ip: '10.1.0.6', port: 70_000 }];
     const skipped = { invalid: ['nope:80', '10.1.0.6:70000'], otherFamily: 0 };
     assert.deepEqual(desired.replaceDestinations(first), skipped);
     assert.deepEqual(desired.replaceDestinations(first), skipped);
-    assert.deepEqual(desired.snapshot().get('meshlite-dsts-v4'), new Set(['10.1.0.5,tcp:80']));
-    // Many addresses, then few: the parsed ones of the many are forgotten, and the few still come out right.
+    assert.deepEqual(new Set(desired.snapshot().get('meshlite-dsts-v4')), new Set(['10.1.0.5,tcp:80']));
+    // Many addresses, then few.
     desired.replaceDestinations(Array.from({ length: 3000 }, (_, n) => ({ ip: `10.2.${n >> 8}.${n & 255}`, port: 80 })));
     assert.equal(desired.snapshot().get('meshlite-dsts-v4')?.size, 3000);
     assert.deepEqual(desired.replaceDestinations([{ ip: '10.1.0.5', port: 81 }, { ip: '::ffff:10.1.0.9', port: 80 }]), { invalid: [], otherFamily: 0 });
-    assert.deepEqual(desired.snapshot().get('meshlite-dsts-v4'), new Set(['10.1.0.5,tcp:81', '10.1.0.9,tcp:80']));
+    assert.deepEqual(new Set(desired.snapshot().get('meshlite-dsts-v4')), new Set(['10.1.0.5,tcp:81', '10.1.0.9,tcp:80']));
   });
 });

@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { countEndpoints } from '../../agent/registry/endpoint-counts.ts';
 import { EndpointRegistry } from '../../agent/registry/endpoint-registry.ts';
 import type { EndpointSpec, RegistryUpdate, ServiceSpec } from '../../agent/registry/endpoint.ts';
 import { seededRandom } from '../support/seeded-random.ts';
@@ -123,23 +124,35 @@ test('model: random patches give the updates, state and address index of upserti
     assert.deepEqual(inOrder(patchedUpdates), inOrder(wholeUpdates), `step ${step}`);
     const sorted = (spec: ServiceSpec | undefined) => [...(spec?.endpoints ?? [])].sort((a, b) => a.address.localeCompare(b.address));
     assert.deepEqual(sorted(patched.get(KEY)), sorted(whole.get(KEY)), `step ${step}`);
+    assert.deepEqual(patched.endpointCounts(KEY), countEndpoints(whole.get(KEY)?.endpoints ?? []), `step ${step}: counts kept through patches`);
     for (let i = 0; i < 12; i++) assert.equal(patched.keyAtAddress(`10.0.0.${i}`, 50051), whole.keyAtAddress(`10.0.0.${i}`, 50051));
   }
 });
 
-test('the address generation moves when a claimed address comes or goes, not when an endpoint changes state', () => {
+test('address subscribers hear what is claimed, then each address as it comes or goes, not an endpoint changing state', () => {
   const registry = new EndpointRegistry();
   registry.upsert(svc([ep('10.0.0.1'), ep('10.0.0.2')]));
-  const start = registry.addressGeneration;
+  const heard: string[] = [];
+  registry.subscribeAddresses((ip, port, claimed) => heard.push(`${claimed ? '+' : '-'}${ip}:${port}`));
+  assert.deepEqual(heard.sort(), ['+10.0.0.1:50051', '+10.0.0.2:50051', '+10.96.0.10:50051']);
+  heard.length = 0;
   registry.patch(KEY, { listed: [ep('10.0.0.1', 'terminating')], unlisted: [] });
   registry.upsert(svc([ep('10.0.0.1', 'not-ready'), ep('10.0.0.2', 'dark')]));
-  assert.equal(registry.addressGeneration, start);
+  assert.deepEqual(heard, []);
   registry.patch(KEY, { listed: [ep('10.0.0.3')], unlisted: [] });
-  const added = registry.addressGeneration;
-  assert.notEqual(added, start);
   registry.patch(KEY, { listed: [], unlisted: ['10.0.0.3:50051'] });
-  assert.notEqual(registry.addressGeneration, added);
-  const removed = registry.addressGeneration;
+  assert.deepEqual(heard, ['+10.0.0.3:50051', '-10.0.0.3:50051']);
+  heard.length = 0;
   registry.upsert({ ...svc([ep('10.0.0.1'), ep('10.0.0.2')]), clusterIPs: ['10.96.0.11'] });
-  assert.notEqual(registry.addressGeneration, removed, 'a new ClusterIP');
+  assert.deepEqual(heard, ['-10.96.0.10:50051', '+10.96.0.11:50051'], 'a new ClusterIP');
+  heard.length = 0;
+  // A second service listing the same pod address claims nothing new; the address goes with the last of them.
+  const other: ServiceSpec = { ...svc([ep('10.0.0.1')]), key: 'default/other:50051', name: 'other', clusterIPs: [] };
+  registry.upsert(other);
+  assert.deepEqual(heard, []);
+  registry.remove(KEY);
+  assert.deepEqual(heard.sort(), ['-10.0.0.2:50051', '-10.96.0.11:50051']);
+  heard.length = 0;
+  registry.remove(other.key);
+  assert.deepEqual(heard, ['-10.0.0.1:50051']);
 });

@@ -2,6 +2,7 @@
 // endpoints, in flight, build info, process metrics): what exposition and dashboard tests read.
 
 import { type AgentMetrics, createMetrics, type EndpointsView } from '../../agent/telemetry/metrics.ts';
+import { countEndpoints } from '../../agent/registry/endpoint-counts.ts';
 
 export function populatedMetrics(options: { services?: number; endpoints?: number; endpointLabel?: boolean } = {}): AgentMetrics {
   const metrics = createMetrics({ processMetrics: true, buildInfo: { version: '0.1.0', nodejs: process.version }, endpointLabel: options.endpointLabel });
@@ -22,7 +23,7 @@ export function populatedMetrics(options: { services?: number; endpoints?: numbe
     }
     metrics.countTransparentRetry(key, 'connect_failed');
     metrics.countTransparentRetry(key, 'refused_stream');
-    metrics.setServiceEndpoints(key, []);
+    metrics.setServiceEndpoints(key, countEndpoints([]));
     views.push({ key, endpoints: addresses.map((address) => ({ address, inFlight: 1 })) });
   }
   metrics.followEndpoints(() => views);

@@ -7,6 +7,7 @@ import { ERROR_CODES } from '../../agent/vocabulary/errors.ts';
 import type { EndpointSpec } from '../../agent/registry/endpoint.ts';
 import { populatedMetrics } from '../support/populated-metrics.ts';
 import { type AgentMetrics, createMetrics, NO_ENDPOINT, serviceLabels, UNKNOWN_SERVICE } from '../../agent/telemetry/metrics.ts';
+import { countEndpoints } from '../../agent/registry/endpoint-counts.ts';
 
 /** The exposition as "name{labels}" → value, for the series whose name starts with `prefix`. */
 async function series(metrics: AgentMetrics, prefix: string): Promise<Map<string, number>> {
@@ -192,13 +193,16 @@ describe('createMetrics', () => {
 
   it('counts endpoints per service by eligibility', async () => {
     const metrics = createMetrics({ processMetrics: false });
-    metrics.setServiceEndpoints(SVC, [
-      endpoint('10.0.0.1:50051', true, true, false),
-      endpoint('10.0.0.2:50051', true, true, false),
-      endpoint('10.0.0.3:50051', false, true, true),
-      endpoint('10.0.0.4:50051', false, false, false),
-      endpoint('10.0.0.5:50051', false, false, true),
-    ]);
+    metrics.setServiceEndpoints(
+      SVC,
+      countEndpoints([
+        endpoint('10.0.0.1:50051', true, true, false),
+        endpoint('10.0.0.2:50051', true, true, false),
+        endpoint('10.0.0.3:50051', false, true, true),
+        endpoint('10.0.0.4:50051', false, false, false),
+        endpoint('10.0.0.5:50051', false, false, true),
+      ]),
+    );
     assert.deepEqual(
       await series(metrics, 'meshlite_endpoints'),
       new Map([
@@ -213,7 +217,7 @@ describe('createMetrics', () => {
     const metrics = createMetrics({ processMetrics: false });
     metrics.requestMetrics(SVC, '10.0.0.1:50051').record(0, 0.001);
     metrics.requestMetrics(SVC, '10.0.0.2:50051').record(0, 0.001);
-    metrics.setServiceEndpoints(SVC, [endpoint('10.0.0.2:50051', true, true, false)]);
+    metrics.setServiceEndpoints(SVC, countEndpoints([endpoint('10.0.0.2:50051', true, true, false)]));
     metrics.forgetEndpoint(SVC, '10.0.0.1:50051');
     const requests = await series(metrics, 'meshlite_requests_total');
     assert.deepEqual([...requests.keys()], [`meshlite_requests_total{dst_namespace="default",dst_service="greeter",dst_port="50051",dst_endpoint="10.0.0.2:50051",grpc_code="0"}`]);
