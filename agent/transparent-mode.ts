@@ -8,7 +8,7 @@ import type { KubeApi } from './discovery/kube-api.ts';
 import type { OptInIndex } from './discovery/opt-in-index.ts';
 import type { ErrorCode } from './vocabulary/errors.ts';
 import { runCommand } from './intercept/command-runner.ts';
-import type { DestinationChange } from './intercept/desired-sets.ts';
+import { followDestinations } from './intercept/follow-destinations.ts';
 import { InterceptMetrics } from './intercept/intercept-metrics.ts';
 import { type InterceptionView, InterceptionManager } from './intercept/interception-manager.ts';
 import type { EndpointRegistry } from './registry/endpoint-registry.ts';
@@ -58,21 +58,7 @@ export async function startTransparentMode(deps: TransparentModeDeps): Promise<T
     failMode: config.failMode,
     random: Math.random,
   });
-  // Destinations are every ClusterIP:port and endpoint ip:port a gRPC service claims (both: clients of headless
-  // Services, and CNIs that translate ClusterIPs in the socket layer, dial pod IPs). They follow the registry's
-  // address changes, collected and handed over once per event-loop turn however many services one informer event
-  // touched: an endpoint's state (ready, terminating) is not a destination, and a change costs what changed.
-  let pendingDestinations: DestinationChange[] = [];
-  const handOverDestinations = (): void => {
-    const changes = pendingDestinations;
-    pendingDestinations = [];
-    manager.changeDestinations(changes);
-  };
-  registry.subscribeAddresses((ip, port, claimed) => {
-    if (pendingDestinations.length === 0) setImmediate(handOverDestinations);
-    pendingDestinations.push({ ip, port, claimed });
-  });
-  handOverDestinations();
+  followDestinations(registry, manager);
   // Pods synchronously: a CNI ADD waits on whenApplied() right after enrolling, and that wait must cover its IPs.
   index.subscribe(() => manager.setPods(index.enrolled.keys()));
   await manager.start();

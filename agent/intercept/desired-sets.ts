@@ -79,8 +79,8 @@ export class DesiredSets {
    * destinations held (an endpoint added to a Service of 10,000). Giving up one never claimed changes nothing.
    */
   changeDestinations(changes: Iterable<DestinationChange>): Replaced {
-    const adds = new Map<IpFamily, string[]>();
-    const removes = new Map<IpFamily, string[]>();
+    /** Each member the changes touched: its family, and whether it was desired before them. */
+    const touched = new Map<string, { family: IpFamily; before: boolean }>();
     const invalid: string[] = [];
     let otherFamily = 0;
     for (const { ip, port, claimed } of changes) {
@@ -94,23 +94,26 @@ export class DesiredSets {
         continue;
       }
       const count = this.destinationCounts.get(member.member) ?? 0;
-      if (claimed) {
-        this.destinationCounts.set(member.member, count + 1);
-        if (count === 0) listIn(adds, member.family).push(member.member);
-      } else if (count === 1) {
-        this.destinationCounts.delete(member.member);
-        listIn(removes, member.family).push(member.member);
-      } else if (count > 1) {
-        this.destinationCounts.set(member.member, count - 1);
-      }
+      if (!claimed && count === 0) continue;
+      if (!touched.has(member.member)) touched.set(member.member, { family: member.family, before: count > 0 });
+      if (claimed) this.destinationCounts.set(member.member, count + 1);
+      else if (count === 1) this.destinationCounts.delete(member.member);
+      else this.destinationCounts.set(member.member, count - 1);
+    }
+    // Claimed and given up within one batch is no change: only where a member's presence differs is the set changed.
+    const adds = new Map<IpFamily, string[]>();
+    const removes = new Map<IpFamily, string[]>();
+    for (const [member, { family, before }] of touched) {
+      const after = this.destinationCounts.has(member);
+      if (after !== before) listIn(after ? adds : removes, family).push(member);
     }
     if (adds.size > 0 || removes.size > 0) {
       const members = new Map(this.members);
       for (const family of this.families) {
-        const name = destinationSetName(family);
         const familyAdds = adds.get(family) ?? [];
         const familyRemoves = removes.get(family) ?? [];
         if (familyAdds.length === 0 && familyRemoves.length === 0) continue;
+        const name = destinationSetName(family);
         members.set(name, (this.members.get(name) ?? MemberSet.EMPTY).with(familyAdds, familyRemoves));
       }
       this.members = members;

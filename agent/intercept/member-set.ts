@@ -55,7 +55,7 @@ export class MemberSet implements Members {
     yield* this.added;
   }
 
-  /** This version with `removes` taken out and then `adds` put in; this one stays as it is. */
+  /** This version with `removes` taken out and `adds` put in (no member in both); this one stays as it is. */
   with(adds: Iterable<string>, removes: Iterable<string>): MemberSet {
     const added = new Set(this.added);
     const removed = new Set(this.removed);

@@ -60,10 +60,14 @@ export class AddressIndex {
 
   /** Moves the claims of a service from its old to its new state, touching only addresses that changed. */
   reindex(old: ServiceSpec | undefined, next: ServiceSpec): void {
-    const before = old === undefined ? new Map<string, ClaimedAddress>() : claimedAddresses(old);
+    const before = old === undefined ? new Map<string, CountedClaim>() : claimedAddresses(old);
     const after = claimedAddresses(next);
-    for (const [id, claimed] of before) if (!after.has(id)) this.unclaim(next.key, claimed);
-    for (const [id, claimed] of after) if (!before.has(id)) this.claim(next.key, claimed);
+    for (const [id, { claimed, count }] of before) {
+      for (let n = count - (after.get(id)?.count ?? 0); n > 0; n--) this.unclaim(next.key, claimed);
+    }
+    for (const [id, { claimed, count }] of after) {
+      for (let n = count - (before.get(id)?.count ?? 0); n > 0; n--) this.claim(next.key, claimed);
+    }
   }
 
   /** One endpoint's ip:port newly listed by service `key` (a patch: the service's other claims stand). */
@@ -77,7 +81,7 @@ export class AddressIndex {
 
   /** Takes away every claim of a service that is gone. */
   unindex(service: ServiceSpec): void {
-    for (const claimed of claimedAddresses(service).values()) this.unclaim(service.key, claimed);
+    for (const { claimed, count } of claimedAddresses(service).values()) for (let n = count; n > 0; n--) this.unclaim(service.key, claimed);
   }
 
   private claim(key: string, { ip, port, kind }: ClaimedAddress): void {
@@ -115,12 +119,22 @@ export class AddressIndex {
   }
 }
 
+interface CountedClaim {
+  readonly claimed: ClaimedAddress;
+  /** How many of the service's endpoints claim it (two spellings of one IP, `10.1.0.5` and `::ffff:10.1.0.5`, are
+   *  two endpoints of one host), each a claim of its own, as patches make them one endpoint at a time. */
+  count: number;
+}
+
 /** Every address through which clients may reach the service, keyed by a string unique per (kind, ip, port). */
-function claimedAddresses(service: ServiceSpec): Map<string, ClaimedAddress> {
-  const claimed = new Map<string, ClaimedAddress>();
-  for (const ip of service.clusterIPs) claimed.set(`c ${ip} ${service.port}`, { ip, port: service.port, kind: 'cluster' });
-  for (const endpoint of service.endpoints) {
-    claimed.set(`e ${endpoint.host} ${endpoint.port}`, { ip: endpoint.host, port: endpoint.port, kind: 'endpoint' });
-  }
-  return claimed;
+function claimedAddresses(service: ServiceSpec): Map<string, CountedClaim> {
+  const claims = new Map<string, CountedClaim>();
+  const add = (id: string, claimed: ClaimedAddress): void => {
+    const counted = claims.get(id);
+    if (counted === undefined) claims.set(id, { claimed, count: 1 });
+    else counted.count++;
+  };
+  for (const ip of service.clusterIPs) add(`c ${ip} ${service.port}`, { ip, port: service.port, kind: 'cluster' });
+  for (const endpoint of service.endpoints) add(`e ${endpoint.host} ${endpoint.port}`, { ip: endpoint.host, port: endpoint.port, kind: 'endpoint' });
+  return claims;
 }
