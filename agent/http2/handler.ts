@@ -18,7 +18,7 @@ export interface Http2Handler<C = unknown, S = unknown> {
    * A complete, validated header block on `stream`: request headers (server role), response headers (client role),
    * or trailers (when `isTrailers`). `endStream` is true when the peer will send nothing more on the stream.
    */
-  onHeaders(connection: Http2Connection<C, S>, stream: Stream<S>, headers: string[], endStream: boolean, isTrailers: boolean): void;
+  onHeaders(connection: Http2Connection<C, S>, stream: Stream<S>, headers: readonly string[], endStream: boolean, isTrailers: boolean): void;
   /**
    * DATA payload (padding removed). `data` is a view into the received bytes; it stays valid after the call (the
    * connection never reuses input memory), so it may be passed on without copying. Call `connection.consume(stream,

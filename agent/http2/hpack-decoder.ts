@@ -2,6 +2,7 @@
 
 import { DynamicTable, ENTRY_OVERHEAD } from './hpack-dynamic-table.ts';
 import { HuffmanFailure, huffmanDecode, huffmanMaxDecodedLength } from './hpack-huffman.ts';
+import { MAX_REPEAT_OCTETS, RepeatedBlocks } from './hpack-repeats.ts';
 import { STATIC_NAMES, STATIC_TABLE_LENGTH, STATIC_VALUES } from './hpack-static-table.ts';
 
 /** Why a header block could not be decoded; each one is a COMPRESSION_ERROR for the connection. */
@@ -62,6 +63,8 @@ export class HpackDecoder {
    * string (at least 256 octets): an idle connection holds none (a slice of Node's shared slab would pin the slab).
    */
   private scratch: Latin1Buffer = EMPTY;
+  /** Blocks the peer may send again byte for byte, and what they decoded to. */
+  private readonly repeats = new RepeatedBlocks();
 
   constructor(maxTableSize = 4096, maxHeaderListSize = 65536) {
     this.limit = maxTableSize;
@@ -83,21 +86,34 @@ export class HpackDecoder {
    * maxHeaderListSize (RFC 9113 §6.5.2 sizes); the whole block is still processed so the dynamic table stays in step
    * with the peer's encoder. Throws HpackError on any compression error, and nothing else.
    */
-  decode(block: Uint8Array): string[] | null {
+  decode(block: Uint8Array): readonly string[] | null {
     const buf = Buffer.isBuffer(block) ? block : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
     return this.decodeRange(buf, 0, buf.length);
   }
 
-  /** decode() of the block `buf[start, end)`, read in place. */
-  decodeRange(buf: Buffer, start: number, end: number): string[] | null {
+  /**
+   * decode() of the block `buf[start, end)`, read in place. A block that repeats one of the last few byte for byte,
+   * on a table those did not change, gives the list they gave: the same array, which nobody may modify.
+   */
+  decodeRange(buf: Buffer, start: number, end: number): readonly string[] | null {
+    const table = this.table;
+    const generation = table.generation;
+    const short = end - start <= MAX_REPEAT_OCTETS;
+    if (short && !this.sizeUpdateRequired) {
+      const repeated = this.repeats.find(buf, start, end, generation);
+      if (repeated !== null) return repeated;
+    }
     this.block = buf as Latin1Buffer;
     this.cursor.pos = start;
     this.cursor.end = end;
+    let list: readonly string[] | null;
     try {
-      return this.decodeBlock();
+      list = this.decodeBlock();
     } finally {
       this.block = EMPTY; // do not keep the peer's bytes alive between blocks
     }
+    if (short && list !== null && table.generation === generation) this.repeats.remember(buf, start, end, generation, list);
+    return list;
   }
 
   private decodeBlock(): string[] | null {

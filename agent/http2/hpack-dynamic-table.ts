@@ -25,6 +25,8 @@ export class DynamicTable {
   length = 0;
   /** Fields ever added (a counter, not a count of live entries). */
   insertCount = 0;
+  /** Changes ever made (additions and size updates): equal generations mean the same table (hpack-repeats.ts). */
+  generation = 0;
   private names: string[];
   private values: string[];
   private mask: number;
@@ -68,6 +70,7 @@ export class DynamicTable {
    * empties it and is not added.
    */
   add(name: string, value: string): void {
+    this.generation++;
     const size = entrySize(name, value);
     if (size > this.maxSize) {
       this.evictTo(0);
@@ -85,6 +88,7 @@ export class DynamicTable {
 
   /** Applies a new maximum size, evicting as needed (RFC 7541 §4.3). */
   setMaxSize(maxSize: number): void {
+    this.generation++;
     this.maxSize = maxSize;
     this.evictTo(maxSize);
   }

@@ -2,6 +2,7 @@
 
 import { DynamicTable, entrySize } from './hpack-dynamic-table.ts';
 import { huffmanEncode, huffmanEncodedLength } from './hpack-huffman.ts';
+import { RepeatedLists } from './hpack-repeats.ts';
 import { STATIC_INDEX_BY_NAME, STATIC_NAMES, STATIC_TABLE_LENGTH, STATIC_VALUES } from './hpack-static-table.ts';
 
 /**
@@ -96,6 +97,8 @@ export class HpackEncoder {
   /** Output of the block being encoded; allocated by the first block. */
   private out = NO_OUTPUT;
   private pos = 0;
+  /** Lists encoded lately without changing the table, and their octets. */
+  private readonly repeats = new RepeatedLists();
 
   /**
    * The peer's SETTINGS_HEADER_TABLE_SIZE. The table uses at most the smaller of it and 4096; a change is signalled
@@ -121,8 +124,18 @@ export class HpackEncoder {
   /** encode() without the view: the block is `output[0, length)`, where length is what this returns. */
   encodeInPlace(headers: readonly string[]): number {
     this.pos = 0;
-    if (this.pendingMinSize >= 0) this.writeSizeUpdates();
+    const generation = this.table.generation;
+    if (this.pendingMinSize < 0) {
+      const repeated = this.repeats.find(headers, generation);
+      if (repeated !== null) {
+        this.writeRaw(repeated);
+        return this.pos;
+      }
+    } else {
+      this.writeSizeUpdates();
+    }
     for (let i = 0; i + 1 < headers.length; i += 2) this.encodeField(headers[i], headers[i + 1]);
+    if (this.table.generation === generation) this.repeats.remember(headers, this.out, this.pos, generation);
     return this.pos;
   }
 
@@ -230,6 +243,12 @@ export class HpackEncoder {
       return;
     }
     this.writeInteger(0x00, 7, str.length);
+    this.writeRaw(str);
+  }
+
+  /** The octets of a latin1 string, as they are. Room was reserved by the caller, or is reserved here. */
+  private writeRaw(str: string): void {
+    if (this.pos + str.length > this.out.length) this.reserve(str.length);
     if (str.length > SHORT_STRING) {
       this.pos += this.out.latin1Write(str, this.pos);
       return;

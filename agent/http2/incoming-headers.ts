@@ -41,6 +41,13 @@ export class IncomingHeaders {
   private readonly owner: IncomingHeadersOwner;
   /** The client's flood limits (server role), given by ControlFrames, which owns them. */
   private flood: FloodGuard | null = null;
+  // The last list that passed each check, and its content-length: a block the peer repeats decodes to the very same
+  // list (hpack-repeats.ts), which need not be checked again.
+  private checkedRequest: readonly string[] | null = null;
+  private checkedRequestLength = -1;
+  private checkedResponse: readonly string[] | null = null;
+  private checkedResponseLength = -1;
+  private checkedTrailers: readonly string[] | null = null;
 
   constructor(
     connection: Http2Connection,
@@ -71,7 +78,7 @@ export class IncomingHeaders {
   /** The block of a HEADERS frame (and its CONTINUATIONs), `block[start, end)`, is complete: decode it, then deliver
    *  or refuse it. */
   complete(streamId: number, flags: number, selfDependent: boolean, block: Buffer, start: number, end: number): void {
-    let headers: string[] | null;
+    let headers: readonly string[] | null;
     try {
       headers = this.decoder.decodeRange(block, start, end);
     } catch (error) {
@@ -85,19 +92,27 @@ export class IncomingHeaders {
     if (headers === null) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'header list too large');
     const isHead = this.clientRole && stream.headerBlocksReceived === 0;
     if (isHead) {
-      const problem = responseHeadersProblem(headers);
-      if (problem !== null) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, problem);
-      // Informational (1xx) responses are skipped: the real head follows, so one that ends the stream is malformed.
-      if (headers[1].charCodeAt(0) === 0x31) {
-        if (endStream) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'informational response with END_STREAM');
-        return;
+      if (headers !== this.checkedResponse) {
+        const problem = responseHeadersProblem(headers);
+        if (problem !== null) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, problem);
+        // Informational (1xx) responses are skipped: the real head follows, so one that ends the stream is malformed.
+        if (headers[1].charCodeAt(0) === 0x31) {
+          if (endStream) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'informational response with END_STREAM');
+          return;
+        }
+        const length = declaredContentLength(headers);
+        if (length === -2) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
+        this.checkedResponse = headers;
+        this.checkedResponseLength = length;
       }
-      stream.expectedLength = declaredContentLength(headers);
-      if (stream.expectedLength === -2) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
+      stream.expectedLength = this.checkedResponseLength;
     } else {
       if (!endStream) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, 'trailers without END_STREAM');
-      const problem = trailersProblem(headers);
-      if (problem !== null) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, problem);
+      if (headers !== this.checkedTrailers) {
+        const problem = trailersProblem(headers);
+        if (problem !== null) return this.resetStream(stream, ErrorCode.PROTOCOL_ERROR, problem);
+        this.checkedTrailers = headers;
+      }
     }
     stream.headerBlocksReceived++;
     if (endStream) {
@@ -111,7 +126,7 @@ export class IncomingHeaders {
     if (endStream) this.owner.closeIfDone(stream);
   }
 
-  private onNewStream(streamId: number, headers: string[] | null, endStream: boolean, selfDependent: boolean): void {
+  private onNewStream(streamId: number, headers: readonly string[] | null, endStream: boolean, selfDependent: boolean): void {
     const streams = this.streams;
     const owner = this.owner;
     if (!streams.isPeerInitiated(streamId) || this.clientRole) {
@@ -133,12 +148,16 @@ export class IncomingHeaders {
     }
     const stream = new Stream(streamId, true, this.remoteSettings.initialWindowSize, this.localSettings.initialWindowSize);
     if (headers === null) return this.refuseOversizedHeaders(stream);
-    const problem = requestHeadersProblem(headers);
-    if (problem !== null) return this.refuseStream(streamId, ErrorCode.PROTOCOL_ERROR, problem);
-    stream.expectedLength = declaredContentLength(headers);
-    if (stream.expectedLength === -2 || (endStream && stream.expectedLength > 0)) {
-      return this.refuseStream(streamId, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
+    if (headers !== this.checkedRequest) {
+      const problem = requestHeadersProblem(headers);
+      if (problem !== null) return this.refuseStream(streamId, ErrorCode.PROTOCOL_ERROR, problem);
+      const length = declaredContentLength(headers);
+      if (length === -2) return this.refuseStream(streamId, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
+      this.checkedRequest = headers;
+      this.checkedRequestLength = length;
     }
+    stream.expectedLength = this.checkedRequestLength;
+    if (endStream && stream.expectedLength > 0) return this.refuseStream(streamId, ErrorCode.PROTOCOL_ERROR, 'bad content-length');
     this.flood?.streamOpened(streamId);
     stream.headerBlocksReceived = 1;
     streams.addPeer(stream);

@@ -29,7 +29,7 @@ export class DownstreamHandler implements Http2Handler<DownstreamContext, Exchan
     this.relay = relay;
   }
 
-  onHeaders(connection: DownstreamHttp2, stream: Stream<Exchange>, headers: string[], endStream: boolean, isTrailers: boolean): void {
+  onHeaders(connection: DownstreamHttp2, stream: Stream<Exchange>, headers: readonly string[], endStream: boolean, isTrailers: boolean): void {
     if (!isTrailers) {
       const limits = this.limits;
       if (limits !== null) {

@@ -40,7 +40,7 @@ export class Exchange {
   readonly downstreamStream: Stream<Exchange>;
   readonly route: Route;
   /** Request headers as they go upstream (grpc-timeout rewritten per attempt). */
-  readonly requestHeaders: string[];
+  readonly requestHeaders: readonly string[];
   readonly startedAt: number;
   /** When the current attempt's upstream stream was opened: the endpoint's latency is measured from here. */
   upstreamStartedAt = 0;
@@ -71,7 +71,7 @@ export class Exchange {
     downstream: DownstreamHttp2,
     downstreamStream: Stream<Exchange>,
     route: Route,
-    requestHeaders: string[],
+    requestHeaders: readonly string[],
     startedAt: number,
   ) {
     this.driver = driver;

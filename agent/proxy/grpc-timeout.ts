@@ -31,7 +31,7 @@ export function formatGrpcTimeout(ms: number): string {
 
 /** The request headers for an attempt with `leftMs` of the client's deadline left: grpc-timeout says the time left
  *  (the same array when there is no deadline). */
-export function headersWithTimeLeft(headers: string[], leftMs: number): string[] {
+export function headersWithTimeLeft(headers: readonly string[], leftMs: number): readonly string[] {
   if (leftMs === Number.POSITIVE_INFINITY) return headers;
   const copy = headers.slice();
   for (let i = 0; i < copy.length; i += 2) if (copy[i] === 'grpc-timeout') copy[i + 1] = formatGrpcTimeout(leftMs);

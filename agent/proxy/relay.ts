@@ -54,7 +54,7 @@ export class Relay implements ExchangeDriver {
   }
 
   /** A new request on a client connection: admit → pick → send. */
-  startExchange(connection: DownstreamHttp2, stream: Stream<Exchange>, headers: string[], endStream: boolean): void {
+  startExchange(connection: DownstreamHttp2, stream: Stream<Exchange>, headers: readonly string[], endStream: boolean): void {
     const admission = admitRequest(connection.context?.route ?? null, headers, this.options.routes, this.options.authority);
     if (!admission.admitted) {
       const status = grpcStatusOf(admission.code) ?? GrpcStatus.UNAVAILABLE;

@@ -15,7 +15,7 @@ export class UpstreamHandler implements UpstreamHttp2Handler<Exchange> {
     this.relay = relay;
   }
 
-  onHeaders(connection: ExchangeUpstream, stream: Stream<Exchange>, headers: string[], endStream: boolean, isTrailers: boolean): void {
+  onHeaders(connection: ExchangeUpstream, stream: Stream<Exchange>, headers: readonly string[], endStream: boolean, isTrailers: boolean): void {
     markStreamFrame(connection);
     const exchange = stream.context;
     if (exchange === null) return; // orphaned by a cancel past the reset budget

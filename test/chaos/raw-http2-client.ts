@@ -13,7 +13,7 @@ export interface ReceivedGoaway extends GoawayInfo {
 
 /** One response as the raw client decoded it: header blocks in order, and the DATA bytes. */
 export interface RawResponse {
-  blocks: string[][];
+  blocks: (readonly string[])[];
   body: Buffer;
   ended: boolean;
 }

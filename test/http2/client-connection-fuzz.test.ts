@@ -73,7 +73,7 @@ class CheckingClientHandler implements Http2Handler {
     }
   }
 
-  onHeaders(connection: Http2Connection, stream: Stream, list: string[], endStream: boolean, isTrailers: boolean): void {
+  onHeaders(connection: Http2Connection, stream: Stream, list: readonly string[], endStream: boolean, isTrailers: boolean): void {
     this.live('onHeaders', stream);
     if (isTrailers) {
       if (!this.heads.has(stream.id)) this.violations.push(`trailers before a response head on stream ${stream.id}`);

@@ -67,7 +67,7 @@ class CheckingHandler implements Http2Handler {
     connection.sendTrailers(stream, ['grpc-status', '0']);
   }
 
-  onHeaders(connection: Http2Connection, stream: Stream, _headers: string[], endStream: boolean, isTrailers: boolean): void {
+  onHeaders(connection: Http2Connection, stream: Stream, _headers: readonly string[], endStream: boolean, isTrailers: boolean): void {
     this.live('onHeaders', stream);
     if (!isTrailers) {
       if (this.heads.has(stream.id)) this.violations.push(`second request head on stream ${stream.id}`);

@@ -22,7 +22,7 @@ import {
 } from './raw-frames.ts';
 
 export type HandlerEvent =
-  | { kind: 'headers'; stream: number; headers: string[]; endStream: boolean; isTrailers: boolean }
+  | { kind: 'headers'; stream: number; headers: readonly string[]; endStream: boolean; isTrailers: boolean }
   | { kind: 'data'; stream: number; data: Buffer; endStream: boolean }
   | { kind: 'reset'; stream: number; code: number; byPeer: boolean }
   | { kind: 'close'; stream: number }
@@ -58,7 +58,7 @@ export class RecordingHandler implements Http2Handler {
     if (stream !== null && this.ended.has(stream.id)) this.violations.push(`${what} on stream ${stream.id} after it ended`);
   }
 
-  onHeaders(connection: Http2Connection, stream: Stream, headers: string[], endStream: boolean, isTrailers: boolean): void {
+  onHeaders(connection: Http2Connection, stream: Stream, headers: readonly string[], endStream: boolean, isTrailers: boolean): void {
     this.check('onHeaders', stream);
     this.events.push({ kind: 'headers', stream: stream.id, headers, endStream, isTrailers });
     this.streams.set(stream.id, stream);

@@ -16,9 +16,9 @@ const TIMEOUTS = ['1m', '20m', '200m', '1S', '100S', '99999999H', '0m', '', '1x'
 /** One client request as the client sees it. */
 export interface ClientRequest {
   stream: Stream;
-  head: string[] | null;
+  head: readonly string[] | null;
   /** The header block that ended the response (trailers or Trailers-Only). */
-  trailers: string[] | null;
+  trailers: readonly string[] | null;
   endings: number;
   how: string;
   /** Whether this client reads (consumes) the response; a slow reader never does. */
@@ -73,7 +73,7 @@ export class FuzzClient implements Http2Handler {
     request.body = null;
   }
 
-  onHeaders(_connection: Http2Connection, stream: Stream, headers: string[], endStream: boolean, isTrailers: boolean): void {
+  onHeaders(_connection: Http2Connection, stream: Stream, headers: readonly string[], endStream: boolean, isTrailers: boolean): void {
     const request = this.request(stream, 'onHeaders');
     if (request === null) return;
     if (!isTrailers) request.head = headers;

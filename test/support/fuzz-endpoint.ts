@@ -114,7 +114,7 @@ export class FuzzEndpoint implements Http2Handler<EndpointConnection, EndpointSt
     this.connections.add(connection);
   }
 
-  onHeaders(connection: Http2Connection<EndpointConnection, EndpointStream>, stream: Stream<EndpointStream>, _headers: string[], endStream: boolean, isTrailers: boolean): void {
+  onHeaders(connection: Http2Connection<EndpointConnection, EndpointStream>, stream: Stream<EndpointStream>, _headers: readonly string[], endStream: boolean, isTrailers: boolean): void {
     if (!isTrailers) {
       const behaviour = this.rng.pick(this.behaviours);
       this.seen.set(behaviour, (this.seen.get(behaviour) ?? 0) + 1);

@@ -13,8 +13,8 @@ const EMPTY = Buffer.alloc(0);
 export class CoreRequest {
   readonly stream: Stream;
   readonly connection: Http2Connection;
-  headers: string[] | null = null;
-  trailers: string[] | null = null;
+  headers: readonly string[] | null = null;
+  trailers: readonly string[] | null = null;
   readonly chunks: Buffer[] = [];
   /** Complete gRPC messages received (gRPC requests only). */
   readonly messages: Buffer[] = [];

@@ -168,7 +168,7 @@ function pumpServerStream(connection: Http2Connection, stream: Stream, call: Ser
   }
 }
 
-function requestEnded(connection: Http2Connection, stream: Stream, call: ServerCall, trailers: string[] | null): void {
+function requestEnded(connection: Http2Connection, stream: Stream, call: ServerCall, trailers: readonly string[] | null): void {
   if (!call.grpc) {
     if (trailers === null) connection.sendData(stream, EMPTY, true);
     else connection.sendTrailers(stream, trailers);

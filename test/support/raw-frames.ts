@@ -246,7 +246,7 @@ export function dataBytes(frames: readonly RawFrame[], streamId: number): number
 
 export interface HeaderBlock {
   streamId: number;
-  headers: string[];
+  headers: readonly string[];
   endStream: boolean;
 }
 

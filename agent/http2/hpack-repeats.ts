@@ -1,0 +1,100 @@
+// Header blocks that repeat byte for byte. A gRPC channel sends the same request head for every call of a method, and
+// an endpoint the same response head and trailers for every answer; once their fields are in the dynamic tables each
+// is a few indexed octets. While a dynamic table is as it was, the same octets decode to the same fields and the same
+// fields encode to the same octets, so both directions keep the few they saw last and skip the work when one recurs.
+//
+// A block is kept only when coding it changed nothing in the table (no insertion, no size update): replaying one that
+// did would insert twice. The table's generation (hpack-dynamic-table.ts) says whether it changed since.
+
+/** Blocks longer than this are not kept: repeats are short once indexed, and a long one would cost memory. */
+export const MAX_REPEAT_OCTETS = 128;
+/** How many recent blocks each side keeps: a head and trailers per kind of call, a few kinds of call. */
+const SLOTS = 4;
+
+// Buffer's own latin1 slice: what toString('latin1', start, end) calls after normalising its arguments.
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+
+const NO_KEYS: string[] = [];
+const NO_LISTS: (readonly string[])[] = [];
+const NO_GENERATIONS: number[] = [];
+
+/**
+ * The decoder's side: block octets → the header list they decoded to. The list is handed out again on a repeat, so
+ * header lists are read-only for everyone downstream of a decoder.
+ */
+export class RepeatedBlocks {
+  /** Each kept block's octets as a latin1 string (compact, and no buffer pinned). None until the first block. */
+  private octets: string[] = NO_KEYS;
+  private lists: (readonly string[])[] = NO_LISTS;
+  private generations: number[] = NO_GENERATIONS;
+  private next = 0;
+
+  /** The list `block[start, end)` decoded to last time, if the table is still at `generation`; else null. */
+  find(block: Uint8Array, start: number, end: number, generation: number): readonly string[] | null {
+    const length = end - start;
+    const octets = this.octets;
+    for (let slot = 0; slot < octets.length; slot++) {
+      const kept = octets[slot];
+      if (kept.length !== length || this.generations[slot] !== generation) continue;
+      let i = 0;
+      while (i < length && kept.charCodeAt(i) === block[start + i]) i++;
+      if (i === length) return this.lists[slot];
+    }
+    return null;
+  }
+
+  /** `block[start, end)` decoded to `list` and left the table at `generation` (the caller checked it was unchanged). */
+  remember(block: Buffer, start: number, end: number, generation: number, list: readonly string[]): void {
+    if (end - start > MAX_REPEAT_OCTETS) return;
+    if (this.octets === NO_KEYS) {
+      this.octets = new Array<string>(SLOTS).fill('');
+      this.lists = new Array<readonly string[]>(SLOTS).fill(NO_KEYS);
+      this.generations = new Array<number>(SLOTS).fill(-1);
+    }
+    const slot = this.next;
+    this.next = (slot + 1) % SLOTS;
+    this.octets[slot] = (block as Latin1Buffer).latin1Slice(start, end);
+    this.lists[slot] = list;
+    this.generations[slot] = generation;
+  }
+}
+
+/** The encoder's side: a header list → the octets it encoded to. Lists are compared field by field. */
+export class RepeatedLists {
+  private lists: (readonly string[])[] = NO_LISTS;
+  private octets: string[] = NO_KEYS;
+  private generations: number[] = NO_GENERATIONS;
+  private next = 0;
+
+  /** The octets `headers` encoded to last time, if the table is still at `generation`; else null. */
+  find(headers: readonly string[], generation: number): string | null {
+    const lists = this.lists;
+    for (let slot = 0; slot < lists.length; slot++) {
+      if (this.generations[slot] !== generation) continue;
+      const kept = lists[slot];
+      if (kept === headers || sameFields(kept, headers)) return this.octets[slot];
+    }
+    return null;
+  }
+
+  /** `headers` encoded to `block[0, length)` and left the table at `generation` (checked unchanged by the caller). */
+  remember(headers: readonly string[], block: Buffer, length: number, generation: number): void {
+    if (length > MAX_REPEAT_OCTETS) return;
+    if (this.lists === NO_LISTS) {
+      this.lists = new Array<readonly string[]>(SLOTS).fill(NO_KEYS);
+      this.octets = new Array<string>(SLOTS).fill('');
+      this.generations = new Array<number>(SLOTS).fill(-1);
+    }
+    const slot = this.next;
+    this.next = (slot + 1) % SLOTS;
+    this.lists[slot] = headers;
+    this.octets[slot] = (block as Latin1Buffer).latin1Slice(0, length);
+    this.generations[slot] = generation;
+  }
+}
+
+function sameFields(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
