@@ -339,7 +339,8 @@ export function markdown(summaries: readonly Summary[], c: TableContext): string
   const lines = [
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.kernel}; Node ${m.node}, nginx ${m.nginx}, HAProxy ${m.haproxy}, ` +
       `h2load ${m.h2load}, grpc-go ${m.grpcGo} (Go ${m.go}), grpc-js ${m.grpcJs}. Commit ${c.revision}; \`${c.command}\`. gRPC unary (32-byte messages both ways), 3 backends ` +
-      `of a kind, ${c.rounds} interleaved round(s) of ${c.durationS} s per run after ${c.warmupS} s of warm-up; every ` +
+      `of a kind, ${c.rounds} interleaved round(s) of ${c.durationS} s per run after ${c.warmupS} s of warm-up (and before ` +
+      `the first round ${2 * c.warmupS} s through every target, unmeasured); every ` +
       'proxy, backend and load generator in its own scheduler autogroup' +
       `${m.autogroupsEnabled ? '' : ' (autogroups are OFF on this kernel)'}. Medians over the rounds; ratios are taken ` +
       'within a round (the ÷ HAProxy column gives their median and the lowest and highest round). Proxy CPU is ' +

@@ -296,6 +296,18 @@ async function main(): Promise<void> {
         backends: backends.map((x) => ({ index: x.index, port: x.grpcPort, autogroup: autogroupOf(x.process.pid) })),
         targets: started.map((t) => ({ name: t.name, port: t.port, cpuPids: t.cpuPids, autogroup: t.autogroup, args: t.args === undefined ? undefined : portableArgs(t.args, dir) })),
       });
+      if (o.warmupS > 0) {
+        // Before the first round, load through every target once, unmeasured: the grpc-js servers and the agent (both
+        // Node) compile their hot code in their first seconds under load, and without this the first run of round 1
+        // met cold backends whichever target it was.
+        for (const target of started) {
+          for (const loader of o.loaders) {
+            if (interrupted) return;
+            await runLoader(loader, { port: target.port, shape: o.shapes[0], dir, dataFile, durationS: 2 * o.warmupS });
+          }
+        }
+        log(`warmed up: every target, ${2 * o.warmupS} s of ${o.shapes[0].name} per load generator`);
+      }
       for (let round = 1; round <= o.rounds; round++) {
         for (const loader of o.loaders) {
           for (const shape of o.shapes) {

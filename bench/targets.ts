@@ -1,7 +1,7 @@
 // The benchmark's backends (grpc-go, grpc-js or the own-core micro backend) and targets (direct, meshlite with its
 // default balancer and with round-robin, HAProxy, nginx grpc_pass): configs, start, readiness, stop.
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
@@ -283,7 +283,11 @@ async function startMeshlite(ctx: TargetContext, name: 'meshlite' | 'meshlite-rr
   if (!existsSync(main)) throw new Error('agent/main.ts does not exist yet: the agent cannot be started');
   const port = await freePort();
   const admin = await freePort();
-  const staticFile = join(ctx.dir, `${name}-static.yaml`);
+  // In a directory of its own: the agent watches the file's directory, and the load generator's output and the
+  // other processes' logs written beside it would wake the agent for nothing (HAProxy's configuration is not watched).
+  const staticDir = join(ctx.dir, `${name}-discovery`);
+  mkdirSync(staticDir, { recursive: true });
+  const staticFile = join(staticDir, 'static.yaml');
   // meshlite: no --balancer, no balancer in the file: the agent's default. meshlite-rr: round-robin, as HAProxy.
   const balancer = name === 'meshlite-rr' ? 'round-robin' : null;
   writeFileSync(staticFile, meshliteStaticFile(ctx.backends, balancer));
