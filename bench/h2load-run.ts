@@ -90,6 +90,8 @@ export interface LoadRunOptions {
   logFile: string;
   /** Where h2load's stderr goes. */
   outputFile: string;
+  /** Called with h2load's PID as soon as it runs (bench/workers-scale.ts: puts it under a CPU quota). */
+  onSpawn?: (pid: number) => void;
 }
 
 /** Parses h2load --log-file rows (start µs, status, duration µs; tab-separated) into percentiles. */
@@ -142,6 +144,7 @@ export async function runLoad(o: LoadRunOptions): Promise<LoadRunResult> {
     timer = setTimeout(() => resolve('timeout'), limitMs);
   });
   try {
+    if (h2load.pid > 0) o.onSpawn?.(h2load.pid);
     const status = await Promise.race([h2load.exited, timedOut]);
     if (status === 'timeout') throw new Error(`h2load did not finish within ${limitMs / 1000} s`);
     await stdoutDone;
