@@ -24,6 +24,7 @@ const USAGE = `Usage: npm run bench:profile -- [options]
   --allocation      sample the agent's allocations and count its garbage collections in the measured window
   --cpu-prof        write the agent's CPU profile (node --cpu-prof) and list where the main thread was busy
                     (one of the two per run: the heap sampler's inspector work would show in the CPU profile)
+  --node-flags F    Node flags for the agent after the image's (space-separated), to try one against another
 Run it under flock /tmp/meshlite-load.lock so that it never overlaps other load tests.`;
 
 const WARMUP_S = 2;
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string' },
       allocation: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'node-flags': { type: 'string', default: '' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), 'meshlite-profile-'));
   const allocationFile = join(dir, 'allocation.json');
   const profileDir = join(dir, 'cpu-profile');
-  const extraFlags: string[] = [];
+  const extraFlags: string[] = values['node-flags'].split(' ').filter((flag) => flag !== '');
   if (values.allocation) extraFlags.push('--import', resolve(import.meta.dirname, 'allocation-sampler.ts'));
   if (values['cpu-prof']) extraFlags.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   const dataFile = writeRequestFile(dir);
