@@ -16,7 +16,8 @@ import type { Stream } from './stream.ts';
 export interface Http2Handler<C = unknown, S = unknown> {
   /**
    * A complete, validated header block on `stream`: request headers (server role), response headers (client role),
-   * or trailers (when `isTrailers`). `endStream` is true when the peer will send nothing more on the stream.
+   * or trailers (when `isTrailers`). `endStream` is true when the peer will send nothing more on the stream. The list
+   * is read-only: a block the peer repeats byte for byte gives the same array again (hpack-repeats.ts).
    */
   onHeaders(connection: Http2Connection<C, S>, stream: Stream<S>, headers: readonly string[], endStream: boolean, isTrailers: boolean): void;
   /**

@@ -59,7 +59,10 @@ export class RepeatedBlocks {
   }
 }
 
-/** The encoder's side: a header list → the octets it encoded to. Lists are compared field by field. */
+/**
+ * The encoder's side: a header list → the octets it encoded to. Lists are compared field by field with a copy kept
+ * here, so a caller that changes its array after encoding it cannot make a stale entry match.
+ */
 export class RepeatedLists {
   private lists: (readonly string[])[] = NO_LISTS;
   private octets: string[] = NO_KEYS;
@@ -71,8 +74,7 @@ export class RepeatedLists {
     const lists = this.lists;
     for (let slot = 0; slot < lists.length; slot++) {
       if (this.generations[slot] !== generation) continue;
-      const kept = lists[slot];
-      if (kept === headers || sameFields(kept, headers)) return this.octets[slot];
+      if (sameFields(lists[slot], headers)) return this.octets[slot];
     }
     return null;
   }
@@ -87,7 +89,7 @@ export class RepeatedLists {
     }
     const slot = this.next;
     this.next = (slot + 1) % SLOTS;
-    this.lists[slot] = headers;
+    this.lists[slot] = headers.slice();
     this.octets[slot] = (block as Latin1Buffer).latin1Slice(0, length);
     this.generations[slot] = generation;
   }

@@ -103,3 +103,13 @@ test('a repeated valid request is checked once and served each time; a repeated 
     ],
   );
 });
+
+test('encoder: a list changed by its owner after encoding is encoded from what it holds now', () => {
+  const encoder = new HpackEncoder();
+  const decoder = new HpackDecoder();
+  const list = ['x-a', '1'];
+  decoder.decode(encoder.encode(list));
+  decoder.decode(encoder.encode(list)); // indexed now, and kept
+  list[1] = '2';
+  assert.deepEqual(decoder.decode(encoder.encode(list)), ['x-a', '2']);
+});
