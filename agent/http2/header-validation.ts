@@ -39,6 +39,36 @@ function checkField(name: string, value: string): string | null {
   return null;
 }
 
+/** Fields remembered by position: a gRPC head has about ten, and a list's later fields are checked every time. */
+const REMEMBERED_FIELDS = 16;
+
+/**
+ * The fields of one kind of list that passed checkField lately, by their position in the list. A channel's lists
+ * repeat most of their fields (often the very strings, from the decoder's dynamic table) while a field or two change
+ * per call (grpc-timeout); a field equal to the one that passed at its position passes without its characters being
+ * looked at again. Shared by every connection: whether a field passes depends on its octets only.
+ */
+class PassedFields {
+  private readonly names: (string | null)[] = new Array<string | null>(REMEMBERED_FIELDS).fill(null);
+  private readonly values: (string | null)[] = new Array<string | null>(REMEMBERED_FIELDS).fill(null);
+
+  /** checkField(name, value) for the field at `position` (its index among the list's fields). */
+  problem(position: number, name: string, value: string): string | null {
+    if (position >= REMEMBERED_FIELDS) return checkField(name, value);
+    if (this.names[position] === name && this.values[position] === value) return null;
+    const problem = checkField(name, value);
+    if (problem === null) {
+      this.names[position] = name;
+      this.values[position] = value;
+    }
+    return problem;
+  }
+}
+
+const requestFields = new PassedFields();
+const responseFields = new PassedFields();
+const trailerFields = new PassedFields();
+
 /** Null when `headers` is a well-formed request header list, else the reason. */
 export function requestHeadersProblem(headers: readonly string[]): string | null {
   let method = '';
@@ -58,7 +88,7 @@ export function requestHeadersProblem(headers: readonly string[]): string | null
     } else {
       regularSeen = true;
     }
-    const problem = checkField(name, value);
+    const problem = requestFields.problem(i >> 1, name, value);
     if (problem !== null) return problem;
   }
   if (method === '') return 'missing :method';
@@ -87,7 +117,7 @@ export function responseHeadersProblem(headers: readonly string[]): string | nul
     } else {
       regularSeen = true;
     }
-    const problem = checkField(name, headers[i + 1]);
+    const problem = responseFields.problem(i >> 1, name, headers[i + 1]);
     if (problem !== null) return problem;
   }
   return hasStatus ? null : 'missing :status';
@@ -97,7 +127,7 @@ export function responseHeadersProblem(headers: readonly string[]): string | nul
 export function trailersProblem(headers: readonly string[]): string | null {
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i].charCodeAt(0) === 0x3a) return `pseudo-header ${headers[i]} in trailers`;
-    const problem = checkField(headers[i], headers[i + 1]);
+    const problem = trailerFields.problem(i >> 1, headers[i], headers[i + 1]);
     if (problem !== null) return problem;
   }
   return null;

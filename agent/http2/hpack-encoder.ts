@@ -2,7 +2,7 @@
 
 import { DynamicTable, entrySize } from './hpack-dynamic-table.ts';
 import { huffmanEncode, huffmanEncodedLength } from './hpack-huffman.ts';
-import { RepeatedLists } from './hpack-repeats.ts';
+import { EncodedPrefix, RepeatedLists } from './hpack-repeats.ts';
 import { STATIC_INDEX_BY_NAME, STATIC_NAMES, STATIC_TABLE_LENGTH, STATIC_VALUES } from './hpack-static-table.ts';
 
 /**
@@ -99,6 +99,10 @@ export class HpackEncoder {
   private pos = 0;
   /** Lists encoded lately without changing the table, and their octets. */
   private readonly repeats = new RepeatedLists();
+  /** The last list encoded field by field, whose leading fields the next list may share (a new grpc-timeout). */
+  private readonly prefix = new EncodedPrefix();
+  /** The block being encoded has a field POLICY_BY_NAME leaves out of the table for varying per message. */
+  private variesPerMessage = false;
 
   /**
    * The peer's SETTINGS_HEADER_TABLE_SIZE. The table uses at most the smaller of it and 4096; a change is signalled
@@ -125,17 +129,36 @@ export class HpackEncoder {
   encodeInPlace(headers: readonly string[]): number {
     this.pos = 0;
     const generation = this.table.generation;
+    let first = 0;
     if (this.pendingMinSize < 0) {
       const repeated = this.repeats.find(headers, generation);
       if (repeated !== null) {
+        // The repeat's octets overwrite the output; those of the fields it shares with the recorded list are the same
+        // octets (the same fields on the same table), so the record stays good up to there.
+        this.prefix.keepFirst(this.prefix.matchingFields(headers, generation));
         this.writeRaw(repeated);
         return this.pos;
       }
+      // The octets of the fields this list shares with the last one are still at the start of the output.
+      first = this.prefix.matchingFields(headers, generation);
+      this.pos = this.prefix.octetsBefore(first);
     } else {
-      this.writeSizeUpdates();
+      this.writeSizeUpdates(); // a new table generation: the recorded prefix no longer matches
     }
-    for (let i = 0; i + 1 < headers.length; i += 2) this.encodeField(headers[i], headers[i + 1]);
-    if (this.table.generation === generation) this.repeats.remember(headers, this.out, this.pos, generation);
+    const count = headers.length >> 1;
+    this.variesPerMessage = false;
+    for (let k = first; k < count; k++) {
+      const name = headers[k << 1];
+      const value = headers[(k << 1) + 1];
+      this.encodeField(name, value);
+      this.prefix.noteField(k, name, value, this.pos);
+    }
+    // A block that changed the table left it at a generation the recorded prefix cannot match. A list with a field
+    // whose value differs on nearly every message (POLICY_BY_NAME) is not kept to be repeated whole.
+    if (this.table.generation === generation) {
+      if (!this.variesPerMessage) this.repeats.remember(headers, this.out, this.pos, generation);
+      this.prefix.recorded(count, generation);
+    }
     return this.pos;
   }
 
@@ -179,7 +202,10 @@ export class HpackEncoder {
     const indexed = policy === INCREMENTAL && entrySize(name, value) * 4 <= this.table.maxSize * 3;
     if (indexed) this.writeInteger(LITERAL_INCREMENTAL, 6, nameIndex);
     else if (policy === NEVER_INDEXED) this.writeInteger(LITERAL_NEVER_INDEXED, 4, nameIndex);
-    else this.writeInteger(LITERAL_WITHOUT_INDEXING, 4, nameIndex);
+    else {
+      this.writeInteger(LITERAL_WITHOUT_INDEXING, 4, nameIndex);
+      if (policy === WITHOUT_INDEXING) this.variesPerMessage = true;
+    }
     if (nameIndex === 0) this.writeString(name);
     this.writeString(value);
     if (indexed) this.insert(name, value, key);

@@ -95,8 +95,79 @@ export class RepeatedLists {
   }
 }
 
+/** From the end: the fields that vary per call (a grpc-timeout, an id) come after those that do not. */
 function sameFields(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * The encoder's side for lists that repeat all but a field or two: a client that sets a deadline on every call sends
+ * a new `grpc-timeout` each time, so its request lists never repeat whole. This keeps the fields of the last list
+ * encoded field by field that left the table as it was, and where each field's octets end. While the table is still
+ * at that generation and the encoder's output still begins with that block, a list that begins with the same fields
+ * begins with the same octets, already in place.
+ */
+export class EncodedPrefix {
+  /** The fields of the recorded block (`name, value, ...`, reused), and the octet offset after each field. */
+  private fields: string[] = NO_KEYS;
+  private ends: number[] = NO_GENERATIONS;
+  private fieldCount = 0;
+  private generation = -1;
+
+  /**
+   * How many leading fields of `headers` equal the recorded list's, if the table is still at the generation it was
+   * recorded at; 0 otherwise.
+   */
+  matchingFields(headers: readonly string[], generation: number): number {
+    if (generation !== this.generation) return 0;
+    const fields = this.fields;
+    const limit = Math.min(this.fieldCount, headers.length >> 1);
+    let matched = 0;
+    while (matched < limit) {
+      const at = matched << 1;
+      if (headers[at] !== fields[at] || headers[at + 1] !== fields[at + 1]) break;
+      matched++;
+    }
+    return matched;
+  }
+
+  /** The end of the octets of the recorded list's first `count` fields (0 for none). */
+  octetsBefore(count: number): number {
+    return count === 0 ? 0 : this.ends[count - 1];
+  }
+
+  /**
+   * Field `k` of the block being encoded field by field ends at `end` in the encoder's output. Fields before the
+   * matching ones are not noted again: they are the recorded ones.
+   */
+  noteField(k: number, name: string, value: string, end: number): void {
+    if (k >= MAX_PREFIX_FIELDS) return;
+    if (this.fields === NO_KEYS) {
+      this.fields = new Array<string>(MAX_PREFIX_FIELDS * 2).fill('');
+      this.ends = new Array<number>(MAX_PREFIX_FIELDS).fill(0);
+    }
+    this.fields[k << 1] = name;
+    this.fields[(k << 1) + 1] = value;
+    this.ends[k] = end;
+  }
+
+  /**
+   * The block of `count` fields noted is complete and left the table at `generation`; of a longer list the first
+   * MAX_PREFIX_FIELDS are kept. (A block that changed the table is not recorded: the generation it left cannot match
+   * the one recorded before, which never recurs.)
+   */
+  recorded(count: number, generation: number): void {
+    this.fieldCount = Math.min(count, MAX_PREFIX_FIELDS);
+    this.generation = generation;
+  }
+
+  /** The encoder's output still holds the recorded block's first `count` fields only. */
+  keepFirst(count: number): void {
+    if (count < this.fieldCount) this.fieldCount = count;
+  }
+}
+
+/** Fields recorded for a prefix: a gRPC request head has about ten; those of a longer list past it are encoded. */
+const MAX_PREFIX_FIELDS = 32;

@@ -113,3 +113,75 @@ test('encoder: a list changed by its owner after encoding is encoded from what i
   list[1] = '2';
   assert.deepEqual(decoder.decode(encoder.encode(list)), ['x-a', '2']);
 });
+
+// A gRPC request head as a client that sets a deadline on every call sends it: the same fields, then a new
+// grpc-timeout each time.
+function requestWithTimeout(timeout: string): string[] {
+  return [
+    ':method', 'POST', ':scheme', 'http', ':path', '/bench.Bench/Call', ':authority', 'bench:50051',
+    'content-type', 'application/grpc', 'user-agent', 'grpc-go/1.33.3', 'te', 'trailers', 'grpc-timeout', timeout,
+  ];
+}
+
+test('encoder: a list sharing its leading fields with the last one keeps their octets, and decodes to itself', () => {
+  const encoder = new HpackEncoder();
+  const decoder = new HpackDecoder();
+  for (const timeout of ['999u', '998u']) assert.deepEqual(decoder.decode(encoder.encode(requestWithTimeout(timeout))), requestWithTimeout(timeout));
+  const before = Buffer.from(encoder.encode(requestWithTimeout('997u')));
+  const after = Buffer.from(encoder.encode(requestWithTimeout('1000u')));
+  assert.deepEqual(decoder.decode(before), requestWithTimeout('997u'));
+  assert.deepEqual(decoder.decode(after), requestWithTimeout('1000u'));
+  // Everything before grpc-timeout's value is the same by now: the blocks differ in the value (a length octet and at
+  // most four octets of it).
+  const shared = before.length - 5;
+  assert.deepEqual(after.subarray(0, shared), before.subarray(0, shared));
+});
+
+test('encoder: the shared leading octets are not reused once an insertion moved the indexes', () => {
+  const encoder = new HpackEncoder();
+  const decoder = new HpackDecoder();
+  const roundTrip = (list: string[]) => assert.deepEqual(decoder.decode(encoder.encode(list)), list);
+  roundTrip(requestWithTimeout('1u'));
+  roundTrip(requestWithTimeout('2u')); // field by field on an unchanged table: recorded
+  roundTrip(['x-new', 'inserted']); // the output now holds another block, and every index moved by one
+  roundTrip(requestWithTimeout('3u'));
+  assert.equal(decoder.table.length, encoder.table.length);
+});
+
+test('encoder: the shared leading octets are not reused once another block overwrote the output', () => {
+  const encoder = new HpackEncoder();
+  const decoder = new HpackDecoder();
+  const roundTrip = (list: string[]) => assert.deepEqual(decoder.decode(encoder.encode(list)), list);
+  const other = ['te', 'trailers', ':method', 'POST'];
+  roundTrip(requestWithTimeout('1u')); // inserts the head's fields
+  roundTrip(other); // static and indexed fields only: kept as a repeat
+  roundTrip(requestWithTimeout('2u')); // recorded for its leading fields
+  roundTrip(other); // answered from the repeats: its octets at the start of the output
+  roundTrip(requestWithTimeout('3u'));
+  // A list longer than what is recorded of it, encoded field by field over the recorded one without changing the table.
+  roundTrip(new Array<string[]>(40).fill([':method', 'POST']).flat());
+  roundTrip(requestWithTimeout('4u'));
+});
+
+test('round trip: heads with a new timeout each, other heads, insertions and size updates decode to what was encoded', () => {
+  let seed = 4242;
+  const next = (n: number) => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  const encoder = new HpackEncoder();
+  const decoder = new HpackDecoder();
+  const others = [['te', 'trailers'], [':status', '200', 'content-type', 'application/grpc'], ['x-id', 'fixed']];
+  for (let block = 0; block < 5000; block++) {
+    if (next(300) === 0) encoder.setMaxTableSize([0, 128, 512, 4096][next(4)]);
+    const kind = next(10);
+    let list: string[];
+    // Few timeout values, so that whole lists repeat often between lists that share only their leading fields.
+    if (kind < 6) list = requestWithTimeout(`${next(30)}m`);
+    else if (kind < 8) list = others[next(others.length)];
+    else if (kind < 9) list = [...requestWithTimeout(`${next(50)}m`), `x-call-${next(40)}`, 'y'];
+    else list = requestWithTimeout(`${next(30)}m`).map((field, i) => (i === 5 ? `/bench.Bench/Other${next(3)}` : field));
+    assert.deepEqual(decoder.decode(encoder.encode(list)), list, `block ${block}`);
+    assert.equal(decoder.table.length, encoder.table.length, `tables in step at block ${block}`);
+  }
+});
