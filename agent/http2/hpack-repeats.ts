@@ -5,11 +5,16 @@
 //
 // A block is kept only when coding it changed nothing in the table (no insertion, no size update): replaying one that
 // did would insert twice. The table's generation (hpack-dynamic-table.ts) says whether it changed since.
+//
+// Heads that repeat all but a field or two (a new grpc-timeout per call) never repeat whole; for those the encoder
+// keeps the octets of the leading fields a list shares with the last one (EncodedPrefix).
 
 /** Blocks longer than this are not kept: repeats are short once indexed, and a long one would cost memory. */
 export const MAX_REPEAT_OCTETS = 128;
 /** How many recent blocks each side keeps: a head and trailers per kind of call, a few kinds of call. */
 const SLOTS = 4;
+/** Fields recorded for a prefix: a gRPC request head has about ten; those of a longer list past it are encoded. */
+const MAX_PREFIX_FIELDS = 32;
 
 // Buffer's own latin1 slice: what toString('latin1', start, end) calls after normalising its arguments.
 type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
@@ -17,6 +22,7 @@ type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string }
 const NO_KEYS: string[] = [];
 const NO_LISTS: (readonly string[])[] = [];
 const NO_GENERATIONS: number[] = [];
+const NO_ENDS: number[] = [];
 
 /**
  * The decoder's side: block octets → the header list they decoded to. The list is handed out again on a repeat, so
@@ -112,7 +118,7 @@ function sameFields(a: readonly string[], b: readonly string[]): boolean {
 export class EncodedPrefix {
   /** The fields of the recorded block (`name, value, ...`, reused), and the octet offset after each field. */
   private fields: string[] = NO_KEYS;
-  private ends: number[] = NO_GENERATIONS;
+  private ends: number[] = NO_ENDS;
   private fieldCount = 0;
   private generation = -1;
 
@@ -168,6 +174,3 @@ export class EncodedPrefix {
     if (count < this.fieldCount) this.fieldCount = count;
   }
 }
-
-/** Fields recorded for a prefix: a gRPC request head has about ten; those of a longer list past it are encoded. */
-const MAX_PREFIX_FIELDS = 32;
