@@ -28,6 +28,10 @@ export class BatchedFlush implements Flushable {
     this.owner = owner;
   }
 
+  get carriesStreamFrames(): boolean {
+    return this.writer.carriesStreamFrames;
+  }
+
   /** Output is pending: flush it in this event-loop turn's batch (once, however often asked). */
   request(): void {
     if (this.queued || this.owner.isClosed()) return;

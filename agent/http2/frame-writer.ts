@@ -32,10 +32,19 @@ export class FrameWriter {
   /** Start of the part of `scratch` not yet turned into a segment, and the write position. */
   private scratchStart = 0;
   private scratchEnd = 0;
+  private streamFramesPending = false;
 
   /** Bytes waiting to be flushed. */
   get pendingBytes(): number {
     return this.segmentBytes + (this.scratchEnd - this.scratchStart);
+  }
+
+  /**
+   * Whether what waits to be flushed includes a stream's HEADERS, DATA or RST_STREAM, the frames someone waits for;
+   * false when it is only acknowledgments and other connection-level frames (PING and SETTINGS acks, WINDOW_UPDATE).
+   */
+  get carriesStreamFrames(): boolean {
+    return this.streamFramesPending;
   }
 
   /** Everything written since the last call, as segments for the socket; resets the writer. */
@@ -44,6 +53,7 @@ export class FrameWriter {
     const out = this.segments;
     this.segments = [];
     this.segmentBytes = 0;
+    this.streamFramesPending = false;
     return out;
   }
 
@@ -72,6 +82,8 @@ export class FrameWriter {
   }
 
   writeFrameHeader(length: number, type: number, flags: number, streamId: number): void {
+    // DATA, HEADERS, PRIORITY (never sent) and RST_STREAM are the types up to RST_STREAM; a CONTINUATION follows a HEADERS.
+    if (type <= FrameType.RST_STREAM) this.streamFramesPending = true;
     const at = this.reserve(FRAME_HEADER_LENGTH);
     const s = this.scratch;
     s[at] = length >>> 16;
