@@ -166,12 +166,12 @@ export class Relay implements ExchangeDriver {
     this.finish(exchange, GrpcStatus.CANCELLED, 'ML_CLIENT_CANCELLED', 'cancelled by the client');
   }
 
-  /** The response is complete (trailers or END_STREAM from upstream). */
   /** The endpoint's response headers arrived (its first response byte). */
   responseStarted(exchange: Exchange): void {
     this.options.observer.onResponseStarted(exchange);
   }
 
+  /** The response is complete (trailers or END_STREAM from upstream). */
   responseEnded(exchange: Exchange, grpcStatus: number): void {
     if (exchange.phase === 'finished') return;
     // The endpoint answered before our side of its stream ended (RFC 9113 §8.1 allows it: the client is still sending,
