@@ -82,7 +82,7 @@ export class FrameWriter {
   }
 
   writeFrameHeader(length: number, type: number, flags: number, streamId: number): void {
-    // DATA, HEADERS, PRIORITY (never sent) and RST_STREAM are the types up to RST_STREAM; a CONTINUATION follows a HEADERS.
+    // DATA, HEADERS, PRIORITY (never sent), RST_STREAM: the types up to RST_STREAM. A CONTINUATION follows a HEADERS.
     if (type <= FrameType.RST_STREAM) this.streamFramesPending = true;
     const at = this.reserve(FRAME_HEADER_LENGTH);
     const s = this.scratch;

@@ -8,10 +8,10 @@ import { FrameWriter } from '../../agent/http2/frame-writer.ts';
 import { type Peer, serverPeer } from '../support/connection-harness.ts';
 import { ping, request } from '../support/raw-frames.ts';
 
-/** Server connections whose writes are logged, in the order they happen, by the name given here. */
-async function loggedPeers(names: readonly string[]): Promise<{ peers: Peer[]; log: string[] }> {
+/** Server connections by name, whose writes are logged by that name in the order they happen. */
+async function loggedPeers(names: readonly string[]): Promise<{ peers: Map<string, Peer>; log: string[] }> {
   const log: string[] = [];
-  const peers: Peer[] = [];
+  const peers = new Map<string, Peer>();
   for (const name of names) {
     const peer = serverPeer();
     await peer.settle();
@@ -21,38 +21,41 @@ async function loggedPeers(names: readonly string[]): Promise<{ peers: Peer[]; l
       log.push(name);
       write(chunk);
     };
-    peers.push(peer);
+    peers.set(name, peer);
   }
   return { peers, log };
+}
+
+/** Lets every connection's pending output flush (one turn flushes them all). */
+async function settleAll(peers: Map<string, Peer>): Promise<void> {
+  for (const peer of peers.values()) await peer.settle();
 }
 
 describe('flush order', () => {
   it('writes an answer before an acknowledgment asked for earlier in the same turn', async () => {
     const { peers, log } = await loggedPeers(['upstream', 'client']);
-    const [upstream, client] = peers;
-    upstream.send(ping('bdpprobe'));
-    client.send(request(1));
-    await upstream.settle();
-    await client.settle();
+    peers.get('upstream')?.send(ping('bdpprobe'));
+    peers.get('client')?.send(request(1));
+    await settleAll(peers);
     assert.deepEqual(log, ['client', 'upstream']);
-    assert.equal(client.headerBlocks()[0].headers[1], '200', 'the answer was written');
+    assert.equal(peers.get('client')?.headerBlocks()[0].headers[1], '200', 'the answer was written');
   });
 
   it('keeps the order connections asked in when all carry the same kind of output', async () => {
     const acks = await loggedPeers(['a', 'b', 'c']);
-    for (const name of ['b', 'c', 'a']) acks.peers[['a', 'b', 'c'].indexOf(name)].send(ping(`probe-${name}`.padEnd(8, '.')));
-    await acks.peers[0].settle();
+    for (const name of ['b', 'c', 'a']) acks.peers.get(name)?.send(ping(`probe-${name}`.padEnd(8, '.')));
+    await settleAll(acks.peers);
     assert.deepEqual(acks.log, ['b', 'c', 'a']);
 
     const answers = await loggedPeers(['a', 'b', 'c']);
-    for (const name of ['c', 'a', 'b']) answers.peers[['a', 'b', 'c'].indexOf(name)].send(request(1));
-    await answers.peers[0].settle();
+    for (const name of ['c', 'a', 'b']) answers.peers.get(name)?.send(request(1));
+    await settleAll(answers.peers);
     assert.deepEqual(answers.log, ['c', 'a', 'b']);
   });
 });
 
 describe('what a frame writer carries', () => {
-  it('says stream frames are pending after HEADERS, DATA or RST_STREAM, and not after connection-level frames only', () => {
+  it('says stream frames are pending after HEADERS, DATA or RST_STREAM, not after connection-level frames only', () => {
     const writer = new FrameWriter();
     writer.writePing(Flag.ACK, Buffer.alloc(8));
     writer.writeSettings(Flag.ACK, []);
